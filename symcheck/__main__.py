@@ -1,0 +1,5 @@
+"""``python -m symcheck`` runs the command line."""
+
+from symcheck.cli import main
+
+raise SystemExit(main())
