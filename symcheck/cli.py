@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every registered subcommand."""
     parser = _Parser(
         prog="symcheck",
-        description="Prove, confirm and measure symmetry breaking in neural-network initialisation.",
+        description="Prove, confirm and measure symmetry breaking in network initialisation.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _COMMAND_MODULES:

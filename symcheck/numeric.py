@@ -79,7 +79,7 @@ def as_params(network: Network, params: Sequence, *, dtype: type = np.float64) -
         w = np.asarray(w, dtype=dtype)
         if w.shape != shape:
             raise InvalidArgument(
-                f"W{layer} has shape {w.shape}, expected {shape} = (n_out, n_in) as PyTorch stores it"
+                f"W{layer} has shape {w.shape}, expected {shape} = (n_out, n_in)"
             )
         if network.bias:
             if b is None:
