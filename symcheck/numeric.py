@@ -78,9 +78,7 @@ def as_params(network: Network, params: Sequence, *, dtype: type = np.float64) -
             raise InvalidArgument(f"params[{layer - 1}] must be a (W, b) pair") from None
         w = np.asarray(w, dtype=dtype)
         if w.shape != shape:
-            raise InvalidArgument(
-                f"W{layer} has shape {w.shape}, expected {shape} = (n_out, n_in)"
-            )
+            raise InvalidArgument(f"W{layer} has shape {w.shape}, expected {shape} = (n_out, n_in)")
         if network.bias:
             if b is None:
                 raise InvalidArgument(f"b{layer} is None but network {network.spec} has biases")
