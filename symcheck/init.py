@@ -419,17 +419,18 @@ def zero_hadamard(shape: Sequence[int], *, rng: np.random.Generator | None = Non
 
     .. math::
 
-        W_{ik} = \frac{s_i}{\sqrt{n_{in}}}\, H_{ik}, \qquad
-        s_i = 1 - \frac{i}{2\,n_{out}} \in \left(\tfrac12, 1\right].
+        W_{ik} = \frac{s_i\, t_k}{\sqrt{n_{in}}}\, H_{ik}, \qquad
+        s_i = 1 - \frac{i}{2\,n_{out}}, \quad t_k = 1 - \frac{k}{2\,n_{in}}
+        \in \left(\tfrac12, 1\right].
 
     ZerO's own algorithm uses (partial) identities for layers that do not
     widen and :math:`2^{-(m-1)/2} I^* H I^*` for those that do; in small
     networks that leaves hidden neurons tied (e.g. 2-4-1: neurons 1 and 3
-    both get incoming row :math:`\propto (1,-1)` and outgoing weight 0). The
-    distinct row scales :math:`s_i` make every row distinct, since rows of
-    :math:`\pm 1` entries can only be equal up to the factor when the factors
-    are; every entry is non-zero, so every neuron also reaches the loss. It
-    uses no randomness and breaks symmetry all the same.
+    both get incoming row :math:`\propto (1,-1)` and outgoing weight 0). Here
+    rows of :math:`\pm 1` patterns are equal only when their scales are, so the
+    distinct :math:`s_i` make every row distinct and the distinct :math:`t_k`
+    every column; every entry is non-zero, so every neuron reaches the loss.
+    It uses no randomness and still breaks symmetry.
     """
     dims = _shape(shape)
     if len(dims) != 2:
@@ -439,8 +440,9 @@ def zero_hadamard(shape: Sequence[int], *, rng: np.random.Generator | None = Non
     n_out, n_in = dims
     order = 1 << max(n_out - 1, n_in - 1, 0).bit_length()
     h = _sylvester(order)[:n_out, :n_in]
-    scales = 1.0 - np.arange(n_out) / (2.0 * n_out)
-    return scales[:, None] * h / math.sqrt(n_in)
+    rows = 1.0 - np.arange(n_out) / (2.0 * n_out)
+    cols = 1.0 - np.arange(n_in) / (2.0 * n_in)
+    return rows[:, None] * cols[None, :] * h / math.sqrt(n_in)
 
 
 # -- presets of the classic slide ----------------------------------------------

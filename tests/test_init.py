@@ -179,11 +179,12 @@ def test_orthogonal_rows_are_orthonormal_when_wide_and_columns_when_tall():
     np.testing.assert_allclose(tall.T @ tall, np.eye(3), rtol=0, atol=tol)
 
 
-def test_zero_hadamard_rows_are_pairwise_distinct_and_entries_nonzero():
-    for shape in [(1, 1), (4, 2), (8, 1), (3, 7), (16, 16), (5, 3)]:
+def test_zero_hadamard_rows_and_columns_are_pairwise_distinct_and_entries_nonzero():
+    for shape in [(1, 1), (4, 2), (8, 1), (1, 8), (3, 7), (16, 16), (5, 3)]:
         w = zero_hadamard(shape)
         assert np.all(w != 0)
         assert len({row.tobytes() for row in w}) == shape[0]
+        assert len({col.tobytes() for col in w.T}) == shape[1]
 
 
 def test_literal_zero_construction_would_tie_neurons_in_2_4_1():
