@@ -77,6 +77,7 @@ __all__ = [
     "coarsest_equitable_partition",
     "effective_widths",
     "is_equitable",
+    "matrix_classes",
     "nearest_pairs",
     "tie_classes",
 ]
@@ -710,3 +711,25 @@ def _constant_on_blocks(values: NDArray, labels: NDArray, tolerance: float) -> b
         elif np.any(np.abs(block - block[0]) > tolerance * scale):
             return False
     return True
+
+
+def matrix_classes(
+    matrix: object, *, tolerance: float = 0.0
+) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]]:
+    """Classes of identical rows and of identical columns of one 2-D matrix.
+
+    For tensors that do not form a chain (attention projections, embeddings):
+    duplicate rows are output units with the same incoming weights, duplicate
+    columns input units with the same outgoing weights. Hashing as above, one
+    pass over the matrix, exact unless ``tolerance > 0``.
+    """
+    w = np.asarray(matrix)
+    if w.ndim != 2 or w.dtype.kind not in "fiub":
+        raise InvalidArgument(
+            f"matrix has shape {w.shape} and dtype {w.dtype}; expected a 2-D real array"
+        )
+    tol = _check_tolerance(tolerance)
+    row_keys, col_keys = _keys(w, rows=True, cols=True)
+    rows = _group([_row_part(w, row_keys)], w.shape[0], tol)
+    cols = _group([_col_part(w, col_keys)], w.shape[1], tol)
+    return _blocks(rows), _blocks(cols)
