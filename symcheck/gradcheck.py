@@ -115,14 +115,7 @@ def central_difference_check(
     """
     ps = numeric.as_params(network, params)
     gs = leaves(numeric.as_params(network, grads))
-    trace = numeric.forward_trace(network, ps, x)
-    batch = trace.post[0].shape[0]
-    value = float(numeric.loss(network, ps, x, y))
-    per_sample = network.loss_fn.numpy(
-        trace.logits, np.asarray(y, dtype=np.float64).reshape(batch, -1)
-    )
-    scale = max(abs(value), float(np.max(np.abs(per_sample))), 1e-300)
-    loss_error = rounding_tolerance(network, scale=scale, batch=batch)
+    batch = numeric.forward_trace(network, ps, x).post[0].shape[0]
     mismatches: list[Mismatch] = []
     skipped = 0
     for a, arr in enumerate(leaves(ps)):
@@ -132,12 +125,14 @@ def central_difference_check(
                 skipped += 1
                 continue
 
-            def diff(step: float, a: int = a, index: tuple = index) -> float:
-                up = float(numeric.loss(network, _perturbed(ps, a, index, step), x, y))
-                down = float(numeric.loss(network, _perturbed(ps, a, index, -step), x, y))
-                return (up - down) / (2 * step)
-
-            d1, d2 = diff(h), diff(2 * h)
+            values = {
+                step: float(numeric.loss(network, _perturbed(ps, a, index, step), x, y))
+                for step in (-2 * h, -h, h, 2 * h)
+            }
+            d1 = (values[h] - values[-h]) / (2 * h)
+            d2 = (values[2 * h] - values[-2 * h]) / (4 * h)
+            scale = max(abs(v) for v in values.values())
+            loss_error = rounding_tolerance(network, scale=scale, batch=batch)
             tol = abs(d2 - d1) + 2 * loss_error / h
             g = float(gs[a][index])
             if abs(d1 - g) > tol:
@@ -146,14 +141,31 @@ def central_difference_check(
 
 
 def gradient_scale(network: Network, params: Sequence, x: object, y: object) -> float:
-    r"""Magnitude :math:`S` of the terms summed into a gradient entry.
+    r"""Magnitude :math:`S` of the terms summed into any gradient entry.
 
-    :math:`S = \max|\delta| \cdot \max(1, \max|h|)` over the batch, every
-    layer's deltas and activations (inputs included): the scale for
+    Rounding errors scale with the terms of a sum, not with its (possibly
+    cancelled) value. At the output the terms of :math:`\delta^L` are bounded
+    by :math:`T_L = \max(|z^L|, |\hat y|\max(1, |\textstyle\sum_k y_k|), |y|)`
+    (the MSE, softmax and sigmoid forms); each layer down multiplies the
+    bound by :math:`\max(1, |W^{l+1}|)\max(1, |\varphi_l'(z^l)|)`; finally
+    :math:`S = \max_l T_l \cdot \max(1, \max|h|)`. The scale for
     :func:`symcheck.neurons.rounding_tolerance` when comparing gradients.
     """
-    trace = numeric.forward_trace(network, params, x)
-    _, deltas = numeric.backward(network, params, trace, y)
-    top_delta = max(float(np.max(np.abs(d))) for d in deltas)
-    top_h = max(float(np.max(np.abs(h))) for h in trace.post)
-    return top_delta * max(1.0, top_h)
+    ps = numeric.as_params(network, params)
+    trace = numeric.forward_trace(network, ps, x)
+    batch = trace.post[0].shape[0]
+    yy = np.asarray(y, dtype=np.float64).reshape(batch, network.widths[-1])
+    y_hat = numeric.forward(network, ps, x)
+    total = max(1.0, float(np.max(np.abs(np.sum(yy, axis=-1)))))
+    term = max(
+        float(np.max(np.abs(trace.logits))),
+        float(np.max(np.abs(y_hat))) * total,
+        float(np.max(np.abs(yy))),
+    )
+    top = term
+    for layer in range(network.depth - 1, 0, -1):
+        slope = network.activation(layer).numpy_derivative(trace.pre[layer - 1])
+        term *= max(1.0, float(np.max(np.abs(ps[layer][0]))))
+        term *= max(1.0, float(np.max(np.abs(slope))))
+        top = max(top, term)
+    return top * max(1.0, max(float(np.max(np.abs(h))) for h in trace.post))

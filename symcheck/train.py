@@ -171,10 +171,11 @@ def train(
             f"rng={rng!r}: dropout and noise need a numpy.random.Generator; "
             "pass rng=numpy.random.default_rng(seed)"
         )
-    try:
-        x, y = data
-    except (TypeError, ValueError):
-        raise InvalidArgument("data must be a pair (x, y) of arrays") from None
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise InvalidArgument(
+            f"data is a {type(data).__name__}; it must be a pair (x, y) of arrays"
+        )
+    x, y = data
     current = numeric.as_params(network, params)
     first_loss = numeric.loss(network, current, x, y)  # validates x and y
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
