@@ -117,7 +117,9 @@ def _open(path: str | os.PathLike[str], limits: Limits) -> tuple[BinaryIO, int, 
             "(pass the link's target explicitly if you trust it)"
         )
     try:
-        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; no effect on files.
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(name, flags)
     except OSError as exc:
         raise UnsafeFile(f"{name}: cannot be opened ({exc.strerror})") from None
     info = os.fstat(fd)
