@@ -42,12 +42,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
 
-from symcheck.activations import Activation
+from symcheck.activations import Activation, get_activation
 from symcheck.errors import InvalidArgument
 from symcheck.gaussian import moment
 from symcheck.init import Initializer, get_initializer, initialize, variance_scaling
@@ -107,7 +107,13 @@ def saturates(activation: Activation, *, epsilon: float = EPSILON) -> bool:
 
 
 def _threshold(activation: Activation, sign: float, epsilon: float) -> float:
+    return _cached_threshold(activation.name, sign, epsilon)
+
+
+@lru_cache(maxsize=256)
+def _cached_threshold(name: str, sign: float, epsilon: float) -> float:
     """The t >= 0 with |phi'(sign t)| = epsilon, by bisection (|phi'| decreasing in t)."""
+    activation = get_activation(name)
     lo, hi = 0.0, _TAIL
     if abs(float(activation.numpy_derivative(np.array(0.0)))) < epsilon:
         return 0.0

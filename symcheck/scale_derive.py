@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
 
@@ -254,7 +255,12 @@ def _route(act: Activation) -> _Route:
 
 def derive_critical_init(activation: str | Activation) -> Proof:
     """The critical weight variance of an activation, derived (He, leaky He, LeCun, ...)."""
-    act = get_activation(activation)
+    return _derive_critical(get_activation(activation).name)
+
+
+@lru_cache(maxsize=64)
+def _derive_critical(name: str) -> Proof:
+    act = get_activation(name)
     return _route(act).derive(act)
 
 
