@@ -147,7 +147,14 @@ def _run_scale(args: argparse.Namespace) -> int:
             for c in DEFAULT_SCALES
         ]
         if found.fix:
-            sweep.append(diagnose_fix(net, rng=np.random.default_rng(args.seed), **settings))
+            sweep.append(
+                diagnose_fix(
+                    net,
+                    rng=np.random.default_rng(args.seed),
+                    samples=args.samples,
+                    epsilon=args.epsilon,
+                )
+            )
         path = save_scale_figure(sweep, args.plot)
         print(f"wrote {path}", file=sys.stderr)
     return 1 if args.check and found.verdict != "healthy" else 0

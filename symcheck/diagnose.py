@@ -432,18 +432,12 @@ def _diagnose_fix(
 
 
 def diagnose_fix(
-    network: Network,
-    *,
-    rng: np.random.Generator,
-    samples: int = 256,
-    bias: float = 0.0,
-    options: Mapping[str, float] | None = None,
-    **settings: float,
+    network: Network, *, rng: np.random.Generator, samples: int = 256, **settings: float
 ) -> Diagnosis:
     """Diagnose ``network`` initialised with its recommended (critical) initialiser.
 
-    ``bias`` and ``options`` are accepted for symmetry with :func:`diagnose_init`
-    and ignored: the fix uses zero biases and its own options.
+    The fix uses zero biases and its own options; ``settings`` are those of
+    :func:`diagnose` (``epsilon``, ``saturation_limit``, ``gain_band``).
     """
     x, y = sample_data(network, rng=rng, samples=samples)
     return _diagnose_fix(network, x, y, rng=rng, **settings)

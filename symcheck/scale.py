@@ -139,12 +139,12 @@ def fixed_point(
     :data:`Q_DIVERGES` as divergence) and refined by the Illinois method to a
     relative tolerance of ``RELATIVE_TOLERANCE``. Values of :math:`g` within
     rounding of zero (:math:`|g(q)| \le` ``RELATIVE_TOLERANCE`` :math:`q`) count as zero.
+    A start ``q0 = 0`` is taken as :data:`Q_ZERO`.
     """
     q0 = _check_variance("q0", q0)
     sw = _check_variance("sigma_w2", sigma_w2)
     sb = _check_variance("sigma_b2", sigma_b2)
-    if q0 == 0:
-        q0 = 1.0
+    q0 = max(q0, Q_ZERO)
 
     def g(q: float) -> float:
         value = variance_map(activation, q, sigma_w2=sw, sigma_b2=sb) - q
