@@ -548,7 +548,7 @@ _RECORDS = (
         zero_hadamard,
         False,
         True,
-        "deterministic Hadamard rows with distinct scales (ZerO-style, Zhao et al. 2022)",
+        "deterministic ±1 Hadamard entries, distinct row and column scales (ZerO-style)",
     ),
     Initializer(
         "classic_normal", _classic_normal, True, False, "N(0, 0.01) read as std 0.01 (0.01*randn)"
