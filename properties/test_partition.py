@@ -1,0 +1,150 @@
+"""Properties of tie classes and the coarsest equitable partition (T1, T3)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import hypothesis.strategies as st
+import numpy as np
+from hypothesis import assume, example, given, note
+
+from symcheck.partition import (
+    Partition,
+    coarsest_equitable_partition,
+    is_equitable,
+    tie_classes,
+)
+
+_DYADIC = (0.0, 0.5, 1.0, -1.0)
+
+
+@st.composite
+def _small_dyadic_params(draw: st.DrawFn) -> list:
+    hidden = draw(st.lists(st.integers(1, 3), min_size=1, max_size=2))
+    widths = [draw(st.integers(1, 2)), *hidden, draw(st.integers(1, 2))]
+    bias = draw(st.booleans())
+    values = st.sampled_from(_DYADIC)
+    params = []
+    for n_in, n_out in itertools.pairwise(widths):
+        w = np.array(draw(st.lists(values, min_size=n_in * n_out, max_size=n_in * n_out)))
+        b = np.array(draw(st.lists(values, min_size=n_out, max_size=n_out))) if bias else None
+        params.append((w.reshape(n_out, n_in), b))
+    note(f"widths={widths}, params={params}")
+    return params
+
+
+def small_dyadic_params() -> st.SearchStrategy[list]:
+    """Tiny networks whose weights are 0, ±1 and 1/2, so that lumping happens often."""
+    return _small_dyadic_params()
+
+
+def _set_partitions(items: list[int]) -> Iterator[list[list[int]]]:
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for sub in _set_partitions(rest):
+        yield [[first], *sub]
+        for i in range(len(sub)):
+            yield [*sub[:i], [first, *sub[i]], *sub[i + 1 :]]
+
+
+def _labels(blocks: list[list[int]], n: int) -> list[int]:
+    out = [0] * n
+    for label, block in enumerate(blocks):
+        for i in block:
+            out[i] = label
+    return out
+
+
+def _refines(finer: Partition, coarser: Partition) -> bool:
+    for fine, coarse in zip(finer.layers, coarser.layers, strict=True):
+        owner = coarse.labels()
+        if any(len({int(owner[i]) for i in block}) > 1 for block in fine.blocks):
+            return False
+    return True
+
+
+@given(small_dyadic_params())
+@example([(np.array([[1.0], [1.0]]), None), (np.array([[1.0, 0.0], [0.0, 1.0]]), None)])
+def test_refinement_finds_the_coarsest_equitable_partition(params: list) -> None:
+    found = coarsest_equitable_partition(params)
+    assert is_equitable(params, found)
+    widths = [w.shape[0] for w, _ in params[:-1]]
+    for combo in itertools.product(*(list(_set_partitions(list(range(n)))) for n in widths)):
+        candidate = Partition.from_labels([_labels(list(p), n) for p, n in zip(combo, widths)])
+        if is_equitable(params, candidate):
+            assert _refines(candidate, found), candidate
+
+
+@given(small_dyadic_params())
+def test_tie_classes_are_equitable_and_refine_the_coarsest_partition(params: list) -> None:
+    ties = tie_classes(params)
+    assert is_equitable(params, ties)
+    assert _refines(ties, coarsest_equitable_partition(params))
+
+
+@st.composite
+def _planted(draw: st.DrawFn) -> tuple[list, list[list[int]]]:
+    """A network built to be lumped: blocks of sizes p, q hold circulant patterns.
+
+    ``W[i, k] = f((i - k) mod g)`` on a ``p x q`` block pair (``g = gcd(p, q)``)
+    has constant row sums and column sums, and rows that are permutations of
+    each other, so the float sums only agree when they ignore the order.
+    """
+    n_hidden = draw(st.integers(1, 2))
+    sizes = [[1] * draw(st.integers(1, 3))]
+    sizes += [draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)) for _ in range(n_hidden)]
+    sizes.append([1] * draw(st.integers(1, 2)))
+    floats = st.floats(-2, 2, allow_nan=False, allow_subnormal=False)
+    params = []
+    for below, above in itertools.pairwise(sizes):
+        rows = []
+        for p in above:
+            cols = []
+            for q in below:
+                g = int(np.gcd(p, q))
+                f = draw(st.lists(floats, min_size=g, max_size=g))
+                cols.append(np.array([[f[(i - k) % g] for k in range(q)] for i in range(p)]))
+            rows.append(np.concatenate(cols, axis=1))
+        bias = np.repeat(draw(st.lists(floats, min_size=len(above), max_size=len(above))), above)
+        params.append((np.concatenate(rows, axis=0), bias))
+    perms = [np.array(draw(st.permutations(range(sum(s))))) for s in sizes[1:-1]]
+    for layer, perm in enumerate(perms):
+        w, b = params[layer]
+        params[layer] = (w[perm], b[perm])
+        w_next, b_next = params[layer + 1]
+        params[layer + 1] = (w_next[:, perm], b_next)
+    labels = []
+    for s, perm in zip(sizes[1:-1], perms):
+        old = np.repeat(np.arange(len(s)), s)
+        labels.append(old[perm].tolist())
+    note(f"block sizes={sizes}, planted labels={labels}")
+    return params, labels
+
+
+def planted_lumped_params() -> st.SearchStrategy[tuple[list, list[list[int]]]]:
+    """Networks with a planted equitable partition, neurons shuffled inside layers."""
+    return _planted()
+
+
+@given(planted_lumped_params())
+def test_planted_equitable_partition_is_found_whatever_the_neuron_order(case: tuple) -> None:
+    params, labels = case
+    planted = Partition.from_labels(labels)
+    assert is_equitable(params, planted)
+    assert _refines(planted, coarsest_equitable_partition(params))
+
+
+@given(planted_lumped_params(), st.floats(0.01, 1.0))
+def test_perturbing_one_weight_breaks_a_collapsed_block(case: tuple, delta: float) -> None:
+    params, labels = case
+    layer = next((k for k, lab in enumerate(labels) if len(set(lab)) < len(lab)), None)
+    assume(layer is not None)
+    w, b = params[layer]
+    target = labels[layer].index(next(x for x in labels[layer] if labels[layer].count(x) > 1))
+    w = w.copy()
+    w[target, 0] += delta
+    params[layer] = (w, b)
+    assert not is_equitable(params, Partition.from_labels(labels))

@@ -1,0 +1,735 @@
+r"""Symmetry classes of a layered network: exact ties and equitable partitions.
+
+Parameters are a list of ``(W, b)`` pairs, one per layer ``l = 1..L``, with
+``W^l`` of shape ``(n_l, n_{l-1})`` (row = incoming weights of a neuron,
+column = outgoing weights of a neuron of the layer below) and ``b`` of shape
+``(n_l,)`` or ``None``. Only hidden layers ``1..L-1`` are partitioned; inputs
+and outputs are always singletons (DESIGN.md §1).
+
+**Exact ties (T1).** Neurons ``i`` and ``j`` of hidden layer ``l`` are tied when
+
+.. math::
+
+    W^l_{i,:} = W^l_{j,:},\qquad b^l_i = b^l_j,\qquad W^{l+1}_{:,i} = W^{l+1}_{:,j}.
+
+Swapping them leaves :math:`\theta` unchanged, so by gradient equivariance
+they receive identical updates under any elementwise optimiser.
+
+**Equitable partitions (T3).** A partition of every hidden layer into blocks
+is equitable when biases are constant on blocks and, for every pair of blocks
+:math:`I \subseteq` layer ``l``, :math:`K \subseteq` layer ``l-1``,
+
+.. math::
+
+    \sum_{k\in K} W^l_{ik} \text{ is the same for all } i \in I, \qquad
+    \sum_{i\in I} W^l_{ik} \text{ is the same for all } k \in K.
+
+The coarsest one is found by colour refinement (Weisfeiler–Leman on the
+layered graph; see Godsil & Royle, *Algebraic Graph Theory*, §9.3, and the
+lumpability of Kemeny & Snell), forward and backward together, iterated to
+the fixed point. The number of its blocks in a layer is the layer's
+**effective width**: at most that many distinct neurons can ever exist there
+under the optimisers of T3.
+
+Choices made on purpose:
+
+* ``-0.0`` and ``0.0`` are the same value (they behave identically in every
+  product and sum that reaches a gradient);
+* every NaN is the same value, whatever its payload: two neurons with NaN in
+  the same places are tied (the permutation leaves the parameter vector
+  unchanged up to NaN payloads), and the audit flags the NaN separately;
+* block sums are order independent: the values of one row inside one block
+  are sorted and then added left to right (a sequential ``cumsum``), so equal
+  multisets are identical sequences and give bitwise identical sums, whatever
+  the positions of the neurons. Singleton blocks are not summed at all.
+
+Grouping never compares all pairs: every neuron gets a 64-bit key (an exact,
+order-independent hash of the canonical bit patterns of its row, bias and
+column: :math:`\sum_k \operatorname{mix}(\mathrm{bits}_k)\, r_k \bmod 2^{64}`
+with random odd multipliers :math:`r_k`); neurons are grouped by key with a
+sort, and every group is then verified exactly against its first member, so a
+hash collision can cost time but never produces a wrong tie.
+
+With ``tolerance > 0`` values are compared approximately: every coordinate of
+the neurons' signatures is sorted and cut where two consecutive values differ
+by more than ``tolerance`` times the largest magnitude of that quantity in the
+layer, and neurons fall in one block when every coordinate lands in the same
+cluster (single linkage per coordinate, so the result is a partition even
+though "close" is not transitive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from symcheck.errors import InvalidArgument
+
+__all__ = [
+    "EXACT_NEAREST_LIMIT",
+    "LayerPartition",
+    "NearestPair",
+    "Partition",
+    "PartitionReport",
+    "analyse",
+    "coarsest_equitable_partition",
+    "effective_widths",
+    "is_equitable",
+    "matrix_classes",
+    "nearest_pairs",
+    "tie_classes",
+]
+
+NDArray = np.ndarray
+
+#: Hidden layers at most this wide get the exact all-pairs nearest distance.
+EXACT_NEAREST_LIMIT = 64
+
+_CHUNK = 1 << 18  # elements hashed at a time (fits in L2 with its temporaries)
+_SEED = 0x5EED_C0DE  # fixed: keys (and so block labels) are reproducible
+_MIX_SHIFT = np.uint64(29)
+_NAN_BITS = np.float64(np.nan).view(np.uint64)
+
+
+@dataclass(frozen=True)
+class LayerPartition:
+    """The blocks of one hidden layer (0-based neuron indices).
+
+    ``blocks`` are sorted by their smallest member; ``layer`` is 1-based.
+    """
+
+    layer: int
+    blocks: tuple[tuple[int, ...], ...]
+
+    @property
+    def width(self) -> int:
+        return sum(len(b) for b in self.blocks)
+
+    @property
+    def effective_width(self) -> int:
+        """Number of blocks."""
+        return len(self.blocks)
+
+    @property
+    def collapsed(self) -> bool:
+        return self.effective_width < self.width
+
+    def labels(self) -> NDArray:
+        """Block index of every neuron, shape ``(width,)``."""
+        out = np.empty(self.width, dtype=np.intp)
+        for label, block in enumerate(self.blocks):
+            out[list(block)] = label
+        return out
+
+    def nontrivial(self) -> tuple[tuple[int, ...], ...]:
+        """The blocks with two or more neurons."""
+        return tuple(b for b in self.blocks if len(b) > 1)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One :class:`LayerPartition` per hidden layer, in order."""
+
+    layers: tuple[LayerPartition, ...]
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return tuple(p.width for p in self.layers)
+
+    @property
+    def effective_widths(self) -> tuple[int, ...]:
+        return tuple(p.effective_width for p in self.layers)
+
+    @classmethod
+    def from_labels(cls, labels: Sequence[Sequence[int]]) -> Partition:
+        """Build a partition from one label sequence per hidden layer."""
+        return cls(
+            tuple(
+                LayerPartition(layer, _blocks(np.asarray(lab)))
+                for layer, lab in enumerate(labels, start=1)
+            )
+        )
+
+
+@dataclass(frozen=True)
+class NearestPair:
+    r"""The two closest neurons of a hidden layer on a scale-free distance.
+
+    .. math::
+
+        d(i, j) = \frac{\lVert v_i - v_j \rVert_2}{\max(\lVert v_i\rVert_2, \lVert v_j\rVert_2)},
+        \qquad v_i = (W^l_{i,:},\ b^l_i,\ W^{l+1}_{:,i}),
+
+    with :math:`0/0 = 0`. ``distance`` is 0 exactly for tied neurons, and
+    ``None`` when the layer has one neuron or non-finite values. ``exact``
+    says whether every pair was examined (layers of at most
+    :data:`EXACT_NEAREST_LIMIT` neurons, or a tie) or the pair was found by
+    random projections (then ``distance`` is the true distance of a real
+    pair, so an upper bound on the minimum).
+    """
+
+    layer: int
+    distance: float | None
+    pair: tuple[int, int] | None
+    exact: bool
+
+
+@dataclass(frozen=True)
+class PartitionReport:
+    """Ties, the coarsest equitable partition and nearest pairs, computed together."""
+
+    ties: Partition
+    equitable: Partition
+    nearest: tuple[NearestPair, ...]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _validate(params: Sequence) -> list[tuple[NDArray, NDArray | None]]:
+    try:
+        layers = list(params)
+    except TypeError:
+        raise InvalidArgument("params must be a sequence of (W, b) pairs") from None
+    if len(layers) < 2:
+        raise InvalidArgument(
+            f"params has {len(layers)} layer(s); a partition needs at least two "
+            "(one hidden layer between them)"
+        )
+    out: list[tuple[NDArray, NDArray | None]] = []
+    for index, pair in enumerate(layers, start=1):
+        try:
+            w, b = pair
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"params[{index - 1}] must be a (W, b) pair") from None
+        w = np.asarray(w)
+        if w.ndim != 2 or w.dtype.kind not in "fiub":
+            raise InvalidArgument(
+                f"W{index} has shape {w.shape} and dtype {w.dtype}; "
+                "expected a 2-D real array (n_out, n_in)"
+            )
+        if out and out[-1][0].shape[0] != w.shape[1]:
+            raise InvalidArgument(
+                f"W{index} has {w.shape[1]} columns but W{index - 1} has "
+                f"{out[-1][0].shape[0]} rows; consecutive layers must chain"
+            )
+        if b is not None:
+            b = np.asarray(b)
+            if b.shape != (w.shape[0],) or b.dtype.kind not in "fiub":
+                raise InvalidArgument(
+                    f"b{index} has shape {b.shape}, expected {(w.shape[0],)} (or None)"
+                )
+        out.append((w, b))
+    return out
+
+
+def _check_tolerance(tolerance: float) -> float:
+    t = float(tolerance)
+    if not np.isfinite(t) or t < 0:
+        raise InvalidArgument(
+            f"tolerance={tolerance!r} must be a finite number >= 0 (0 means exact)"
+        )
+    return t
+
+
+# --------------------------------------------------------------------------- canonical bits
+
+
+def _canonical(a: NDArray) -> NDArray:
+    """A float64 copy with -0.0 -> 0.0 and every NaN -> the one canonical NaN."""
+    c = np.add(a, 0.0, dtype=np.float64)  # -0.0 + 0.0 == +0.0 (round to nearest)
+    nan = np.isnan(c)
+    if nan.any():
+        c[nan] = np.nan
+    return c
+
+
+def _multipliers(n: int, salt: int) -> NDArray:
+    rng = np.random.default_rng([_SEED, salt, n])
+    return rng.integers(0, 1 << 63, size=n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def _mixed_bits(a: NDArray) -> NDArray:
+    bits = _canonical(a).view(np.uint64)
+    bits ^= bits >> _MIX_SHIFT
+    return bits
+
+
+def _keys(w: NDArray, *, rows: bool, cols: bool) -> tuple[NDArray | None, NDArray | None]:
+    r"""Order-independent 64-bit keys of the rows and/or columns of ``w``, one pass.
+
+    Row key :math:`\sum_k \operatorname{mix}(w_{ik}) r_k`, column key
+    :math:`\sum_i \operatorname{mix}(w_{ik}) s_i` (mod :math:`2^{64}`): equal
+    rows (columns) get equal keys wherever they sit in the matrix.
+    """
+    n_out, n_in = w.shape
+    row_keys = np.empty(n_out, dtype=np.uint64) if rows else None
+    col_keys = np.zeros(n_in, dtype=np.uint64) if cols else None
+    r = _multipliers(n_in, 1)
+    s = _multipliers(n_out, 2)
+    step = max(1, _CHUNK // max(n_in, 1))
+    for start in range(0, n_out, step):
+        bits = _mixed_bits(w[start : start + step])
+        if col_keys is not None:
+            col_keys += (bits * s[start : start + step, None]).sum(axis=0, dtype=np.uint64)
+        if row_keys is not None:
+            bits *= r
+            row_keys[start : start + step] = bits.sum(axis=1, dtype=np.uint64)
+    return row_keys, col_keys
+
+
+# --------------------------------------------------------------------------- signature parts
+
+
+@dataclass
+class _Part:
+    """One component of the neurons' signatures: the rows of ``matrix()``.
+
+    ``matrix`` is lazy (columns of a big weight matrix are only materialised
+    for the members of a group being verified); ``keys`` are the exact hash
+    keys; ``scale`` is the magnitude that a relative tolerance refers to.
+    """
+
+    rows_of: Callable[[NDArray], NDArray]  # index array -> canonical float64 rows
+    keys: NDArray
+    scale: float
+    size: int
+
+
+def _row_part(w: NDArray, keys: NDArray) -> _Part:
+    return _Part(lambda idx: _canonical(w[idx]), keys, _scale(w), w.shape[0])
+
+
+def _col_part(w: NDArray, keys: NDArray) -> _Part:
+    return _Part(lambda idx: _canonical(w[:, idx].T), keys, _scale(w), w.shape[1])
+
+
+def _dense_part(m: NDArray, *, scale: float | None = None) -> _Part:
+    m = _canonical(m.reshape(m.shape[0], -1))
+    keys = _keys(m, rows=True, cols=False)[0]
+    return _Part(lambda idx: m[idx], keys, _scale(m) if scale is None else scale, m.shape[0])
+
+
+def _scale(a: NDArray) -> float:
+    if a.size == 0:
+        return 1.0
+    finite = np.abs(a[np.isfinite(a)]) if a.dtype.kind == "f" else np.abs(a)
+    top = float(finite.max()) if finite.size else 0.0
+    return top if top > 0 else 1.0
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def _first_appearance(labels: NDArray) -> NDArray:
+    """Relabel so that labels are 0, 1, 2, ... in order of first appearance."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.intp)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[inverse.reshape(-1)]
+
+
+def _groups(labels: NDArray) -> list[NDArray]:
+    """Index arrays of the groups with two or more members."""
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    return [g for g in np.split(order, cuts) if g.size > 1]
+
+
+def _group_exact(parts: Sequence[_Part], n: int) -> NDArray:
+    """Labels of the classes of neurons whose parts are all bitwise equal."""
+    if not parts:
+        return np.zeros(n, dtype=np.intp)
+    keys = np.stack([p.keys for p in parts], axis=1)
+    labels = np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
+    next_label = int(labels.max()) + 1 if n else 0
+    for group in _groups(labels):
+        same = np.ones(group.size, dtype=bool)
+        for part in parts:
+            same &= _equal_to_first(part, group)
+        if same.all():
+            continue
+        # A hash collision: split this group exactly (never happens in practice).
+        sig = np.concatenate([p.rows_of(group).view(np.uint64) for p in parts], axis=1)
+        sub = np.unique(sig, axis=0, return_inverse=True)[1].reshape(-1)
+        labels[group] = next_label + sub
+        next_label += int(sub.max()) + 1
+    return _first_appearance(labels)
+
+
+def _equal_to_first(part: _Part, group: NDArray) -> NDArray:
+    first = part.rows_of(group[:1]).view(np.uint64)
+    out = np.empty(group.size, dtype=bool)
+    width = max(first.shape[1], 1)
+    step = max(1, _CHUNK // width)
+    for start in range(0, group.size, step):
+        chunk = part.rows_of(group[start : start + step]).view(np.uint64)
+        out[start : start + step] = np.all(chunk == first, axis=1)
+    return out
+
+
+def _cluster_1d(values: NDArray, gap: float) -> NDArray:
+    """Single-linkage clusters of a 1-D array: cut where a sorted gap exceeds ``gap``."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    nan = np.isnan(ordered)
+    cut = np.diff(ordered) > gap
+    cut |= nan[1:] != nan[:-1]
+    ids = np.empty(values.size, dtype=np.intp)
+    ids[order] = np.concatenate([[0], np.cumsum(cut)])
+    return ids
+
+
+def _group_tolerant(parts: Sequence[_Part], n: int, tolerance: float) -> NDArray:
+    """Labels of the classes whose every coordinate lies in the same 1-D cluster."""
+    every = np.arange(n)
+    columns = []
+    for part in parts:
+        m = part.rows_of(every)
+        gap = tolerance * part.scale
+        columns.extend(_cluster_1d(m[:, j], gap) for j in range(m.shape[1]))
+    if not columns:
+        return np.zeros(n, dtype=np.intp)
+    ids = np.stack(columns, axis=1)
+    return _first_appearance(np.unique(ids, axis=0, return_inverse=True)[1].reshape(-1))
+
+
+def _group(parts: Sequence[_Part], n: int, tolerance: float) -> NDArray:
+    if tolerance > 0:
+        return _group_tolerant(parts, n, tolerance)
+    return _group_exact(parts, n)
+
+
+def _blocks(labels: NDArray) -> tuple[tuple[int, ...], ...]:
+    labels = _first_appearance(np.asarray(labels).reshape(-1))
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    return tuple(tuple(int(i) for i in g) for g in np.split(order, cuts) if g.size)
+
+
+# --------------------------------------------------------------------------- block sums
+
+
+def _block_sums(w: NDArray, labels: NDArray) -> NDArray:
+    r"""Order-independent :math:`S_{iK} = \sum_{k \in K} w_{ik}` for the blocks ``K`` of ``labels``.
+
+    Inside a block the row's values are sorted, then added left to right, so
+    equal multisets give bitwise equal sums. Columns of singleton blocks are
+    copied, not summed.
+    """
+    blocks = _blocks(labels)
+    out = np.empty((w.shape[0], len(blocks)), dtype=np.float64)
+    for j, block in enumerate(blocks):
+        if len(block) == 1:
+            out[:, j] = _canonical(w[:, block[0]])
+        else:
+            values = np.sort(_canonical(w[:, list(block)]), axis=1)
+            out[:, j] = np.cumsum(values, axis=1)[:, -1] + 0.0
+    return out
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+class _Layered:
+    """Validated parameters with lazily computed, cached row/column keys."""
+
+    def __init__(self, params: Sequence, tolerance: float) -> None:
+        self.layers = _validate(params)
+        self.tolerance = _check_tolerance(tolerance)
+        self.hidden = range(1, len(self.layers))
+        self._row_keys: dict[int, NDArray] = {}
+        self._col_keys: dict[int, NDArray] = {}
+        self._parts: dict[tuple[str, int], _Part] = {}
+
+    def w(self, layer: int) -> NDArray:
+        return self.layers[layer - 1][0]
+
+    def width(self, layer: int) -> int:
+        return self.w(layer).shape[0]
+
+    def _ensure_keys(self, layer: int) -> None:
+        if layer in self._row_keys:
+            return
+        rows = layer < len(self.layers)  # W^L's rows are output neurons
+        cols = layer > 1  # W^1's columns are inputs
+        r, c = _keys(self.w(layer), rows=rows, cols=cols)
+        if r is not None:
+            self._row_keys[layer] = r
+        if c is not None:
+            self._col_keys[layer] = c
+
+    def incoming(self, layer: int) -> _Part:
+        """Rows of ``W^layer``."""
+        key = ("in", layer)
+        if key not in self._parts:
+            self._ensure_keys(layer)
+            self._parts[key] = _row_part(self.w(layer), self._row_keys[layer])
+        return self._parts[key]
+
+    def outgoing(self, layer: int) -> _Part:
+        """Columns of ``W^{layer+1}``."""
+        key = ("out", layer)
+        if key not in self._parts:
+            self._ensure_keys(layer + 1)
+            w = self.w(layer + 1)
+            self._parts[key] = _col_part(w, self._col_keys[layer + 1])
+        return self._parts[key]
+
+    def bias(self, layer: int) -> list[_Part]:
+        w, b = self.layers[layer - 1]
+        if b is None:
+            return []
+        key = ("bias", layer)
+        if key not in self._parts:
+            scale = max(_scale(np.asarray(b)), _scale(w))
+            self._parts[key] = _dense_part(np.asarray(b)[:, None], scale=scale)
+        return [self._parts[key]]
+
+    def ties(self, layer: int) -> NDArray:
+        parts = [self.incoming(layer), *self.bias(layer), self.outgoing(layer)]
+        return _group(parts, self.width(layer), self.tolerance)
+
+    def refine(self, layer: int, labels: list[NDArray]) -> NDArray:
+        """One refinement step of hidden layer ``layer`` against its neighbours."""
+        n = self.width(layer)
+        current = labels[layer - 1]
+        parts = [_dense_part(current.astype(np.float64), scale=0.0), *self.bias(layer)]
+        below = labels[layer - 2] if layer > 1 else None
+        if below is None or _all_singletons(below):
+            parts.append(self.incoming(layer))
+        else:
+            parts.append(_dense_part(_block_sums(self.w(layer), below)))
+        refined = _group(parts, n, self.tolerance)
+        if _all_singletons(refined):
+            return refined
+        above = labels[layer] if layer < len(self.layers) - 1 else None
+        if above is None or _all_singletons(above):
+            parts.append(self.outgoing(layer))
+        else:
+            parts.append(_dense_part(_block_sums(self.w(layer + 1).T, above)))
+        return _group(parts, n, self.tolerance)
+
+    def equitable(self) -> list[NDArray]:
+        labels = [np.zeros(self.width(layer), dtype=np.intp) for layer in self.hidden]
+        order = list(self.hidden)
+        changed = True
+        while changed:
+            changed = False
+            for layer in order:
+                current = labels[layer - 1]
+                if _all_singletons(current):
+                    continue
+                new = self.refine(layer, labels)
+                if _count(new) > _count(current):
+                    labels[layer - 1] = new
+                    changed = True
+            order.reverse()  # alternate forward and backward sweeps
+        return labels
+
+    def vectors(self, layer: int, idx: NDArray) -> NDArray:
+        """Rows ``(W^l_{i,:}, b_i, W^{l+1}_{:,i})`` for the neurons ``idx``, float64."""
+        w, b = self.layers[layer - 1]
+        pieces = [np.asarray(w[idx], dtype=np.float64)]
+        if b is not None:
+            pieces.append(np.asarray(b[idx], dtype=np.float64)[:, None])
+        pieces.append(np.asarray(self.w(layer + 1)[:, idx].T, dtype=np.float64))
+        return np.concatenate(pieces, axis=1)
+
+
+def _count(labels: NDArray) -> int:
+    return int(labels.max()) + 1 if labels.size else 0
+
+
+def _all_singletons(labels: NDArray) -> bool:
+    return _count(labels) == labels.size
+
+
+# --------------------------------------------------------------------------- nearest pairs
+
+_PROJECTIONS = 16
+_SORTED_DIRECTIONS = 6
+_WINDOW = 3
+_CANDIDATES = 32
+
+
+def _relative_distance(a: NDArray, b: NDArray) -> NDArray:
+    num = np.linalg.norm(a - b, axis=-1)
+    den = np.maximum(np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+def _nearest_exact(v: NDArray) -> tuple[float, tuple[int, int]]:
+    best, pair = np.inf, (0, 1)
+    for i in range(v.shape[0] - 1):
+        d = _relative_distance(v[i], v[i + 1 :])
+        j = int(np.argmin(d))
+        if d[j] < best:
+            best, pair = float(d[j]), (i, i + 1 + j)
+    return best, pair
+
+
+def _projected(net: _Layered, layer: int, rng: np.random.Generator) -> NDArray | None:
+    """Random projections of the unit vectors ``v_i / |v_i|``; None if non-finite."""
+    w, b = net.layers[layer - 1]
+    w_next = net.w(layer + 1)
+    g_in = rng.standard_normal((w.shape[1], _PROJECTIONS))
+    g_out = rng.standard_normal((w_next.shape[0], _PROJECTIONS))
+    with np.errstate(all="ignore"):
+        p = np.asarray(w @ g_in.astype(w.dtype), dtype=np.float64)
+        p += np.asarray(w_next.T @ g_out.astype(w_next.dtype), dtype=np.float64)
+        sq = np.einsum("ij,ij->i", w, w, dtype=np.float64)
+        sq += np.einsum("ji,ji->i", w_next, w_next, dtype=np.float64)
+        if b is not None:
+            bb = np.asarray(b, dtype=np.float64)
+            p += bb[:, None] * rng.standard_normal(_PROJECTIONS)
+            sq += bb * bb
+    if not (np.isfinite(p).all() and np.isfinite(sq).all()):
+        return None
+    norm = np.sqrt(sq)
+    return p / np.where(norm > 0, norm, 1.0)[:, None]
+
+
+def _nearest(net: _Layered, layer: int, ties: NDArray, rng: np.random.Generator) -> NearestPair:
+    n = net.width(layer)
+    if n < 2:
+        return NearestPair(layer, None, None, True)
+    tied = _groups(ties)
+    if tied:
+        first = min(tied, key=lambda g: g[0])
+        return NearestPair(layer, 0.0, (int(first[0]), int(first[1])), True)
+    if n <= EXACT_NEAREST_LIMIT:
+        v = net.vectors(layer, np.arange(n))
+        if not np.isfinite(v).all():
+            return NearestPair(layer, None, None, True)
+        d, pair = _nearest_exact(v)
+        return NearestPair(layer, d, pair, True)
+    p = _projected(net, layer, rng)
+    if p is None:
+        return NearestPair(layer, None, None, False)
+    candidates = set()
+    for direction in range(_SORTED_DIRECTIONS):
+        order = np.argsort(p[:, direction], kind="stable")
+        for shift in range(1, _WINDOW + 1):
+            a, b = order[:-shift], order[shift:]
+            candidates.update(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist()))
+    pairs = np.array(sorted(candidates), dtype=np.intp)
+    estimate = np.linalg.norm(p[pairs[:, 0]] - p[pairs[:, 1]], axis=1)
+    best = pairs[np.argsort(estimate, kind="stable")[:_CANDIDATES]]
+    d = _relative_distance(net.vectors(layer, best[:, 0]), net.vectors(layer, best[:, 1]))
+    k = int(np.argmin(d))
+    return NearestPair(layer, float(d[k]), (int(best[k, 0]), int(best[k, 1])), False)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _partition(labels: Sequence[NDArray]) -> Partition:
+    return Partition.from_labels(labels)
+
+
+def tie_classes(params: Sequence, *, tolerance: float = 0.0) -> Partition:
+    """Exact tie classes (identical row, bias and column) of every hidden layer."""
+    net = _Layered(params, tolerance)
+    return _partition([net.ties(layer) for layer in net.hidden])
+
+
+def coarsest_equitable_partition(params: Sequence, *, tolerance: float = 0.0) -> Partition:
+    """The coarsest equitable partition (T3) of the hidden layers, by colour refinement."""
+    net = _Layered(params, tolerance)
+    return _partition(net.equitable())
+
+
+def effective_widths(params: Sequence, *, tolerance: float = 0.0) -> tuple[int, ...]:
+    """Number of blocks of the coarsest equitable partition in every hidden layer."""
+    return coarsest_equitable_partition(params, tolerance=tolerance).effective_widths
+
+
+def nearest_pairs(params: Sequence, *, seed: int = 0) -> tuple[NearestPair, ...]:
+    """The closest pair of neurons of every hidden layer (see :class:`NearestPair`)."""
+    return analyse(params, seed=seed).nearest
+
+
+def analyse(params: Sequence, *, tolerance: float = 0.0, seed: int = 0) -> PartitionReport:
+    """Ties, coarsest equitable partition and nearest pairs, sharing one pass of hashing.
+
+    ``seed`` fixes the random projections of the nearest-pair search.
+    """
+    net = _Layered(params, tolerance)
+    ties = [net.ties(layer) for layer in net.hidden]
+    equitable = net.equitable()
+    rng = np.random.default_rng(seed)
+    nearest = tuple(_nearest(net, layer, ties[layer - 1], rng) for layer in net.hidden)
+    return PartitionReport(_partition(ties), _partition(equitable), nearest)
+
+
+def is_equitable(params: Sequence, partition: Partition, *, tolerance: float = 0.0) -> bool:
+    """Check the conditions of T3 directly: biases, row sums and column sums on blocks.
+
+    The independent checker used by the tests and by the lumping proofs; it
+    does not share code with the refinement beyond the order-independent sum.
+    """
+    net = _Layered(params, tolerance)
+    hidden = len(net.layers) - 1
+    if len(partition.layers) != hidden:
+        raise InvalidArgument(
+            f"partition has {len(partition.layers)} hidden layers, params have {hidden}"
+        )
+    labels = [np.arange(net.w(1).shape[1])]
+    for layer in net.hidden:
+        lab = partition.layers[layer - 1].labels()
+        if lab.size != net.width(layer):
+            raise InvalidArgument(
+                f"partition layer {layer} has {lab.size} neurons, W{layer} has {net.width(layer)}"
+            )
+        labels.append(lab)
+    labels.append(np.arange(net.w(len(net.layers)).shape[0]))
+    for layer in range(1, len(net.layers) + 1):
+        w, b = net.layers[layer - 1]
+        rows, cols = labels[layer], labels[layer - 1]
+        checks = [_block_sums(w, cols), _block_sums(w.T, rows)]
+        owners = [rows, cols]
+        if b is not None:
+            checks.append(_canonical(b)[:, None])
+            owners.append(rows)
+        for values, owner in zip(checks, owners):
+            if not _constant_on_blocks(values, owner, net.tolerance):
+                return False
+    return True
+
+
+def _constant_on_blocks(values: NDArray, labels: NDArray, tolerance: float) -> bool:
+    scale = _scale(values)
+    for group in _groups(labels):
+        block = values[group]
+        if tolerance == 0:
+            if not np.all(block.view(np.uint64) == block[0].view(np.uint64)):
+                return False
+        elif np.any(np.abs(block - block[0]) > tolerance * scale):
+            return False
+    return True
+
+
+def matrix_classes(
+    matrix: object, *, tolerance: float = 0.0
+) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]]:
+    """Classes of identical rows and of identical columns of one 2-D matrix.
+
+    For tensors that do not form a chain (attention projections, embeddings):
+    duplicate rows are output units with the same incoming weights, duplicate
+    columns input units with the same outgoing weights. Hashing as above, one
+    pass over the matrix, exact unless ``tolerance > 0``.
+    """
+    w = np.asarray(matrix)
+    if w.ndim != 2 or w.dtype.kind not in "fiub":
+        raise InvalidArgument(
+            f"matrix has shape {w.shape} and dtype {w.dtype}; expected a 2-D real array"
+        )
+    tol = _check_tolerance(tolerance)
+    row_keys, col_keys = _keys(w, rows=True, cols=True)
+    rows = _group([_row_part(w, row_keys)], w.shape[0], tol)
+    cols = _group([_col_part(w, col_keys)], w.shape[1], tol)
+    return _blocks(rows), _blocks(cols)

@@ -1,0 +1,244 @@
+"""Tests of symcheck.audit and the ``symcheck audit`` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from symcheck.audit import (
+    SCHEMA_VERSION,
+    audit_file,
+    audit_params,
+    infer_chain,
+    near_tie_threshold,
+    render_audit,
+)
+from symcheck.cli import main
+from symcheck.errors import InvalidArgument
+
+Capsys = pytest.CaptureFixture[str]
+
+
+def _random(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed + sum(shape)).standard_normal(shape)
+
+
+def _save_npz(path: Path, tensors: dict[str, np.ndarray]) -> Path:
+    np.savez(path, **tensors)
+    return path
+
+
+def _zero_file(folder: Path) -> Path:
+    return _save_npz(folder / "z.npz", {"0.weight": np.zeros((2, 2)), "1.weight": np.zeros((1, 2))})
+
+
+@pytest.mark.parametrize(
+    ("names", "chain"),
+    [
+        (["0.weight", "0.bias", "2.weight", "2.bias"], ("0.weight", "2.weight")),
+        (["fc1.weight", "fc2.weight", "fc10.weight"], ("fc1.weight", "fc2.weight", "fc10.weight")),
+        (["layers.1.weight", "layers.0.weight"], ("layers.0.weight", "layers.1.weight")),
+        (["W1", "b1", "W2", "b2"], ("W1", "W2")),
+    ],
+)
+def test_chain_is_inferred_from_the_usual_names(names: list[str], chain: tuple[str, ...]) -> None:
+    widths = [3, 4, 5, 2]
+    shapes = {w: (widths[k + 1], widths[k]) for k, w in enumerate(chain)}
+    tensors = {}
+    for name in names:
+        if name in shapes:
+            tensors[name] = np.zeros(shapes[name])
+        else:  # a bias: same prefix as its weight
+            weight = name.replace("bias", "weight") if "bias" in name else "W" + name[1:]
+            tensors[name] = np.zeros(shapes[weight][0])
+    assert infer_chain(tensors) == chain
+
+
+def test_tensors_that_do_not_chain_are_not_a_chain() -> None:
+    tensors = {"a.weight": np.zeros((3, 4)), "b.weight": np.zeros((3, 5))}
+    assert infer_chain(tensors) == ()
+    with_norm = {"0.weight": np.zeros((3, 2)), "1.weight": np.ones(3), "2.weight": np.zeros((1, 3))}
+    assert infer_chain(with_norm) == ()
+
+
+def test_zero_init_file_collapses_and_exits_one(tmp_path: Path, capsys: Capsys) -> None:
+    path = _save_npz(
+        tmp_path / "zero.npz",
+        {"0.weight": np.zeros((4, 3)), "0.bias": np.zeros(4), "2.weight": np.zeros((2, 4))},
+    )
+    assert main(["audit", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "hidden layer 1 (0): width 4, tie classes 1, effective width 1 -> collapsed" in out
+    assert "COLLAPSED" in out
+
+
+def test_random_init_file_keeps_full_width_and_exits_zero(tmp_path: Path, capsys: Capsys) -> None:
+    tensors = {
+        "fc1.weight": _random((6, 3)),
+        "fc1.bias": _random((6,)),
+        "fc2.weight": _random((2, 6)),
+    }
+    path = tmp_path / "random.safetensors"
+    save_file({k: v.astype(np.float32) for k, v in tensors.items()}, str(path))
+    assert main(["audit", str(path), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["schema"] == SCHEMA_VERSION
+    assert report["mode"] == "chain"
+    (layer,) = report["layers"]
+    assert (layer["name"], layer["width"], layer["classes"], layer["effective_width"]) == (
+        "fc1",
+        6,
+        6,
+        6,
+    )
+    assert layer["verdict"] == "full" and layer["ties"] == [] and layer["nearest"]["exact"]
+
+
+def test_lumped_but_untied_layers_are_reported_as_collapsed(tmp_path: Path) -> None:
+    a, b = 0.3, -0.7
+    path = _save_npz(
+        tmp_path / "lumped.npz",
+        {
+            "0.weight": np.array([[0.2, 0.4], [0.2, 0.4]]),
+            "2.weight": np.array([[a, b], [b, a]]),
+            "4.weight": np.array([[0.5, 0.5]]),
+        },
+    )
+    report = audit_file(path)
+    second = report.layers[1]
+    assert (second.classes, second.effective_width, second.verdict) == (2, 1, "collapsed")
+    assert report.exit_code == 1
+    assert "lumped blocks: {0, 1}" in render_audit(report)
+
+
+def test_near_tie_is_a_warning_not_a_failure() -> None:
+    w1 = _random((3, 2))
+    w1[1] = w1[0] * (1 + 1e-12)
+    report = audit_params([(w1, None), (np.ones((1, 3)), None)])
+    (layer,) = report.layers
+    assert layer.verdict == "near-tie" and layer.near_tie
+    assert report.exit_code == 0
+    assert layer.nearest.distance < near_tie_threshold(np.float64)
+
+
+def test_tolerance_turns_a_near_tie_into_a_collapse(tmp_path: Path, capsys: Capsys) -> None:
+    w1 = _random((3, 2))
+    w1[1] = w1[0] + 1e-12
+    path = _save_npz(tmp_path / "near.npz", {"0.weight": w1, "2.weight": np.ones((1, 3))})
+    assert main(["audit", str(path)]) == 0
+    assert main(["audit", str(path), "--tolerance", "1e-9"]) == 1
+    capsys.readouterr()
+
+
+def test_explicit_layers_override_inference(tmp_path: Path, capsys: Capsys) -> None:
+    tensors = {
+        "enc.weight": _random((4, 3)),
+        "norm.weight": np.ones(4),
+        "dec.weight": np.zeros((2, 4)),
+    }
+    path = _save_npz(tmp_path / "mixed.npz", tensors)
+    assert audit_file(path).mode == "matrices"
+    assert main(["audit", str(path), "--layers", "enc,dec.weight", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["chain"] == ["enc.weight", "dec.weight"]
+
+
+def test_non_chain_file_reports_duplicate_rows_and_columns(tmp_path: Path) -> None:
+    q = _random((4, 3))
+    q[2] = q[0]
+    q[:, 1] = q[:, 2]
+    path = _save_npz(tmp_path / "attn.npz", {"attn.q": q, "attn.k": _random((5, 3))})
+    report = audit_file(path)
+    assert report.mode == "matrices" and report.exit_code == 0
+    first = report.matrices[0].to_dict()
+    assert first["duplicate_rows"] == [[0, 2]]
+    assert first["duplicate_columns"] == [[1, 2]]
+    assert first["distinct_rows"] == 3
+
+
+def test_json_schema_has_the_documented_fields(tmp_path: Path) -> None:
+    path = _save_npz(
+        tmp_path / "z.npz", {"0.weight": np.zeros((2, 2)), "1.weight": np.zeros((1, 2))}
+    )
+    report = json.loads(render_audit(audit_file(path), "json"))
+    assert list(report) == [
+        "schema",
+        "file",
+        "format",
+        "tensors",
+        "parameters",
+        "tolerance",
+        "mode",
+        "chain",
+        "layers",
+        "matrices",
+        "nonfinite",
+        "skipped",
+        "collapsed",
+        "exit_code",
+    ]
+    assert list(report["layers"][0]) == [
+        "index",
+        "name",
+        "weight",
+        "bias",
+        "width",
+        "classes",
+        "ties",
+        "effective_width",
+        "blocks",
+        "nearest",
+        "near_tie",
+        "verdict",
+    ]
+
+
+def test_pytorch_state_dict_is_audited(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 1))
+    torch.nn.init.zeros_(model[0].weight)
+    torch.nn.init.zeros_(model[0].bias)
+    torch.nn.init.zeros_(model[2].weight)
+    path = tmp_path / "model.pt"
+    torch.save(model.state_dict(), path)
+    report = audit_file(path)
+    assert report.chain == ("0.weight", "2.weight")
+    assert report.layers[0].effective_width == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--tolerance", "-1"], "must be a finite number >= 0"),
+        (["--tolerance", "abc"], "is not a number"),
+        (["--format", "xml"], "invalid choice: 'xml'"),
+        (["--layers", "nope"], "--layers entry='nope' is not supported"),
+        (["--layers", "0.weight"], "do not chain"),
+        (["--max-bytes", "lots"], "is not a size"),
+    ],
+)
+def test_invalid_audit_arguments_are_one_line_and_exit_two(
+    tmp_path: Path, capsys: Capsys, argv: list[str], says: str
+) -> None:
+    path = _save_npz(
+        tmp_path / "z.npz", {"0.weight": np.zeros((2, 2)), "1.weight": np.zeros((1, 2))}
+    )
+    try:
+        code = main(["audit", str(path), *argv])
+    except SystemExit as exc:  # argparse errors exit through _Parser.error
+        code = int(exc.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and says in err
+
+
+def test_render_rejects_an_unknown_format(tmp_path: Path) -> None:
+    path = _save_npz(
+        tmp_path / "z.npz", {"0.weight": np.zeros((2, 2)), "1.weight": np.zeros((1, 2))}
+    )
+    with pytest.raises(InvalidArgument, match="format='xml' is not supported"):
+        render_audit(audit_file(path), "xml")
