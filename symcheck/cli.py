@@ -24,7 +24,10 @@ EXIT_REFUTED = 1
 EXIT_BAD_USAGE = 2
 
 # Modules that contribute subcommands, in the order --help lists them.
-_COMMAND_MODULES: tuple[str, ...] = ("symcheck.cli_audit",)
+_COMMAND_MODULES: tuple[str, ...] = (
+    "symcheck.cli_numeric",
+    "symcheck.cli_audit",
+)
 
 
 class _Parser(argparse.ArgumentParser):

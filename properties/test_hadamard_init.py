@@ -1,0 +1,72 @@
+"""Property 7: the deterministic Hadamard-based init breaks symmetry.
+
+``zero_hadamard`` uses no randomness, yet every hidden layer has pairwise
+distinct neurons (bitwise) and, for analytic activations, pairwise different
+gradient rows beyond the rounding tolerance (general floating point).
+Non-degeneracy conditions, as for random inits: some input of magnitude
+>= 1/8, no softmax over a single output, an unsaturated output (some delta
+entry >= 2**-10).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from symcheck import numeric
+from symcheck.gradcheck import gradient_scale
+from symcheck.init import initialize
+from symcheck.neurons import gradient_rows, rounding_tolerance, signatures, tied_pairs
+from symcheck.strategies import inputs, networks
+
+ANALYTIC = ("identity", "tanh", "sigmoid", "softplus", "sin", "square")
+
+
+def _nondegenerate(net, params, x, y) -> bool:
+    if net.loss_fn.output == "softmax" and net.widths[-1] == 1:
+        return False
+    if float(np.max(np.abs(x))) < 0.125:
+        return False
+    trace = numeric.forward_trace(net, params, x)
+    _, deltas = numeric.backward(net, params, trace, y)
+    return float(np.max(np.abs(deltas[-1]))) >= 2.0**-10
+
+
+def _tied_gradient_rows(net, params, x, y) -> list[tuple[int, int]]:
+    grads = numeric.gradients(net, params, x, y)
+    tol = rounding_tolerance(net, scale=gradient_scale(net, params, x, y), batch=x.shape[0])
+    return [
+        (layer, *pair)
+        for layer in net.hidden_layers
+        for pair in tied_pairs(gradient_rows(grads, layer), tol=tol)
+    ]
+
+
+@given(st.data())
+def test_hadamard_init_gives_distinct_neurons_and_gradient_rows_without_randomness(data):
+    # Regime: neurons bitwise; gradient rows beyond the ulp-scaled tolerance.
+    net = data.draw(networks(activations=ANALYTIC, hidden_widths=(2, 4)))
+    params = initialize(net, "zero_hadamard")
+    x, y = data.draw(inputs(net))
+    assume(_nondegenerate(net, params, x, y))
+    for layer in net.hidden_layers:
+        assert tied_pairs(signatures(params, layer)) == []
+    assert _tied_gradient_rows(net, params, x, y) == []
+
+
+@given(st.data())
+def test_distinct_rows_check_rejects_the_deterministic_eye_init(data):
+    """Sibling: ``eye`` is deterministic too but ties neurons 1 and 2 in n-3-1 (n=1):
+    both have incoming row 0 and outgoing weight 0."""
+    net = data.draw(
+        networks(
+            activations=ANALYTIC,
+            hidden_layers=(1, 1),
+            input_widths=(1, 1),
+            hidden_widths=(3, 4),
+            output_widths=(1, 1),
+        )
+    )
+    params = initialize(net, "eye")
+    assert (1, 2) in tied_pairs(signatures(params, 1))

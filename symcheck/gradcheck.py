@@ -1,0 +1,171 @@
+r"""Check numeric gradients against central differences and the complex step.
+
+**Complex step** (Squire & Trapp, 1998): for a real-analytic loss,
+:math:`\partial L/\partial\theta_j = \operatorname{Im} L(\theta + i h e_j)/h + O(h^2)`
+with no subtractive cancellation, so :math:`h = 10^{-30}` gives the
+derivative to rounding accuracy. Only for analytic activations and losses.
+
+**Central differences**: :math:`D(h) = (L(\theta + h e_j) - L(\theta - h e_j))/2h`
+with :math:`h = \epsilon^{1/3}\max(1, |\theta_j|)`. Its error is
+:math:`\tfrac{h^2}{6} L''' + O(h^4)` (truncation) plus :math:`\epsilon_L/h` (rounding,
+:math:`\epsilon_L` the rounding error of :math:`L`). Since the truncation
+term scales with :math:`h^2`, :math:`D(2h) - D(h) \approx 3\,(D(h) - L')`, so
+the allowed error is
+
+.. math::
+
+    |D(h) - g_j| \le |D(2h) - D(h)| + 2\,\epsilon_L/h,
+
+an error estimate read off the data (Richardson), not a constant.
+**Kinks**: for ReLU-type activations a coordinate is skipped when any
+pre-activation is exactly 0 at :math:`\theta` or changes sign anywhere in
+:math:`\theta \pm 2h e_j`: a difference never straddles a kink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from symcheck import numeric
+from symcheck.errors import InvalidArgument
+from symcheck.network import Network
+from symcheck.neurons import rounding_tolerance
+from symcheck.tree import leaves, unflatten
+
+__all__ = ["Mismatch", "central_difference_check", "complex_step_gradients", "gradient_scale"]
+
+NDArray = np.ndarray
+_EPS = float(np.finfo(np.float64).eps)
+_CS_STEP = 1e-30
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A coordinate where the gradient disagrees with the reference beyond tolerance."""
+
+    array: int
+    index: tuple[int, ...]
+    gradient: float
+    reference: float
+    tolerance: float
+
+
+def _perturbed(params: Sequence, array: int, index: tuple[int, ...], delta: complex) -> list:
+    arrays = leaves(params)
+    dtype = np.result_type(arrays[array].dtype, type(delta))
+    changed = arrays[array].astype(dtype, copy=True)
+    changed[index] += delta
+    arrays = [*arrays[:array], changed, *arrays[array + 1 :]]
+    return unflatten(params, arrays)
+
+
+def complex_step_gradients(network: Network, params: Sequence, x: object, y: object) -> list:
+    r"""The gradient by the complex step, :math:`\operatorname{Im} L(\theta + ihe_j)/h`."""
+    bad = [
+        network.activation(layer).name
+        for layer in network.hidden_layers
+        if not network.activation(layer).analytic
+    ]
+    if bad or not network.loss_fn.analytic:
+        raise InvalidArgument(
+            f"network {network} is not analytic ({bad or network.loss}); the complex step "
+            "needs analytic activations and loss; use central_difference_check instead"
+        )
+    ps = numeric.as_params(network, params)
+    out = []
+    for a, arr in enumerate(leaves(ps)):
+        g = np.empty(arr.shape)
+        for index in np.ndindex(arr.shape):
+            shifted = _perturbed(ps, a, index, 1j * _CS_STEP)
+            g[index] = numeric.loss(network, shifted, x, y, dtype=np.complex128).imag / _CS_STEP
+        out.append(g)
+    return unflatten(ps, out)
+
+
+def _signs(network: Network, params: Sequence, x: object) -> list[NDArray]:
+    trace = numeric.forward_trace(network, params, x)
+    return [np.sign(z) for z in trace.pre[:-1]]
+
+
+def _crosses_kink(
+    network: Network, params: Sequence, x: object, a: int, index: tuple, h: float
+) -> bool:
+    if all(network.activation(layer).analytic for layer in network.hidden_layers):
+        return False
+    base = _signs(network, params, x)
+    if any(np.any(s == 0) for s in base):
+        return True
+    for delta in (-2 * h, -h, h, 2 * h):
+        moved = _signs(network, _perturbed(params, a, index, delta), x)
+        if any(np.any(m != s) for m, s in zip(moved, base)):
+            return True
+    return False
+
+
+def central_difference_check(
+    network: Network, params: Sequence, x: object, y: object, grads: Sequence
+) -> tuple[list[Mismatch], int]:
+    """Compare ``grads`` with central differences; return ``(mismatches, skipped)``.
+
+    ``skipped`` counts coordinates left out because a difference would cross
+    a ReLU kink (see the module docstring for the tolerance).
+    """
+    ps = numeric.as_params(network, params)
+    gs = leaves(numeric.as_params(network, grads))
+    batch = numeric.forward_trace(network, ps, x).post[0].shape[0]
+    mismatches: list[Mismatch] = []
+    skipped = 0
+    for a, arr in enumerate(leaves(ps)):
+        for index in np.ndindex(arr.shape):
+            h = _EPS ** (1 / 3) * max(1.0, abs(float(arr[index])))
+            if _crosses_kink(network, ps, x, a, index, h):
+                skipped += 1
+                continue
+
+            values = {
+                step: float(numeric.loss(network, _perturbed(ps, a, index, step), x, y))
+                for step in (-2 * h, -h, h, 2 * h)
+            }
+            d1 = (values[h] - values[-h]) / (2 * h)
+            d2 = (values[2 * h] - values[-2 * h]) / (4 * h)
+            scale = max(abs(v) for v in values.values())
+            loss_error = rounding_tolerance(network, scale=scale, batch=batch)
+            tol = abs(d2 - d1) + 2 * loss_error / h
+            g = float(gs[a][index])
+            if abs(d1 - g) > tol:
+                mismatches.append(Mismatch(a, tuple(int(i) for i in index), g, d1, tol))
+    return mismatches, skipped
+
+
+def gradient_scale(network: Network, params: Sequence, x: object, y: object) -> float:
+    r"""Magnitude :math:`S` of the terms summed into any gradient entry.
+
+    Rounding errors scale with the terms of a sum, not with its (possibly
+    cancelled) value. At the output the terms of :math:`\delta^L` are bounded
+    by :math:`T_L = \max(|z^L|, |\hat y|\max(1, |\textstyle\sum_k y_k|), |y|)`
+    (the MSE, softmax and sigmoid forms); each layer down multiplies the
+    bound by :math:`\max(1, |W^{l+1}|)\max(1, |\varphi_l'(z^l)|)`; finally
+    :math:`S = \max_l T_l \cdot \max(1, \max|h|)`. The scale for
+    :func:`symcheck.neurons.rounding_tolerance` when comparing gradients.
+    """
+    ps = numeric.as_params(network, params)
+    trace = numeric.forward_trace(network, ps, x)
+    batch = trace.post[0].shape[0]
+    yy = np.asarray(y, dtype=np.float64).reshape(batch, network.widths[-1])
+    y_hat = numeric.forward(network, ps, x)
+    total = max(1.0, float(np.max(np.abs(np.sum(yy, axis=-1)))))
+    term = max(
+        float(np.max(np.abs(trace.logits))),
+        float(np.max(np.abs(y_hat))) * total,
+        float(np.max(np.abs(yy))),
+    )
+    top = term
+    for layer in range(network.depth - 1, 0, -1):
+        slope = network.activation(layer).numpy_derivative(trace.pre[layer - 1])
+        term *= max(1.0, float(np.max(np.abs(ps[layer][0]))))
+        term *= max(1.0, float(np.max(np.abs(slope))))
+        top = max(top, term)
+    return top * max(1.0, max(float(np.max(np.abs(h))) for h in trace.post))
