@@ -66,7 +66,7 @@ def _time(fn: Callable[[Path], object], path: Path, repeat: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=4096)
-    parser.add_argument("--hidden", type=int, default=5, help="number of hidden layers")
+    parser.add_argument("--hidden", type=int, default=6, help="number of hidden layers")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     widths = [args.width] * (args.hidden + 1) + [10]

@@ -257,21 +257,53 @@ class _Matrix:
     """
 
     def __init__(self, a: NDArray) -> None:
-        c = np.asarray(a)
-        if c.dtype not in (np.float32, np.float64):
-            c = c.astype(np.float64)
-        c = np.ascontiguousarray(c)
-        u = c.view(_UINT[c.itemsize])
-        sign = u.dtype.type(1 << (8 * c.itemsize - 1))
-        if c.size and (np.isnan(c).any() or (u == sign).any()):
-            c = c + c.dtype.type(0)
-            c[np.isnan(c)] = np.nan
-            u = c.view(_UINT[c.itemsize])
-        self.c, self.u = c, u
-        self.shape = c.shape
+        raw = np.asarray(a)
+        if raw.dtype not in (np.float32, np.float64):
+            raw = raw.astype(np.float64)
+        self.raw = np.ascontiguousarray(raw)
+        self.shape = self.raw.shape
+        bits = self.raw.view(_UINT[self.raw.itemsize])
+        sign = bits.dtype.type(1 << (8 * self.raw.itemsize - 1))
+        self.dirty = _has_negative_zero_or_nan(self.raw, bits, sign)
+        self._canonical: NDArray | None = None if self.dirty else self.raw
+
+    @property
+    def c(self) -> NDArray:
+        """The canonical values (a copy made on first use, only when needed)."""
+        if self._canonical is None:
+            self._canonical = _canonical_same_dtype(self.raw)
+        return self._canonical
+
+    @property
+    def u(self) -> NDArray:
+        return self.c.view(_UINT[self.raw.itemsize])
+
+    def bits(self, start: int, stop: int) -> NDArray:
+        """Canonical bits of rows ``start:stop`` without copying the whole matrix."""
+        if self._canonical is not None:
+            return self._canonical[start:stop].view(_UINT[self.raw.itemsize])
+        return _canonical_same_dtype(self.raw[start:stop]).view(_UINT[self.raw.itemsize])
 
     def values(self, rows: NDArray | slice, cols: NDArray | slice = slice(None)) -> NDArray:
         return self.c[rows][:, cols].astype(np.float64)
+
+
+def _canonical_same_dtype(a: NDArray) -> NDArray:
+    c = a + a.dtype.type(0)  # a copy with -0.0 -> +0.0
+    nan = np.isnan(c)
+    if nan.any():
+        c[nan] = np.nan
+    return c
+
+
+def _has_negative_zero_or_nan(c: NDArray, u: NDArray, sign: np.unsignedinteger) -> bool:
+    flat_c, flat_u = c.reshape(-1), u.reshape(-1)
+    for start in range(0, flat_u.size, _CHUNK):  # in cache, no full-size temporaries
+        if (flat_u[start : start + _CHUNK] == sign).any():
+            return True
+        if np.isnan(flat_c[start : start + _CHUNK]).any():
+            return True
+    return False
 
 
 def _multipliers(n: int, salt: int, dtype: type) -> NDArray:
@@ -289,10 +321,9 @@ def _keys(m: _Matrix, *, rows: bool, cols: bool) -> tuple[NDArray | None, NDArra
     (u \gg \text{half})` so that the sign bit reaches the low bits. Equal
     rows (columns) get equal keys wherever they sit in the matrix.
     """
-    u = m.u
-    n_out, n_in = u.shape
-    dtype = u.dtype.type
-    shift = dtype(4 * u.itemsize)
+    n_out, n_in = m.shape
+    dtype = _UINT[m.raw.itemsize]
+    shift = dtype(4 * m.raw.itemsize)
     row_keys = np.empty(n_out, dtype=dtype) if rows else None
     col_keys = np.zeros(n_in, dtype=dtype) if cols else None
     r = _multipliers(n_in, 1, dtype)
@@ -301,7 +332,7 @@ def _keys(m: _Matrix, *, rows: bool, cols: bool) -> tuple[NDArray | None, NDArra
     mixed = np.empty((min(step, n_out), n_in), dtype=dtype)
     product = np.empty_like(mixed)
     for start in range(0, n_out, step):
-        bits = u[start : start + step]
+        bits = m.bits(start, start + step)
         k = bits.shape[0]
         np.right_shift(bits, shift, out=mixed[:k])
         np.bitwise_xor(mixed[:k], bits, out=mixed[:k])
@@ -319,39 +350,70 @@ def _keys(m: _Matrix, *, rows: bool, cols: bool) -> tuple[NDArray | None, NDArra
 
 @dataclass
 class _Part:
-    """One component of the neurons' signatures, one row per neuron.
+    """One component of the neurons' signatures: the rows (or columns) of a matrix.
 
-    ``bits(idx)`` gives the canonical bit patterns of the rows ``idx`` (exact
-    comparison), ``values(idx)`` the same rows as float64 (tolerant
-    comparison), ``keys`` the exact hash keys, ``scale()`` the magnitude a
-    relative tolerance refers to. Rows are materialised only on demand.
+    ``keys`` are the exact hash keys of the neurons; :meth:`same_as_first`
+    compares a group's canonical bit patterns with its first member's;
+    :meth:`bits` and :meth:`values` materialise rows (the rare collision split
+    and the tolerant comparison); ``scale()`` is the magnitude a relative
+    tolerance refers to.
     """
 
-    bits: Callable[[NDArray], NDArray]
-    values: Callable[[NDArray], NDArray]
+    m: _Matrix
+    columns: bool
     keys: NDArray
     scale: Callable[[], float]
 
+    def same_as_first(self, group: NDArray) -> NDArray:
+        return _same_rows(self.m.u, group) if not self.columns else _same_columns(self.m.u, group)
+
+    def bits(self, idx: NDArray) -> NDArray:
+        return self.m.u[:, idx].T if self.columns else self.m.u[idx]
+
+    def values(self, idx: NDArray) -> NDArray:
+        return self.m.values(slice(None), idx).T if self.columns else self.m.values(idx)
+
+
+def _as_slice(group: NDArray) -> NDArray | slice:
+    """``group`` as a slice when it is a run of consecutive indices (no gather needed)."""
+    if group[-1] - group[0] == group.size - 1:
+        return slice(int(group[0]), int(group[-1]) + 1)
+    return group
+
+
+def _same_rows(u: NDArray, group: NDArray) -> NDArray:
+    first = u[group[0]]
+    out = np.empty(group.size, dtype=bool)
+    step = max(1, _CHUNK // max(u.shape[1], 1))
+    for start in range(0, group.size, step):
+        rows = u[_as_slice(group[start : start + step])]
+        out[start : start + step] = np.all(rows == first, axis=1)
+    return out
+
+
+def _same_columns(u: NDArray, group: NDArray) -> NDArray:
+    out = np.ones(group.size, dtype=bool)
+    cols = _as_slice(group)
+    first = int(group[0])
+    step = max(1, _CHUNK // max(group.size, 1))
+    for start in range(0, u.shape[0], step):
+        band = u[start : start + step]
+        out &= np.all(band[:, cols] == band[:, first : first + 1], axis=0)
+    return out
+
 
 def _row_part(m: _Matrix, keys: NDArray) -> _Part:
-    return _Part(lambda i: m.u[i], lambda i: m.values(i), keys, lambda: _scale(m.c))
+    return _Part(m, False, keys, lambda: _scale(m.c))
 
 
 def _col_part(m: _Matrix, keys: NDArray) -> _Part:
-    return _Part(
-        lambda i: m.u[:, i].T, lambda i: m.values(slice(None), i).T, keys, lambda: _scale(m.c)
-    )
+    return _Part(m, True, keys, lambda: _scale(m.c))
 
 
 def _dense_part(values: NDArray, *, scale: float | None = None) -> _Part:
     m = _Matrix(_canonical(values.reshape(values.shape[0], -1)))
     keys = _keys(m, rows=True, cols=False)[0]
-    return _Part(
-        lambda i: m.u[i],
-        lambda i: m.c[i],
-        keys,
-        (lambda: _scale(m.c)) if scale is None else (lambda: scale),
-    )
+    return _Part(m, False, keys, (lambda: _scale(m.c)) if scale is None else (lambda: scale))
 
 
 def _scale(a: NDArray) -> float:
@@ -386,13 +448,18 @@ def _group_exact(parts: Sequence[_Part], n: int) -> NDArray:
     """Labels of the classes of neurons whose parts are all bitwise equal."""
     if not parts or n == 0:
         return np.zeros(n, dtype=np.intp)
-    keys = np.stack([p.keys.astype(np.uint64) for p in parts], axis=1)
-    labels = np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
+    # One combined key per neuron; equal signatures give equal keys, and every
+    # group of equal keys is verified exactly below.
+    key = np.zeros(n, dtype=np.uint64)
+    for salt, part in enumerate(parts):
+        key += part.keys.astype(np.uint64) * _multipliers(1, 3 + salt, np.uint64)[0]
+        key ^= key >> np.uint64(31)
+    labels = np.unique(key, return_inverse=True)[1].reshape(-1)
     next_label = int(labels.max()) + 1
     for group in _groups(labels):
         same = np.ones(group.size, dtype=bool)
         for part in parts:
-            same &= _equal_to_first(part, group)
+            same &= part.same_as_first(group)
         if same.all():
             continue
         # A hash collision: split this group exactly (rare; costs time, not truth).
@@ -402,16 +469,6 @@ def _group_exact(parts: Sequence[_Part], n: int) -> NDArray:
         labels[group] = next_label + split
         next_label += int(split.max()) + 1
     return _first_appearance(labels)
-
-
-def _equal_to_first(part: _Part, group: NDArray) -> NDArray:
-    first = part.bits(group[:1])
-    out = np.empty(group.size, dtype=bool)
-    step = max(1, _CHUNK // max(first.shape[1], 1))
-    for start in range(0, group.size, step):
-        chunk = part.bits(group[start : start + step])
-        out[start : start + step] = np.all(chunk == first, axis=1)
-    return out
 
 
 def _cluster_1d(values: NDArray, gap: float) -> NDArray:
@@ -481,11 +538,8 @@ def _block_sums(m: _Matrix, labels: NDArray, *, axis: int) -> NDArray:
         if len(block) == 1:
             continue
         idx = np.array(block)
-        if axis == 1:
-            bits, first = m.u[:, idx], m.u[:, idx[:1]]
-        else:
-            bits, first = m.u[idx], m.u[idx[:1]]
-        if np.all(bits == first):
+        same = _same_columns(m.u, idx) if axis == 1 else _same_rows(m.u, idx)
+        if same.all():
             base = m.values(slice(None), idx[0]) if axis == 1 else m.values(idx[:1])[0]
             out[:, j] = base.reshape(-1) * len(block) + 0.0
             continue
@@ -505,8 +559,6 @@ class _Layered:
         self.tolerance = _check_tolerance(tolerance)
         self.hidden = range(1, len(self.layers))
         self._matrices: dict[int, _Matrix] = {}
-        self._row_keys: dict[int, NDArray] = {}
-        self._col_keys: dict[int, NDArray] = {}
         self._parts: dict[tuple[str, int], _Part] = {}
 
     def w(self, layer: int) -> NDArray:
@@ -520,31 +572,20 @@ class _Layered:
     def width(self, layer: int) -> int:
         return self.w(layer).shape[0]
 
-    def _ensure_keys(self, layer: int) -> None:
-        if layer in self._row_keys or layer in self._col_keys:
-            return
-        rows = layer < len(self.layers)  # W^L's rows are output neurons
-        cols = layer > 1  # W^1's columns are inputs
-        r, c = _keys(self.m(layer), rows=rows, cols=cols)
-        if r is not None:
-            self._row_keys[layer] = r
-        if c is not None:
-            self._col_keys[layer] = c
-
     def incoming(self, layer: int) -> _Part:
-        """Rows of ``W^layer``."""
+        """Rows of ``W^layer`` (their keys are computed on first use)."""
         key = ("in", layer)
         if key not in self._parts:
-            self._ensure_keys(layer)
-            self._parts[key] = _row_part(self.m(layer), self._row_keys[layer])
+            m = self.m(layer)
+            self._parts[key] = _row_part(m, _keys(m, rows=True, cols=False)[0])
         return self._parts[key]
 
     def outgoing(self, layer: int) -> _Part:
-        """Columns of ``W^{layer+1}``."""
+        """Columns of ``W^{layer+1}`` (their keys are computed on first use)."""
         key = ("out", layer)
         if key not in self._parts:
-            self._ensure_keys(layer + 1)
-            self._parts[key] = _col_part(self.m(layer + 1), self._col_keys[layer + 1])
+            m = self.m(layer + 1)
+            self._parts[key] = _col_part(m, _keys(m, rows=False, cols=True)[1])
         return self._parts[key]
 
     def bias(self, layer: int) -> list[_Part]:
@@ -560,8 +601,11 @@ class _Layered:
         return [self._parts[key]]
 
     def ties(self, layer: int) -> NDArray:
-        parts = [self.incoming(layer), *self.bias(layer), self.outgoing(layer)]
-        return _group(parts, self.width(layer), self.tolerance)
+        parts = [self.incoming(layer), *self.bias(layer)]
+        labels = _group(parts, self.width(layer), self.tolerance)
+        if _all_singletons(labels):  # distinct rows: the columns cannot tie anyone
+            return labels
+        return _group([*parts, self.outgoing(layer)], self.width(layer), self.tolerance)
 
     def refine(self, layer: int, labels: list[NDArray]) -> NDArray:
         """One refinement step of hidden layer ``layer`` against its neighbours."""
@@ -624,6 +668,7 @@ _PROJECTIONS = 16
 _SORTED_DIRECTIONS = 6
 _WINDOW = 3
 _CANDIDATES = 32
+_SAMPLED = 256
 
 
 def _relative_distance(a: NDArray, b: NDArray) -> NDArray:
@@ -644,24 +689,26 @@ def _nearest_exact(v: NDArray) -> tuple[float, tuple[int, int]]:
 
 
 def _projected(net: _Layered, layer: int, rng: np.random.Generator) -> NDArray | None:
-    """Random projections of the unit vectors ``v_i / |v_i|``; None if non-finite."""
+    """Random projections of a window of coordinates of the incoming vectors.
+
+    Only candidates are ranked here: ``_SAMPLED`` consecutive coordinates of
+    ``(W^l_{i,:}, b_i)`` (at a random offset) are taken, normalised, and
+    projected on ``_PROJECTIONS`` Gaussian directions. Two neurons at a small
+    relative distance are close on every subset of coordinates, so they stay
+    neighbours in the sorted projections; the exact distance of each candidate
+    pair is computed afterwards.
+    """
     w, b = net.layers[layer - 1]
-    w_next = net.w(layer + 1)
-    g_in = rng.standard_normal((w.shape[1], _PROJECTIONS))
-    g_out = rng.standard_normal((w_next.shape[0], _PROJECTIONS))
-    with np.errstate(all="ignore"):
-        p = np.asarray(w @ g_in.astype(w.dtype), dtype=np.float64)
-        p += np.asarray(w_next.T @ g_out.astype(w_next.dtype), dtype=np.float64)
-        sq = np.einsum("ij,ij->i", w, w, dtype=np.float64)
-        sq += np.einsum("ji,ji->i", w_next, w_next, dtype=np.float64)
-        if b is not None:
-            bb = np.asarray(b, dtype=np.float64)
-            p += bb[:, None] * rng.standard_normal(_PROJECTIONS)
-            sq += bb * bb
-    if not (np.isfinite(p).all() and np.isfinite(sq).all()):
+    width = min(w.shape[1], _SAMPLED)
+    start = int(rng.integers(0, w.shape[1] - width + 1))
+    sample = np.asarray(w[:, start : start + width], dtype=np.float64)
+    if b is not None:
+        sample = np.concatenate([sample, np.asarray(b, dtype=np.float64)[:, None]], axis=1)
+    if not np.isfinite(sample).all():
         return None
-    norm = np.sqrt(sq)
-    return p / np.where(norm > 0, norm, 1.0)[:, None]
+    norm = np.linalg.norm(sample, axis=1)
+    sample /= np.where(norm > 0, norm, 1.0)[:, None]
+    return sample @ rng.standard_normal((sample.shape[1], _PROJECTIONS))
 
 
 def _nearest(net: _Layered, layer: int, ties: NDArray, rng: np.random.Generator) -> NearestPair:
@@ -687,12 +734,15 @@ def _nearest(net: _Layered, layer: int, ties: NDArray, rng: np.random.Generator)
         for shift in range(1, _WINDOW + 1):
             a, b = order[:-shift], order[shift:]
             codes.append(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
-    unique = np.unique(np.concatenate(codes))
+    codes = np.sort(np.concatenate(codes))
+    unique = codes[np.concatenate([[True], codes[1:] != codes[:-1]])]
     pairs = np.stack([unique // n, unique % n], axis=1)
     estimate = np.linalg.norm(p[pairs[:, 0]] - p[pairs[:, 1]], axis=1)
     best = pairs[np.argsort(estimate, kind="stable")[:_CANDIDATES]]
     d = _relative_distance(net.vectors(layer, best[:, 0]), net.vectors(layer, best[:, 1]))
-    k = int(np.argmin(d))
+    if not np.isfinite(d).any():
+        return NearestPair(layer, None, None, False)
+    k = int(np.nanargmin(d))
     return NearestPair(layer, float(d[k]), (int(best[k, 0]), int(best[k, 1])), False)
 
 
