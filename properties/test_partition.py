@@ -15,6 +15,7 @@ from symcheck.partition import (
     is_equitable,
     tie_classes,
 )
+from symcheck.partition_strategies import lumped_params
 
 _DYADIC = (0.0, 0.5, 1.0, -1.0)
 
@@ -85,51 +86,7 @@ def test_tie_classes_are_equitable_and_refine_the_coarsest_partition(params: lis
     assert _refines(ties, coarsest_equitable_partition(params))
 
 
-@st.composite
-def _planted(draw: st.DrawFn) -> tuple[list, list[list[int]]]:
-    """A network built to be lumped: blocks of sizes p, q hold circulant patterns.
-
-    ``W[i, k] = f((i - k) mod g)`` on a ``p x q`` block pair (``g = gcd(p, q)``)
-    has constant row sums and column sums, and rows that are permutations of
-    each other, so the float sums only agree when they ignore the order.
-    """
-    n_hidden = draw(st.integers(1, 2))
-    sizes = [[1] * draw(st.integers(1, 3))]
-    sizes += [draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)) for _ in range(n_hidden)]
-    sizes.append([1] * draw(st.integers(1, 2)))
-    floats = st.floats(-2, 2, allow_nan=False, allow_subnormal=False)
-    params = []
-    for below, above in itertools.pairwise(sizes):
-        rows = []
-        for p in above:
-            cols = []
-            for q in below:
-                g = int(np.gcd(p, q))
-                f = draw(st.lists(floats, min_size=g, max_size=g))
-                cols.append(np.array([[f[(i - k) % g] for k in range(q)] for i in range(p)]))
-            rows.append(np.concatenate(cols, axis=1))
-        bias = np.repeat(draw(st.lists(floats, min_size=len(above), max_size=len(above))), above)
-        params.append((np.concatenate(rows, axis=0), bias))
-    perms = [np.array(draw(st.permutations(range(sum(s))))) for s in sizes[1:-1]]
-    for layer, perm in enumerate(perms):
-        w, b = params[layer]
-        params[layer] = (w[perm], b[perm])
-        w_next, b_next = params[layer + 1]
-        params[layer + 1] = (w_next[:, perm], b_next)
-    labels = []
-    for s, perm in zip(sizes[1:-1], perms):
-        old = np.repeat(np.arange(len(s)), s)
-        labels.append(old[perm].tolist())
-    note(f"block sizes={sizes}, planted labels={labels}")
-    return params, labels
-
-
-def planted_lumped_params() -> st.SearchStrategy[tuple[list, list[list[int]]]]:
-    """Networks with a planted equitable partition, neurons shuffled inside layers."""
-    return _planted()
-
-
-@given(planted_lumped_params())
+@given(lumped_params())
 def test_planted_equitable_partition_is_found_whatever_the_neuron_order(case: tuple) -> None:
     params, labels = case
     planted = Partition.from_labels(labels)
@@ -137,7 +94,7 @@ def test_planted_equitable_partition_is_found_whatever_the_neuron_order(case: tu
     assert _refines(planted, coarsest_equitable_partition(params))
 
 
-@given(planted_lumped_params(), st.floats(0.01, 1.0))
+@given(lumped_params(), st.floats(0.01, 1.0))
 def test_perturbing_one_weight_breaks_a_collapsed_block(case: tuple, delta: float) -> None:
     params, labels = case
     layer = next((k for k, lab in enumerate(labels) if len(set(lab)) < len(lab)), None)

@@ -89,8 +89,6 @@ EXACT_NEAREST_LIMIT = 64
 
 _CHUNK = 1 << 18  # elements hashed at a time (fits in L2 with its temporaries)
 _SEED = 0x5EED_C0DE  # fixed: keys (and so block labels) are reproducible
-_MIX_SHIFT = np.uint64(29)
-_NAN_BITS = np.float64(np.nan).view(np.uint64)
 
 
 @dataclass(frozen=True)
@@ -236,6 +234,8 @@ def _check_tolerance(tolerance: float) -> float:
 
 # --------------------------------------------------------------------------- canonical bits
 
+_UINT = {4: np.uint32, 8: np.uint64}
+
 
 def _canonical(a: NDArray) -> NDArray:
     """A float64 copy with -0.0 -> 0.0 and every NaN -> the one canonical NaN."""
@@ -246,37 +246,102 @@ def _canonical(a: NDArray) -> NDArray:
     return c
 
 
-def _multipliers(n: int, salt: int) -> NDArray:
+class _Matrix:
+    """A weight matrix in canonical form and its bit patterns.
+
+    ``c`` is float32 or float64 (other dtypes are widened to float64, exactly
+    for float16 and for integers below :math:`2^{53}`), C-contiguous, with
+    -0.0 replaced by 0.0 and NaNs by the canonical NaN; it is the input array
+    itself (no copy) when that holds already. ``u`` views its bits as unsigned
+    integers, so bitwise equality of ``u`` rows is equality of canonical values.
+    """
+
+    def __init__(self, a: NDArray) -> None:
+        raw = np.asarray(a)
+        if raw.dtype not in (np.float32, np.float64):
+            raw = raw.astype(np.float64)
+        self.raw = np.ascontiguousarray(raw)
+        self.shape = self.raw.shape
+        bits = self.raw.view(_UINT[self.raw.itemsize])
+        sign = bits.dtype.type(1 << (8 * self.raw.itemsize - 1))
+        self.dirty = _has_negative_zero_or_nan(self.raw, bits, sign)
+        self._canonical: NDArray | None = None if self.dirty else self.raw
+
+    @property
+    def c(self) -> NDArray:
+        """The canonical values (a copy made on first use, only when needed)."""
+        if self._canonical is None:
+            self._canonical = _canonical_same_dtype(self.raw)
+        return self._canonical
+
+    @property
+    def u(self) -> NDArray:
+        return self.c.view(_UINT[self.raw.itemsize])
+
+    def bits(self, start: int, stop: int) -> NDArray:
+        """Canonical bits of rows ``start:stop`` without copying the whole matrix."""
+        if self._canonical is not None:
+            return self._canonical[start:stop].view(_UINT[self.raw.itemsize])
+        return _canonical_same_dtype(self.raw[start:stop]).view(_UINT[self.raw.itemsize])
+
+    def values(self, rows: NDArray | slice, cols: NDArray | slice = slice(None)) -> NDArray:
+        return self.c[rows][:, cols].astype(np.float64)
+
+
+def _canonical_same_dtype(a: NDArray) -> NDArray:
+    c = a + a.dtype.type(0)  # a copy with -0.0 -> +0.0
+    nan = np.isnan(c)
+    if nan.any():
+        c[nan] = np.nan
+    return c
+
+
+def _has_negative_zero_or_nan(c: NDArray, u: NDArray, sign: np.unsignedinteger) -> bool:
+    flat_c, flat_u = c.reshape(-1), u.reshape(-1)
+    for start in range(0, flat_u.size, _CHUNK):  # in cache, no full-size temporaries
+        if (flat_u[start : start + _CHUNK] == sign).any():
+            return True
+        if np.isnan(flat_c[start : start + _CHUNK]).any():
+            return True
+    return False
+
+
+def _multipliers(n: int, salt: int, dtype: type) -> NDArray:
     rng = np.random.default_rng([_SEED, salt, n])
-    return rng.integers(0, 1 << 63, size=n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    odd = rng.integers(0, 1 << 62, size=n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    return odd.astype(dtype)
 
 
-def _mixed_bits(a: NDArray) -> NDArray:
-    bits = _canonical(a).view(np.uint64)
-    bits ^= bits >> _MIX_SHIFT
-    return bits
+def _keys(m: _Matrix, *, rows: bool, cols: bool) -> tuple[NDArray | None, NDArray | None]:
+    r"""Order-independent keys of the rows and/or columns of ``m``, in one pass.
 
-
-def _keys(w: NDArray, *, rows: bool, cols: bool) -> tuple[NDArray | None, NDArray | None]:
-    r"""Order-independent 64-bit keys of the rows and/or columns of ``w``, one pass.
-
-    Row key :math:`\sum_k \operatorname{mix}(w_{ik}) r_k`, column key
-    :math:`\sum_i \operatorname{mix}(w_{ik}) s_i` (mod :math:`2^{64}`): equal
+    Row key :math:`\sum_k \operatorname{mix}(u_{ik}) r_k`, column key
+    :math:`\sum_i \operatorname{mix}(u_{ik}) s_i`, in wrapping unsigned
+    arithmetic of the bits' width, with :math:`\operatorname{mix}(u) = u \oplus
+    (u \gg \text{half})` so that the sign bit reaches the low bits. Equal
     rows (columns) get equal keys wherever they sit in the matrix.
     """
-    n_out, n_in = w.shape
-    row_keys = np.empty(n_out, dtype=np.uint64) if rows else None
-    col_keys = np.zeros(n_in, dtype=np.uint64) if cols else None
-    r = _multipliers(n_in, 1)
-    s = _multipliers(n_out, 2)
+    n_out, n_in = m.shape
+    dtype = _UINT[m.raw.itemsize]
+    shift = dtype(4 * m.raw.itemsize)
+    row_keys = np.empty(n_out, dtype=dtype) if rows else None
+    col_keys = np.zeros(n_in, dtype=dtype) if cols else None
+    r = _multipliers(n_in, 1, dtype)
+    s = _multipliers(n_out, 2, dtype)[:, None]
     step = max(1, _CHUNK // max(n_in, 1))
+    mixed = np.empty((min(step, n_out), n_in), dtype=dtype)
+    product = np.empty_like(mixed)
     for start in range(0, n_out, step):
-        bits = _mixed_bits(w[start : start + step])
-        if col_keys is not None:
-            col_keys += (bits * s[start : start + step, None]).sum(axis=0, dtype=np.uint64)
+        bits = m.bits(start, start + step)
+        k = bits.shape[0]
+        np.right_shift(bits, shift, out=mixed[:k])
+        np.bitwise_xor(mixed[:k], bits, out=mixed[:k])
         if row_keys is not None:
-            bits *= r
-            row_keys[start : start + step] = bits.sum(axis=1, dtype=np.uint64)
+            np.multiply(mixed[:k], r, out=product[:k])
+            row_keys[start : start + k] = product[:k].sum(axis=1, dtype=dtype)
+        if col_keys is not None:
+            np.multiply(mixed[:k], s[start : start + k], out=product[:k])
+            col_keys += product[:k].sum(axis=0, dtype=dtype)
     return row_keys, col_keys
 
 
@@ -285,31 +350,70 @@ def _keys(w: NDArray, *, rows: bool, cols: bool) -> tuple[NDArray | None, NDArra
 
 @dataclass
 class _Part:
-    """One component of the neurons' signatures: the rows of ``matrix()``.
+    """One component of the neurons' signatures: the rows (or columns) of a matrix.
 
-    ``matrix`` is lazy (columns of a big weight matrix are only materialised
-    for the members of a group being verified); ``keys`` are the exact hash
-    keys; ``scale`` is the magnitude that a relative tolerance refers to.
+    ``keys`` are the exact hash keys of the neurons; :meth:`same_as_first`
+    compares a group's canonical bit patterns with its first member's;
+    :meth:`bits` and :meth:`values` materialise rows (the rare collision split
+    and the tolerant comparison); ``scale()`` is the magnitude a relative
+    tolerance refers to.
     """
 
-    rows_of: Callable[[NDArray], NDArray]  # index array -> canonical float64 rows
+    m: _Matrix
+    columns: bool
     keys: NDArray
-    scale: float
-    size: int
+    scale: Callable[[], float]
+
+    def same_as_first(self, group: NDArray) -> NDArray:
+        return _same_rows(self.m.u, group) if not self.columns else _same_columns(self.m.u, group)
+
+    def bits(self, idx: NDArray) -> NDArray:
+        return self.m.u[:, idx].T if self.columns else self.m.u[idx]
+
+    def values(self, idx: NDArray) -> NDArray:
+        return self.m.values(slice(None), idx).T if self.columns else self.m.values(idx)
 
 
-def _row_part(w: NDArray, keys: NDArray) -> _Part:
-    return _Part(lambda idx: _canonical(w[idx]), keys, _scale(w), w.shape[0])
+def _as_slice(group: NDArray) -> NDArray | slice:
+    """``group`` as a slice when it is a run of consecutive indices (no gather needed)."""
+    if group[-1] - group[0] == group.size - 1:
+        return slice(int(group[0]), int(group[-1]) + 1)
+    return group
 
 
-def _col_part(w: NDArray, keys: NDArray) -> _Part:
-    return _Part(lambda idx: _canonical(w[:, idx].T), keys, _scale(w), w.shape[1])
+def _same_rows(u: NDArray, group: NDArray) -> NDArray:
+    first = u[group[0]]
+    out = np.empty(group.size, dtype=bool)
+    step = max(1, _CHUNK // max(u.shape[1], 1))
+    for start in range(0, group.size, step):
+        rows = u[_as_slice(group[start : start + step])]
+        out[start : start + step] = np.all(rows == first, axis=1)
+    return out
 
 
-def _dense_part(m: NDArray, *, scale: float | None = None) -> _Part:
-    m = _canonical(m.reshape(m.shape[0], -1))
+def _same_columns(u: NDArray, group: NDArray) -> NDArray:
+    out = np.ones(group.size, dtype=bool)
+    cols = _as_slice(group)
+    first = int(group[0])
+    step = max(1, _CHUNK // max(group.size, 1))
+    for start in range(0, u.shape[0], step):
+        band = u[start : start + step]
+        out &= np.all(band[:, cols] == band[:, first : first + 1], axis=0)
+    return out
+
+
+def _row_part(m: _Matrix, keys: NDArray) -> _Part:
+    return _Part(m, False, keys, lambda: _scale(m.c))
+
+
+def _col_part(m: _Matrix, keys: NDArray) -> _Part:
+    return _Part(m, True, keys, lambda: _scale(m.c))
+
+
+def _dense_part(values: NDArray, *, scale: float | None = None) -> _Part:
+    m = _Matrix(_canonical(values.reshape(values.shape[0], -1)))
     keys = _keys(m, rows=True, cols=False)[0]
-    return _Part(lambda idx: m[idx], keys, _scale(m) if scale is None else scale, m.shape[0])
+    return _Part(m, False, keys, (lambda: _scale(m.c)) if scale is None else (lambda: scale))
 
 
 def _scale(a: NDArray) -> float:
@@ -332,7 +436,9 @@ def _first_appearance(labels: NDArray) -> NDArray:
 
 
 def _groups(labels: NDArray) -> list[NDArray]:
-    """Index arrays of the groups with two or more members."""
+    """Index arrays of the groups with two or more members, by smallest member."""
+    if labels.size == 0 or np.bincount(labels).max() <= 1:
+        return []
     order = np.argsort(labels, kind="stable")
     cuts = np.flatnonzero(np.diff(labels[order])) + 1
     return [g for g in np.split(order, cuts) if g.size > 1]
@@ -340,34 +446,29 @@ def _groups(labels: NDArray) -> list[NDArray]:
 
 def _group_exact(parts: Sequence[_Part], n: int) -> NDArray:
     """Labels of the classes of neurons whose parts are all bitwise equal."""
-    if not parts:
+    if not parts or n == 0:
         return np.zeros(n, dtype=np.intp)
-    keys = np.stack([p.keys for p in parts], axis=1)
-    labels = np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
-    next_label = int(labels.max()) + 1 if n else 0
+    # One combined key per neuron; equal signatures give equal keys, and every
+    # group of equal keys is verified exactly below.
+    key = np.zeros(n, dtype=np.uint64)
+    for salt, part in enumerate(parts):
+        key += part.keys.astype(np.uint64) * _multipliers(1, 3 + salt, np.uint64)[0]
+        key ^= key >> np.uint64(31)
+    labels = np.unique(key, return_inverse=True)[1].reshape(-1)
+    next_label = int(labels.max()) + 1
     for group in _groups(labels):
         same = np.ones(group.size, dtype=bool)
         for part in parts:
-            same &= _equal_to_first(part, group)
+            same &= part.same_as_first(group)
         if same.all():
             continue
-        # A hash collision: split this group exactly (never happens in practice).
-        sig = np.concatenate([p.rows_of(group).view(np.uint64) for p in parts], axis=1)
-        sub = np.unique(sig, axis=0, return_inverse=True)[1].reshape(-1)
-        labels[group] = next_label + sub
-        next_label += int(sub.max()) + 1
+        # A hash collision: split this group exactly (rare; costs time, not truth).
+        ids = [np.unique(p.bits(group), axis=0, return_inverse=True)[1] for p in parts]
+        sub = np.unique(np.stack([i.reshape(-1) for i in ids], axis=1), axis=0, return_inverse=True)
+        split = sub[1].reshape(-1)
+        labels[group] = next_label + split
+        next_label += int(split.max()) + 1
     return _first_appearance(labels)
-
-
-def _equal_to_first(part: _Part, group: NDArray) -> NDArray:
-    first = part.rows_of(group[:1]).view(np.uint64)
-    out = np.empty(group.size, dtype=bool)
-    width = max(first.shape[1], 1)
-    step = max(1, _CHUNK // width)
-    for start in range(0, group.size, step):
-        chunk = part.rows_of(group[start : start + step]).view(np.uint64)
-        out[start : start + step] = np.all(chunk == first, axis=1)
-    return out
 
 
 def _cluster_1d(values: NDArray, gap: float) -> NDArray:
@@ -387,10 +488,10 @@ def _group_tolerant(parts: Sequence[_Part], n: int, tolerance: float) -> NDArray
     every = np.arange(n)
     columns = []
     for part in parts:
-        m = part.rows_of(every)
-        gap = tolerance * part.scale
+        m = part.values(every)
+        gap = tolerance * part.scale()
         columns.extend(_cluster_1d(m[:, j], gap) for j in range(m.shape[1]))
-    if not columns:
+    if not columns or n == 0:
         return np.zeros(n, dtype=np.intp)
     ids = np.stack(columns, axis=1)
     return _first_appearance(np.unique(ids, axis=0, return_inverse=True)[1].reshape(-1))
@@ -403,7 +504,10 @@ def _group(parts: Sequence[_Part], n: int, tolerance: float) -> NDArray:
 
 
 def _blocks(labels: NDArray) -> tuple[tuple[int, ...], ...]:
-    labels = _first_appearance(np.asarray(labels).reshape(-1))
+    labels = np.asarray(labels).reshape(-1)
+    if labels.size and np.bincount(_first_appearance(labels)).max() == 1:
+        return tuple((i,) for i in range(labels.size))
+    labels = _first_appearance(labels)
     order = np.argsort(labels, kind="stable")
     cuts = np.flatnonzero(np.diff(labels[order])) + 1
     return tuple(tuple(int(i) for i in g) for g in np.split(order, cuts) if g.size)
@@ -412,21 +516,35 @@ def _blocks(labels: NDArray) -> tuple[tuple[int, ...], ...]:
 # --------------------------------------------------------------------------- block sums
 
 
-def _block_sums(w: NDArray, labels: NDArray) -> NDArray:
-    r"""Order-independent :math:`S_{iK} = \sum_{k \in K} w_{ik}` for the blocks ``K`` of ``labels``.
+def _block_sums(m: _Matrix, labels: NDArray, *, axis: int) -> NDArray:
+    r"""Order-independent block sums of ``m`` along ``axis``.
 
-    Inside a block the row's values are sorted, then added left to right, so
-    equal multisets give bitwise equal sums. Columns of singleton blocks are
-    copied, not summed.
+    ``axis=1``: :math:`S_{iK} = \sum_{k \in K} m_{ik}` (row sums over the
+    blocks ``K`` of the columns); ``axis=0``: :math:`S_{iJ} = \sum_{j \in J}
+    m_{ji}` (column sums over the blocks ``J`` of the rows). Each result is a
+    function of the multiset of summed values, the same function for every
+    ``i``: singleton blocks are copied; a block whose members are identical
+    vectors gives :math:`|K| \cdot m_{ik_0}` (one rounding); any other block
+    sorts each multiset and adds it left to right.
     """
     blocks = _blocks(labels)
-    out = np.empty((w.shape[0], len(blocks)), dtype=np.float64)
+    n = m.shape[0] if axis == 1 else m.shape[1]
+    out = np.empty((n, len(blocks)), dtype=np.float64)
+    single = [j for j, b in enumerate(blocks) if len(b) == 1]
+    members = [blocks[j][0] for j in single]
+    if single:
+        out[:, single] = m.values(slice(None), members) if axis == 1 else m.values(members).T
     for j, block in enumerate(blocks):
         if len(block) == 1:
-            out[:, j] = _canonical(w[:, block[0]])
-        else:
-            values = np.sort(_canonical(w[:, list(block)]), axis=1)
-            out[:, j] = np.cumsum(values, axis=1)[:, -1] + 0.0
+            continue
+        idx = np.array(block)
+        same = _same_columns(m.u, idx) if axis == 1 else _same_rows(m.u, idx)
+        if same.all():
+            base = m.values(slice(None), idx[0]) if axis == 1 else m.values(idx[:1])[0]
+            out[:, j] = base.reshape(-1) * len(block) + 0.0
+            continue
+        values = m.values(slice(None), idx) if axis == 1 else m.values(idx).T
+        out[:, j] = np.cumsum(np.sort(values, axis=1), axis=1)[:, -1] + 0.0
     return out
 
 
@@ -440,57 +558,54 @@ class _Layered:
         self.layers = _validate(params)
         self.tolerance = _check_tolerance(tolerance)
         self.hidden = range(1, len(self.layers))
-        self._row_keys: dict[int, NDArray] = {}
-        self._col_keys: dict[int, NDArray] = {}
+        self._matrices: dict[int, _Matrix] = {}
         self._parts: dict[tuple[str, int], _Part] = {}
 
     def w(self, layer: int) -> NDArray:
         return self.layers[layer - 1][0]
 
+    def m(self, layer: int) -> _Matrix:
+        if layer not in self._matrices:
+            self._matrices[layer] = _Matrix(self.w(layer))
+        return self._matrices[layer]
+
     def width(self, layer: int) -> int:
         return self.w(layer).shape[0]
 
-    def _ensure_keys(self, layer: int) -> None:
-        if layer in self._row_keys:
-            return
-        rows = layer < len(self.layers)  # W^L's rows are output neurons
-        cols = layer > 1  # W^1's columns are inputs
-        r, c = _keys(self.w(layer), rows=rows, cols=cols)
-        if r is not None:
-            self._row_keys[layer] = r
-        if c is not None:
-            self._col_keys[layer] = c
-
     def incoming(self, layer: int) -> _Part:
-        """Rows of ``W^layer``."""
+        """Rows of ``W^layer`` (their keys are computed on first use)."""
         key = ("in", layer)
         if key not in self._parts:
-            self._ensure_keys(layer)
-            self._parts[key] = _row_part(self.w(layer), self._row_keys[layer])
+            m = self.m(layer)
+            self._parts[key] = _row_part(m, _keys(m, rows=True, cols=False)[0])
         return self._parts[key]
 
     def outgoing(self, layer: int) -> _Part:
-        """Columns of ``W^{layer+1}``."""
+        """Columns of ``W^{layer+1}`` (their keys are computed on first use)."""
         key = ("out", layer)
         if key not in self._parts:
-            self._ensure_keys(layer + 1)
-            w = self.w(layer + 1)
-            self._parts[key] = _col_part(w, self._col_keys[layer + 1])
+            m = self.m(layer + 1)
+            self._parts[key] = _col_part(m, _keys(m, rows=False, cols=True)[1])
         return self._parts[key]
 
     def bias(self, layer: int) -> list[_Part]:
-        w, b = self.layers[layer - 1]
+        b = self.layers[layer - 1][1]
         if b is None:
             return []
         key = ("bias", layer)
         if key not in self._parts:
-            scale = max(_scale(np.asarray(b)), _scale(w))
-            self._parts[key] = _dense_part(np.asarray(b)[:, None], scale=scale)
+            bias = np.asarray(b)
+            self._parts[key] = _dense_part(bias[:, None], scale=None)
+            weights = self.m(layer).c
+            self._parts[key].scale = lambda: max(_scale(bias), _scale(weights))
         return [self._parts[key]]
 
     def ties(self, layer: int) -> NDArray:
-        parts = [self.incoming(layer), *self.bias(layer), self.outgoing(layer)]
-        return _group(parts, self.width(layer), self.tolerance)
+        parts = [self.incoming(layer), *self.bias(layer)]
+        labels = _group(parts, self.width(layer), self.tolerance)
+        if _all_singletons(labels):  # distinct rows: the columns cannot tie anyone
+            return labels
+        return _group([*parts, self.outgoing(layer)], self.width(layer), self.tolerance)
 
     def refine(self, layer: int, labels: list[NDArray]) -> NDArray:
         """One refinement step of hidden layer ``layer`` against its neighbours."""
@@ -501,7 +616,7 @@ class _Layered:
         if below is None or _all_singletons(below):
             parts.append(self.incoming(layer))
         else:
-            parts.append(_dense_part(_block_sums(self.w(layer), below)))
+            parts.append(_dense_part(_block_sums(self.m(layer), below, axis=1)))
         refined = _group(parts, n, self.tolerance)
         if _all_singletons(refined):
             return refined
@@ -509,7 +624,7 @@ class _Layered:
         if above is None or _all_singletons(above):
             parts.append(self.outgoing(layer))
         else:
-            parts.append(_dense_part(_block_sums(self.w(layer + 1).T, above)))
+            parts.append(_dense_part(_block_sums(self.m(layer + 1), above, axis=0)))
         return _group(parts, n, self.tolerance)
 
     def equitable(self) -> list[NDArray]:
@@ -553,6 +668,7 @@ _PROJECTIONS = 16
 _SORTED_DIRECTIONS = 6
 _WINDOW = 3
 _CANDIDATES = 32
+_SAMPLED = 256
 
 
 def _relative_distance(a: NDArray, b: NDArray) -> NDArray:
@@ -573,24 +689,26 @@ def _nearest_exact(v: NDArray) -> tuple[float, tuple[int, int]]:
 
 
 def _projected(net: _Layered, layer: int, rng: np.random.Generator) -> NDArray | None:
-    """Random projections of the unit vectors ``v_i / |v_i|``; None if non-finite."""
+    """Random projections of a window of coordinates of the incoming vectors.
+
+    Only candidates are ranked here: ``_SAMPLED`` consecutive coordinates of
+    ``(W^l_{i,:}, b_i)`` (at a random offset) are taken, normalised, and
+    projected on ``_PROJECTIONS`` Gaussian directions. Two neurons at a small
+    relative distance are close on every subset of coordinates, so they stay
+    neighbours in the sorted projections; the exact distance of each candidate
+    pair is computed afterwards.
+    """
     w, b = net.layers[layer - 1]
-    w_next = net.w(layer + 1)
-    g_in = rng.standard_normal((w.shape[1], _PROJECTIONS))
-    g_out = rng.standard_normal((w_next.shape[0], _PROJECTIONS))
-    with np.errstate(all="ignore"):
-        p = np.asarray(w @ g_in.astype(w.dtype), dtype=np.float64)
-        p += np.asarray(w_next.T @ g_out.astype(w_next.dtype), dtype=np.float64)
-        sq = np.einsum("ij,ij->i", w, w, dtype=np.float64)
-        sq += np.einsum("ji,ji->i", w_next, w_next, dtype=np.float64)
-        if b is not None:
-            bb = np.asarray(b, dtype=np.float64)
-            p += bb[:, None] * rng.standard_normal(_PROJECTIONS)
-            sq += bb * bb
-    if not (np.isfinite(p).all() and np.isfinite(sq).all()):
+    width = min(w.shape[1], _SAMPLED)
+    start = int(rng.integers(0, w.shape[1] - width + 1))
+    sample = np.asarray(w[:, start : start + width], dtype=np.float64)
+    if b is not None:
+        sample = np.concatenate([sample, np.asarray(b, dtype=np.float64)[:, None]], axis=1)
+    if not np.isfinite(sample).all():
         return None
-    norm = np.sqrt(sq)
-    return p / np.where(norm > 0, norm, 1.0)[:, None]
+    norm = np.linalg.norm(sample, axis=1)
+    sample /= np.where(norm > 0, norm, 1.0)[:, None]
+    return sample @ rng.standard_normal((sample.shape[1], _PROJECTIONS))
 
 
 def _nearest(net: _Layered, layer: int, ties: NDArray, rng: np.random.Generator) -> NearestPair:
@@ -610,17 +728,21 @@ def _nearest(net: _Layered, layer: int, ties: NDArray, rng: np.random.Generator)
     p = _projected(net, layer, rng)
     if p is None:
         return NearestPair(layer, None, None, False)
-    candidates = set()
+    codes = []
     for direction in range(_SORTED_DIRECTIONS):
         order = np.argsort(p[:, direction], kind="stable")
         for shift in range(1, _WINDOW + 1):
             a, b = order[:-shift], order[shift:]
-            candidates.update(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist()))
-    pairs = np.array(sorted(candidates), dtype=np.intp)
+            codes.append(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
+    codes = np.sort(np.concatenate(codes))
+    unique = codes[np.concatenate([[True], codes[1:] != codes[:-1]])]
+    pairs = np.stack([unique // n, unique % n], axis=1)
     estimate = np.linalg.norm(p[pairs[:, 0]] - p[pairs[:, 1]], axis=1)
     best = pairs[np.argsort(estimate, kind="stable")[:_CANDIDATES]]
     d = _relative_distance(net.vectors(layer, best[:, 0]), net.vectors(layer, best[:, 1]))
-    k = int(np.argmin(d))
+    if not np.isfinite(d).any():
+        return NearestPair(layer, None, None, False)
+    k = int(np.nanargmin(d))
     return NearestPair(layer, float(d[k]), (int(best[k, 0]), int(best[k, 1])), False)
 
 
@@ -690,7 +812,8 @@ def is_equitable(params: Sequence, partition: Partition, *, tolerance: float = 0
     for layer in range(1, len(net.layers) + 1):
         w, b = net.layers[layer - 1]
         rows, cols = labels[layer], labels[layer - 1]
-        checks = [_block_sums(w, cols), _block_sums(w.T, rows)]
+        m = _Matrix(w)
+        checks = [_block_sums(m, cols, axis=1), _block_sums(m, rows, axis=0)]
         owners = [rows, cols]
         if b is not None:
             checks.append(_canonical(b)[:, None])
@@ -729,7 +852,8 @@ def matrix_classes(
             f"matrix has shape {w.shape} and dtype {w.dtype}; expected a 2-D real array"
         )
     tol = _check_tolerance(tolerance)
-    row_keys, col_keys = _keys(w, rows=True, cols=True)
-    rows = _group([_row_part(w, row_keys)], w.shape[0], tol)
-    cols = _group([_col_part(w, col_keys)], w.shape[1], tol)
+    m = _Matrix(w)
+    row_keys, col_keys = _keys(m, rows=True, cols=True)
+    rows = _group([_row_part(m, row_keys)], w.shape[0], tol)
+    cols = _group([_col_part(m, col_keys)], w.shape[1], tol)
     return _blocks(rows), _blocks(cols)

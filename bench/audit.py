@@ -1,0 +1,93 @@
+"""Benchmark: ``symcheck audit`` on a 100-million-parameter MLP against the I/O floor.
+
+Builds a sequential MLP weight file (float32 safetensors, 4096-wide hidden
+layers, about 100 M parameters) in a temporary directory that is deleted
+afterwards, and times, side by side in one run:
+
+* floor: ``safetensors.numpy.load_file`` and ``numpy.sum`` of every tensor;
+* audit: ``symcheck.audit.audit_file`` (safe load, ties, coarsest equitable
+  partition, nearest pairs), the same work the command does.
+
+Two files are measured: random (Kaiming-style) weights, every layer full
+width, and zero weights, every layer collapsed (the verification path).
+Target: the audit within 3x of the floor. Run: ``python bench/audit.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from symcheck.audit import audit_file
+
+TARGET = 3.0
+
+
+def _build(path: Path, widths: list[int], *, zero: bool) -> int:
+    rng = np.random.default_rng(0)
+    tensors = {}
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
+        if zero:
+            w = np.zeros((n_out, n_in), dtype=np.float32)
+        else:
+            w = rng.standard_normal((n_out, n_in), dtype=np.float32)
+            w *= np.float32(np.sqrt(2.0 / n_in))
+        tensors[f"{2 * k}.weight"] = w
+        tensors[f"{2 * k}.bias"] = np.zeros(n_out, dtype=np.float32)
+    save_file(tensors, str(path))
+    return sum(t.size for t in tensors.values())
+
+
+def _floor(path: Path) -> float:
+    return float(sum(np.sum(t) for t in load_file(str(path)).values()))
+
+
+def _audit(path: Path) -> int:
+    return audit_file(path).exit_code
+
+
+def _time(fn: Callable[[Path], object], path: Path, repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(path)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=int, default=4096)
+    parser.add_argument("--hidden", type=int, default=6, help="number of hidden layers")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    widths = [args.width] * (args.hidden + 1) + [10]
+    print(f"MLP widths {widths[0]}x{args.hidden + 1}-{widths[-1]}, float32 safetensors")
+    header = f"{'file':8} {'params':>12} {'floor s':>9} {'audit s':>9} {'ratio':>7}"
+    print(f"{header}  target <= {TARGET}x")
+    with tempfile.TemporaryDirectory() as folder:
+        for zero in (False, True):
+            path = Path(folder) / ("zero" if zero else "random")
+            path = path.with_suffix(".safetensors")
+            count = _build(path, widths, zero=zero)
+            _floor(path)  # warm the page cache for both contenders
+            floor, audit = [], []
+            for _ in range(args.repeat):  # interleaved, so drift hits both
+                floor += _time(_floor, path, 1)
+                audit += _time(_audit, path, 1)
+            f, a = statistics.median(floor), statistics.median(audit)
+            name = "zero" if zero else "random"
+            print(f"{name:8} {count:>12,} {f:>9.3f} {a:>9.3f} {a / f:>6.2f}x")
+            path.unlink()
+
+
+if __name__ == "__main__":
+    main()
