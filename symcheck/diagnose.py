@@ -327,10 +327,16 @@ def _verdict(
 ) -> Diagnosis:
     hidden = [r for r in layers if r.gain is not None]
     gains = [r.gain / r.gain_critical for r in hidden]
-    gain = 0.0 if min(gains) == 0 else math.exp(sum(math.log(g) for g in gains) / len(gains))
+    if not all(math.isfinite(g) for g in gains):
+        gain = math.inf
+    else:
+        gain = 0.0 if min(gains) == 0 else math.exp(sum(math.log(g) for g in gains) / len(gains))
     sats = [r.saturation for r in hidden if r.saturation is not None]
     sat = sum(sats) / len(sats) if sats else 0.0
-    if sats and sat > saturation_limit:
+    if not all(math.isfinite(v) for r in layers for v in (r.q, r.delta_norm)):
+        verdict = "exploding"
+        reason = "activations or gradients overflow float64: the weights are far too large"
+    elif sats and sat > saturation_limit:
         verdict = "saturating"
         reason = (
             f"{sat:.1%} of hidden units have |phi'(z)| < {epsilon:.4g} "

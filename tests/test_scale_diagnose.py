@@ -76,6 +76,13 @@ def test_unit_std_relu_is_exploding():
     assert d.verdict == "exploding"
 
 
+def test_overflowing_signals_are_exploding_not_healthy():
+    net = Network((64,) * 40 + (1,), "relu")
+    d = _run(net, "normal", options={"std": 100.0}, check_fix=False)
+    assert d.verdict == "exploding"
+    assert "overflow" in d.reason
+
+
 def test_relu_does_not_saturate_and_reports_no_saturation():
     assert not saturates(get_activation("relu"))
     d = _run(Network.parse("16-16-1", activation="relu"), "he_normal")
