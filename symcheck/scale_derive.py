@@ -41,6 +41,7 @@ __all__ = [
     "PRESETS",
     "Preset",
     "Recommendation",
+    "catalogue",
     "critical_variance",
     "derive_critical_init",
     "derive_glorot",
@@ -207,7 +208,7 @@ def _derive_numeric(act: Activation) -> Proof:
     mf = mean_field(act, sigma_w2=numeric)
     return Proof(
         theorem=f"critical variance for {act.name}",
-        statement=f"For {act.name} with zero biases, chi_1 = 1 at sigma_w^2 = {numeric:.12g}.",
+        statement=f"For {act.name} with zero biases, chi_1 = 1 at sigma_w^2 = {numeric:.8g}.",
         verdict=UNKNOWN,
         assumptions=_assumptions(act),
         steps=(
@@ -217,12 +218,15 @@ def _derive_numeric(act: Activation) -> Proof:
                 f"{act.name} is not positively homogeneous and is not linearisable at a "
                 "zero fixed point; the critical point is found numerically (quadrature "
                 "and root finding in symcheck.scale).",
-                (rf"\sigma_w^2 \approx {numeric:.12g}, \quad q^* \approx {mf.q_star:.6g}",),
+                (rf"\sigma_w^2 \approx {numeric:.8g}, \quad q^* \approx {mf.q_star:.6g}",),
             ),
         ),
         residuals=(
             Residual(
-                "chi_1 - 1 at the numeric sigma_w^2", f"{mf.chi1 - 1:.3e}", "unknown", "numeric"
+                "abs(chi_1 - 1) at the numeric sigma_w^2",
+                "< 1e-9" if abs(mf.chi1 - 1) < 1e-9 else f"{abs(mf.chi1 - 1):.1e}",
+                "unknown",
+                "numeric",
             ),
         ),
         conclusion=f"sigma_w^2 ~ {numeric:.6g} (numeric): Var(W) ~ {numeric:.6g}/n_in.",
@@ -483,3 +487,21 @@ def recommend_init(activation: str | Activation) -> Recommendation:
     if 1.0 < sw2 < 2.0:
         return Recommendation("kaiming_normal", {"a": math.sqrt(2.0 / sw2 - 1.0)}, sw2)
     return Recommendation("variance_scaling", {"scale": sw2}, sw2)
+
+
+#: Activations, preset widths and preset activations of :func:`catalogue`.
+CATALOGUE_ACTIVATIONS = ("relu", "leaky_relu", "identity", "tanh", "sin", "sigmoid")
+CATALOGUE_WIDTHS = (32, 256, 512)
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> tuple[Proof, ...]:
+    """Every derivation of this module: the generated ``proofs/scale_derivations.md``."""
+    critical = tuple(derive_critical_init(a) for a in CATALOGUE_ACTIVATIONS)
+    presets = tuple(
+        derive_preset(p, activation=a, width=n)
+        for p in PRESETS
+        for a in ("tanh", "relu")
+        for n in CATALOGUE_WIDTHS
+    )
+    return (*critical, derive_glorot(), derive_glorot(784, 256), *presets)
