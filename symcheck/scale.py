@@ -258,15 +258,7 @@ class MeanField:
     regime: str
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "activation": self.activation,
-            "sigma_w2": self.sigma_w2,
-            "sigma_b2": self.sigma_b2,
-            "q_star": self.q_star,
-            "chi1": self.chi1,
-            "depth_scale": self.depth_scale,
-            "regime": self.regime,
-        }
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 def mean_field(

@@ -28,6 +28,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import sympy as sp
 
@@ -129,18 +130,27 @@ def _derive_homogeneous(act: Activation) -> Proof:
     residual = _zero_residual(
         "sigma_w^2 E[phi(sqrt(q) z)^2] - q at the derived sigma_w^2", sw2 * second - Q
     )
-    return Proof(
+    return _checked_proof(
+        act,
+        residual,
         theorem=f"{name} for {act.name}",
         statement=(
             f"For {act.name}, Var(W) = {_per_fan(sw2)} keeps the pre-activation second "
             "moment q^l constant through depth."
         ),
-        verdict=PROVED if residual.status == "zero" else REFUTED,
-        assumptions=_assumptions(act),
         steps=steps,
-        residuals=(residual,),
         conclusion=f"sigma_w^2 = {sw2}: Var(W) = {_per_fan(sw2)}; chi_1 = {sw2 * slope}.",
         facts={"sigma_w2": str(sw2), "chi1": str(sw2 * slope), "route": "homogeneous"},
+    )
+
+
+def _checked_proof(act: Activation, residual: Residual, **fields: Any) -> Proof:
+    """A derivation proved iff its residual vanished, with the activation's assumptions."""
+    return Proof(
+        verdict=PROVED if residual.status == "zero" else REFUTED,
+        assumptions=_assumptions(act),
+        residuals=(residual,),
+        **fields,
     )
 
 
@@ -185,18 +195,17 @@ def _derive_linearised(act: Activation) -> Proof:
         "chi_1(q*=0) - 1 at the derived sigma_w^2", chi_at_zero.subs(_SW2, sw2) - 1
     )
     numeric = critical_sigma_w2(act)
-    return Proof(
+    return _checked_proof(
+        act,
+        residual,
         theorem=f"{_RULE_NAMES.get(sw2, 'critical variance')} for {act.name}",
         statement=(
-            f"For {act.name} with zero biases, Var(W) = {sw2}/n_in makes the fixed point "
+            f"For {act.name} with zero biases, Var(W) = {_per_fan(sw2)} makes the fixed point "
             "q* = 0 critical (chi_1 = 1)."
         ),
-        verdict=PROVED if residual.status == "zero" else REFUTED,
-        assumptions=_assumptions(act),
         steps=steps,
-        residuals=(residual,),
         conclusion=(
-            f"sigma_w^2 = {sw2}: Var(W) = {sw2}/n_in. At q* = 0 gradients decay only "
+            f"sigma_w^2 = {sw2}: Var(W) = {_per_fan(sw2)}. At q* = 0 gradients decay only "
             "polynomially, not geometrically, with depth."
         ),
         facts={"sigma_w2": str(sw2), "numeric_critical_sigma_w2": numeric, "route": "linearised"},
