@@ -24,7 +24,7 @@ EXIT_REFUTED = 1
 EXIT_BAD_USAGE = 2
 
 # Modules that contribute subcommands, in the order --help lists them.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("symcheck.cli_proofs",)
 
 
 class _Parser(argparse.ArgumentParser):
