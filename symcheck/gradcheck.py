@@ -189,7 +189,8 @@ def gradient_scale(network: Network, params: Sequence, x: object, y: object) -> 
     (the :math:`2 Z_l` term is the error of :math:`\varphi'(z^l)` caused by the
     error of :math:`z^l`, since :math:`|\varphi''| \le 2` for every registered
     activation). Activations contribute
-    :math:`H_l = \max(|h^l|, \max|\varphi_l'| Z_l)` (:math:`H_0 = |x|`). Then
+    :math:`H_l = \max(|h^l|, \max|\varphi_l'| Z_l)` (:math:`H_0 = |x|`), at
+    least 1 with biases (a bias gradient is :math:`\delta \cdot 1`). Then
     :math:`S = \max_l A_l H_{l-1}`: the scale for
     :func:`symcheck.neurons.rounding_tolerance` when comparing gradients.
     """
@@ -203,8 +204,13 @@ def gradient_scale(network: Network, params: Sequence, x: object, y: object) -> 
         float(np.max(np.abs(network.activation(layer).numpy_derivative(trace.pre[layer - 1]))))
         for layer in network.hidden_layers
     ]
-    h_terms = [float(np.max(np.abs(trace.post[0])))] + [
-        max(float(np.max(np.abs(trace.post[layer]))), slopes[layer - 1] * z_terms[layer - 1])
+    bias_input = 1.0 if network.bias else 0.0  # a bias gradient is delta times 1
+    h_terms = [max(bias_input, float(np.max(np.abs(trace.post[0]))))] + [
+        max(
+            bias_input,
+            float(np.max(np.abs(trace.post[layer]))),
+            slopes[layer - 1] * z_terms[layer - 1],
+        )
         for layer in network.hidden_layers
     ]
     total = max(1.0, float(np.max(np.abs(np.sum(yy, axis=-1)))))

@@ -13,6 +13,8 @@ from symcheck.gradcheck import (
     tied_gradient_rows,
 )
 from symcheck.init import initialize
+from symcheck.neurons import rounding_tolerance
+from symcheck.tree import leaves
 
 X, Y = np.array([[1.0, 2.0]]), np.array([[1.0]])
 
@@ -101,3 +103,15 @@ def test_regression_tiny_gradients_of_a_square_network_are_not_called_tied():
     params = initialize(net, "classic_normal", rng=np.random.default_rng(0))
     x, y = np.array([[1.0]]), np.array([[0.0]])
     assert tied_gradient_rows(net, params, x, y) == {1: [], 2: []}
+
+
+def test_regression_output_bias_gradient_is_compared_at_the_scale_of_its_delta():
+    """Found by Hypothesis: tiny activations but a bias gradient of 0.5 (delta times 1);
+    the complex step differs from backprop by one ulp of 0.5."""
+    net = Network.parse("1-2-1", activation="identity", loss="bce")
+    params = initialize(net, "classic_normal", rng=np.random.default_rng(0))
+    x, y = np.array([[1.0]]), np.array([[0.0]])
+    grads = numeric.gradients(net, params, x, y)
+    reference = complex_step_gradients(net, params, x, y)
+    gap = max(float(np.max(np.abs(g - r))) for g, r in zip(leaves(grads), leaves(reference)))
+    assert gap <= rounding_tolerance(net, scale=gradient_scale(net, params, x, y), batch=1)
