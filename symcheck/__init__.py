@@ -10,8 +10,10 @@ from symcheck.certificate import verify_certificate
 from symcheck.derive import derive
 from symcheck.errors import InvalidArgument, SymcheckError, UnsafeFile
 from symcheck.example import classic_slide
+from symcheck.init import INITIALIZERS, get_initializer, initialize
 from symcheck.losses import LOSSES, Loss, get_loss
 from symcheck.network import Network
+from symcheck.optim import OPTIMIZERS, get_optimizer
 from symcheck.oracle import gradients
 from symcheck.symbolic import (
     INITS,
@@ -26,32 +28,40 @@ from symcheck.theorems import (
     prove_preserved,
     prove_symmetry_breaks,
 )
+from symcheck.train import Trajectory, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
-    "INITS",
-    "LOSSES",
-    "THEOREMS",
     "Activation",
+    "INITIALIZERS",
+    "INITS",
     "InitPoint",
     "InvalidArgument",
+    "LOSSES",
     "Loss",
     "Network",
+    "OPTIMIZERS",
     "SymcheckError",
+    "THEOREMS",
+    "Trajectory",
     "UnsafeFile",
     "__version__",
     "classic_slide",
     "derive",
     "get_activation",
+    "get_initializer",
     "get_loss",
+    "get_optimizer",
     "gradients",
     "init_point",
+    "initialize",
     "layered_gradients",
     "plain_gradients",
     "prove_identical_updates",
     "prove_preserved",
     "prove_symmetry_breaks",
+    "train",
     "verify_certificate",
 ]
