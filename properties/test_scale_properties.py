@@ -184,7 +184,7 @@ def _within_band(d: Diagnosis, activation: str, width: int) -> bool:
     )
 
 
-@settings(max_examples=max(2, _EXAMPLES // 2))
+@settings(max_examples=max(3, _EXAMPLES // 3))
 @given(
     st.sampled_from((("relu", "he_normal"), ("tanh", "lecun_normal"), ("tanh", "xavier_normal"))),
     st.integers(0, 2**32 - 1),

@@ -43,6 +43,7 @@ _COLUMNS = (
     ("grad mf", lambda r: f"{r.grad_norm_pred:.4g}"),
     ("gain meas", lambda r: _maybe(r.gain, "{:.4g}")),
     ("chi mf", lambda r: _maybe(r.gain_pred, "{:.4g}")),
+    ("chi crit", lambda r: _maybe(r.gain_critical, "{:.4g}")),
 )
 
 
@@ -66,7 +67,8 @@ def _legend(d: Diagnosis) -> str:
     return (
         f"{d.samples} samples x ~ N(0, I); q = mean z^2; sat = fraction of hidden units with "
         f"|phi'(z)| < {d.epsilon:.4g}; grad = RMS per-sample ||dl/dW^l||_F; gain = "
-        "E||delta^l||^2 / E||delta^(l+1)||^2; mf = mean-field prediction"
+        "E||delta^l||^2 / E||delta^(l+1)||^2; mf = mean-field prediction; chi crit = mean-field "
+        "gain under the critical initialiser"
     )
 
 
@@ -145,7 +147,14 @@ def _run_scale(args: argparse.Namespace) -> int:
             for c in DEFAULT_SCALES
         ]
         if found.fix:
-            sweep.append(diagnose_fix(net, rng=np.random.default_rng(args.seed), **settings))
+            sweep.append(
+                diagnose_fix(
+                    net,
+                    rng=np.random.default_rng(args.seed),
+                    samples=args.samples,
+                    epsilon=args.epsilon,
+                )
+            )
         path = save_scale_figure(sweep, args.plot)
         print(f"wrote {path}", file=sys.stderr)
     return 1 if args.check and found.verdict != "healthy" else 0

@@ -27,10 +27,15 @@ The **verdict**, from measured values, in this order:
 
 1. ``saturating``: the activation saturates and the mean saturation fraction of
    the hidden layers exceeds ``saturation_limit`` (default 0.1);
-2. ``vanishing`` / ``exploding``: the geometric mean of the backward gains is
-   below :math:`1/\beta` / above :math:`\beta`, ``gain_band`` :math:`\beta = 2`
-   by default: the squared gradient halves (doubles) at every layer, a depth
-   scale :math:`|\xi| < 1/\ln 2 \approx 1.44` layers;
+2. ``vanishing`` / ``exploding``: the geometric mean over hidden layers of the
+   **relative gain**, the measured backward gain divided by the gain
+   ``gain_critical`` that mean-field theory predicts for the critical
+   initialiser of the activation on the same inputs, is below
+   :math:`1/\beta` / above :math:`\beta` (``gain_band``, :math:`\beta = 2` by
+   default): the squared gradient halves (doubles) at every layer relative to
+   the critical initialiser. (The reference matters: tanh at its critical
+   :math:`\sigma_w^2 = 1` with :math:`q = 1` inputs already has
+   :math:`\chi = 0.46` in its first layers, rising towards 1 with depth.)
 3. ``healthy`` otherwise.
 
 The fix is the critical initialiser of :func:`symcheck.scale_derive.recommend_init`,
@@ -53,7 +58,7 @@ from symcheck.gaussian import moment
 from symcheck.init import Initializer, get_initializer, initialize, variance_scaling
 from symcheck.network import Network
 from symcheck.numeric import as_params, backward, forward_trace
-from symcheck.scale_derive import Recommendation, recommend_init
+from symcheck.scale_derive import Recommendation, critical_variance, recommend_init
 
 __all__ = [
     "EPSILON",
@@ -164,6 +169,7 @@ class LayerReport:
     saturation_pred: float | None = None
     gain: float | None = None
     gain_pred: float | None = None
+    gain_critical: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -265,6 +271,7 @@ def _layer_reports(
     d2_pred[-1] = d2[-1]
     for k in range(depth - 2, -1, -1):
         d2_pred[k] = d2_pred[k + 1] * gain_pred[k]
+    critical = _critical_gains(acts, h2_pred[0])
     reports = []
     for k in range(depth):
         width_in = network.widths[k]
@@ -292,9 +299,21 @@ def _layer_reports(
                 saturation_pred=sat_pred,
                 gain=_ratio(d2[k], d2[k + 1]) if hidden else None,
                 gain_pred=gain_pred[k] if hidden else None,
+                gain_critical=critical[k] if hidden else None,
             )
         )
     return tuple(reports)
+
+
+def _critical_gains(acts: list[Activation], x2: float) -> list[float]:
+    """Mean-field backward gains of the critical initialiser on inputs with mean(x^2) = x2."""
+    gains = []
+    q = critical_variance(acts[0]) * x2
+    for act in acts:
+        sw2 = critical_variance(act)
+        gains.append(sw2 * moment(act, "derivative", q))
+        q = sw2 * moment(act, "second", q)
+    return gains
 
 
 def _verdict(
@@ -307,11 +326,17 @@ def _verdict(
     gain_band: float,
 ) -> Diagnosis:
     hidden = [r for r in layers if r.gain is not None]
-    gains = [r.gain for r in hidden]
-    gain = 0.0 if min(gains) == 0 else math.exp(sum(math.log(g) for g in gains) / len(gains))
+    gains = [r.gain / r.gain_critical for r in hidden]
+    if not all(math.isfinite(g) for g in gains):
+        gain = math.inf
+    else:
+        gain = 0.0 if min(gains) == 0 else math.exp(sum(math.log(g) for g in gains) / len(gains))
     sats = [r.saturation for r in hidden if r.saturation is not None]
     sat = sum(sats) / len(sats) if sats else 0.0
-    if sats and sat > saturation_limit:
+    if not all(math.isfinite(v) for r in layers for v in (r.q, r.delta_norm)):
+        verdict = "exploding"
+        reason = "activations or gradients overflow float64: the weights are far too large"
+    elif sats and sat > saturation_limit:
         verdict = "saturating"
         reason = (
             f"{sat:.1%} of hidden units have |phi'(z)| < {epsilon:.4g} "
@@ -320,20 +345,25 @@ def _verdict(
     elif gain < 1 / gain_band:
         verdict = "vanishing"
         reason = (
-            f"the squared gradient norm shrinks by a factor {gain:.3g} per layer "
-            f"(healthy band [1/{gain_band:g}, {gain_band:g}]): the weights are too small"
+            f"per layer the squared gradient norm shrinks {1 / gain:.3g} times more than "
+            f"under the critical initialiser (healthy within a factor {gain_band:g}): "
+            "the weights are too small"
             if gain > 0
             else "no gradient reaches the first hidden layer (all hidden deltas vanish)"
         )
     elif gain > gain_band:
         verdict = "exploding"
         reason = (
-            f"the squared gradient norm grows by a factor {gain:.3g} per layer "
-            f"(healthy band [1/{gain_band:g}, {gain_band:g}]): the weights are too large"
+            f"per layer the squared gradient norm grows {gain:.3g} times more than "
+            f"under the critical initialiser (healthy within a factor {gain_band:g}): "
+            "the weights are too large"
         )
     else:
         verdict = "healthy"
-        reason = f"backward gain {gain:.3g} per layer, within [1/{gain_band:g}, {gain_band:g}]"
+        reason = (
+            f"per-layer backward gain {gain:.3g} times that of the critical initialiser, "
+            f"within a factor {gain_band:g}"
+        )
         if sats:
             reason += f"; {sat:.1%} of hidden units saturated"
     fix = "" if verdict == "healthy" else recommend_init(network.activation(1)).text
@@ -408,18 +438,12 @@ def _diagnose_fix(
 
 
 def diagnose_fix(
-    network: Network,
-    *,
-    rng: np.random.Generator,
-    samples: int = 256,
-    bias: float = 0.0,
-    options: Mapping[str, float] | None = None,
-    **settings: float,
+    network: Network, *, rng: np.random.Generator, samples: int = 256, **settings: float
 ) -> Diagnosis:
     """Diagnose ``network`` initialised with its recommended (critical) initialiser.
 
-    ``bias`` and ``options`` are accepted for symmetry with :func:`diagnose_init`
-    and ignored: the fix uses zero biases and its own options.
+    The fix uses zero biases and its own options; ``settings`` are those of
+    :func:`diagnose` (``epsilon``, ``saturation_limit``, ``gain_band``).
     """
     x, y = sample_data(network, rng=rng, samples=samples)
     return _diagnose_fix(network, x, y, rng=rng, **settings)

@@ -139,12 +139,12 @@ def fixed_point(
     :data:`Q_DIVERGES` as divergence) and refined by the Illinois method to a
     relative tolerance of ``RELATIVE_TOLERANCE``. Values of :math:`g` within
     rounding of zero (:math:`|g(q)| \le` ``RELATIVE_TOLERANCE`` :math:`q`) count as zero.
+    A start ``q0 = 0`` is taken as :data:`Q_ZERO`.
     """
     q0 = _check_variance("q0", q0)
     sw = _check_variance("sigma_w2", sigma_w2)
     sb = _check_variance("sigma_b2", sigma_b2)
-    if q0 == 0:
-        q0 = 1.0
+    q0 = max(q0, Q_ZERO)
 
     def g(q: float) -> float:
         value = variance_map(activation, q, sigma_w2=sw, sigma_b2=sb) - q
@@ -219,8 +219,9 @@ def critical_sigma_w2(activation: str | Activation, *, sigma_b2: float = 0.0) ->
 
     Found by the Illinois method in :math:`\ln \sigma_w^2` on :math:`[10^{-6}, 10^{6}]`,
     using that :math:`\chi_1` increases with :math:`\sigma_w^2`; raises
-    :class:`InvalidArgument` when the activation has no critical point there
-    (``square``: :math:`\varphi'(0) = 0`).
+    :class:`InvalidArgument` when :math:`\chi_1` never crosses 1 there, or
+    jumps across it (``square``: :math:`q^*` jumps from 0 to :math:`\infty`
+    at :math:`\sigma_w^2 = 1/3`).
     """
     act = get_activation(activation)
 
@@ -234,7 +235,14 @@ def critical_sigma_w2(activation: str | Activation, *, sigma_b2: float = 0.0) ->
             f"activation={act.name!r} has no critical sigma_w2 in [1e-6, 1e6] at "
             f"sigma_b2={sigma_b2}; chi_1 never crosses 1 there"
         )
-    return math.exp(_root_in(log_chi, lo, hi, 1.0))
+    root = math.exp(_root_in(log_chi, lo, hi, 1.0))
+    found = chi1(act, sigma_w2=root, sigma_b2=sigma_b2)
+    if not abs(found - 1.0) <= math.sqrt(RELATIVE_TOLERANCE):
+        raise InvalidArgument(
+            f"activation={act.name!r} has no critical sigma_w2 at sigma_b2={sigma_b2}: chi_1 "
+            f"jumps across 1 at sigma_w2 = {root:.6g} (it is {found:.3g} there)"
+        )
+    return root
 
 
 @dataclass(frozen=True)
