@@ -815,17 +815,20 @@ def is_equitable(params: Sequence, partition: Partition, *, tolerance: float = 0
         m = _Matrix(w)
         checks = [_block_sums(m, cols, axis=1), _block_sums(m, rows, axis=0)]
         owners = [rows, cols]
+        scales = [_scale(checks[0]), _scale(checks[1])]
         if b is not None:
+            # A bias is compared at the scale of its layer, as in the refinement:
+            # a bias that is pure rounding noise has no scale of its own.
             checks.append(_canonical(b)[:, None])
             owners.append(rows)
-        for values, owner in zip(checks, owners):
-            if not _constant_on_blocks(values, owner, net.tolerance):
+            scales.append(max(_scale(checks[-1]), _scale(m.c)))
+        for values, owner, scale in zip(checks, owners, scales):
+            if not _constant_on_blocks(values, owner, net.tolerance, scale):
                 return False
     return True
 
 
-def _constant_on_blocks(values: NDArray, labels: NDArray, tolerance: float) -> bool:
-    scale = _scale(values)
+def _constant_on_blocks(values: NDArray, labels: NDArray, tolerance: float, scale: float) -> bool:
     for group in _groups(labels):
         block = values[group]
         if tolerance == 0:
