@@ -27,6 +27,7 @@ EXIT_BAD_USAGE = 2
 _COMMAND_MODULES: tuple[str, ...] = (
     "symcheck.cli_numeric",
     "symcheck.cli_audit",
+    "symcheck.cli_lumping",
 )
 
 
