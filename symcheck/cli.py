@@ -28,6 +28,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "symcheck.cli_numeric",
     "symcheck.cli_audit",
     "symcheck.cli_lumping",
+    "symcheck.cli_scale",
 )
 
 

@@ -9,12 +9,11 @@ the one-hot ``argmax(x V)`` for cross-entropy).
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 import numpy as np
 
-from symcheck.init import INITIALIZERS, initialize
+from symcheck.init import initialize
 from symcheck.network import Network
 from symcheck.optim import OPTIMIZERS, get_optimizer, train
 
@@ -74,19 +73,22 @@ def register(sub: Any) -> None:
     p = kinds.add_parser(
         "trajectories",
         help="hidden weights over training: zero init vs random init",
-        description=sys.modules[__name__].__doc__.splitlines()[0],
+        description="Train a network from zero init and from a random init on a toy data set "
+        "and draw the hidden neurons' incoming weights over the steps, side by side.",
     )
     p.add_argument("network", help="width string, e.g. 2-2-1")
     p.add_argument("--activation", default="sigmoid", help="hidden activation (default sigmoid)")
     p.add_argument("--loss", default="mse", help="loss (default mse)")
-    p.add_argument("--optimizer", default="sgd", choices=sorted(OPTIMIZERS))
+    p.add_argument(
+        "--optimizer", default="sgd", metavar="NAME", help=f"one of {', '.join(OPTIMIZERS)}"
+    )
     p.add_argument("--lr", type=float, default=1.0, help="learning rate (default 1.0)")
     p.add_argument("--steps", type=_positive, default=50, help="training steps (default 50)")
     p.add_argument(
         "--init",
         default="xavier_normal",
-        choices=sorted(INITIALIZERS),
-        help="the random init to compare (default xavier_normal)",
+        metavar="NAME",
+        help="the random init to compare (default xavier_normal; any catalogue name)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the init")
     p.add_argument("--layer", type=_positive, default=1, help="weight layer to draw (default 1)")

@@ -105,6 +105,27 @@ def _crosses_kink(
     return False
 
 
+def _loss_sensitivity(network: Network, params: Sequence, x: object, y: object) -> float:
+    r"""How far rounding of the pre-activations can move :math:`L`.
+
+    The bound is :math:`\sum_l \max|\delta^l|\, n_l Z_l`, where
+    :math:`Z_l = \max (|W^l|\,|h^{l-1}| + |b^l|)` is the sum of the absolute
+    terms of a pre-activation (the condition of its dot product), with
+    :math:`|y|` added at the output, where :math:`z^L - y` may cancel.
+    """
+    trace = numeric.forward_trace(network, params, x)
+    _, deltas = numeric.backward(network, params, trace, y)
+    batch = trace.post[0].shape[0]
+    yy = np.asarray(y, dtype=np.float64).reshape(batch, network.widths[-1])
+    total = 0.0
+    for layer, ((w, b), h, d) in enumerate(zip(params, trace.post, deltas), start=1):
+        terms = np.abs(h) @ np.abs(w).T + (0.0 if b is None else np.abs(b))
+        if layer == network.depth:
+            terms = terms + np.abs(yy)
+        total += float(np.max(np.abs(d))) * w.shape[0] * float(np.max(terms))
+    return total
+
+
 def central_difference_check(
     network: Network, params: Sequence, x: object, y: object, grads: Sequence
 ) -> tuple[list[Mismatch], int]:
@@ -116,6 +137,7 @@ def central_difference_check(
     ps = numeric.as_params(network, params)
     gs = leaves(numeric.as_params(network, grads))
     batch = numeric.forward_trace(network, ps, x).post[0].shape[0]
+    sensitivity = _loss_sensitivity(network, ps, x, y)
     mismatches: list[Mismatch] = []
     skipped = 0
     for a, arr in enumerate(leaves(ps)):
@@ -131,7 +153,7 @@ def central_difference_check(
             }
             d1 = (values[h] - values[-h]) / (2 * h)
             d2 = (values[2 * h] - values[-2 * h]) / (4 * h)
-            scale = max(abs(v) for v in values.values())
+            scale = max(abs(v) for v in values.values()) + sensitivity
             loss_error = rounding_tolerance(network, scale=scale, batch=batch)
             tol = abs(d2 - d1) + 2 * loss_error / h
             g = float(gs[a][index])

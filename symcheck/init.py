@@ -25,6 +25,7 @@ The registry :data:`INITIALIZERS` maps every name and alias (``glorot_*`` for
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -487,10 +488,17 @@ class Initializer:
         """Call ``fn``; ``rng`` is required unless the scheme is deterministic."""
         if not self.deterministic:
             _rng(rng)
-        try:
-            return self.fn(shape, rng=rng, **options)
-        except TypeError as exc:
-            raise InvalidArgument(f"initializer {self.name!r}: {exc}") from None
+        accepted = [
+            p.name
+            for p in inspect.signature(self.fn).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "rng"
+        ]
+        for key in options:
+            if key not in accepted:
+                raise InvalidArgument(
+                    f"initializer {self.name!r} has no option {key!r}; its options are {accepted!r}"
+                )
+        return self.fn(shape, rng=rng, **options)
 
 
 _RECORDS = (
@@ -548,7 +556,7 @@ _RECORDS = (
         zero_hadamard,
         False,
         True,
-        "deterministic Hadamard rows with distinct scales (ZerO-style, Zhao et al. 2022)",
+        "deterministic ±1 Hadamard entries, distinct row and column scales (ZerO-style)",
     ),
     Initializer(
         "classic_normal", _classic_normal, True, False, "N(0, 0.01) read as std 0.01 (0.01*randn)"

@@ -260,10 +260,9 @@ def get_optimizer(name: str, *, lr: float, **hyper: Any) -> Optimizer:
     rate = _number("lr", lr)
     if rate == 0:
         raise InvalidArgument(f"lr={lr!r} must be positive")
-    allowed = {**{k: v for k, v in rule.defaults.items() if k != "weight_decay"}}
-    options = {**COMMON_OPTIONS}
-    if "weight_decay" in rule.defaults:
-        options["weight_decay"] = rule.defaults["weight_decay"]
+    # AdamW's default weight decay overrides the common option's neutral default.
+    allowed = {k: v for k, v in rule.defaults.items() if k not in COMMON_OPTIONS}
+    options = {**COMMON_OPTIONS, **{k: v for k, v in rule.defaults.items() if k in COMMON_OPTIONS}}
     unknown = set(hyper) - set(allowed) - set(options)
     if unknown:
         bad = sorted(unknown)[0]

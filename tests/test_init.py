@@ -198,6 +198,14 @@ def test_literal_zero_construction_would_tie_neurons_in_2_4_1():
     assert not (np.array_equal(ours1[1], ours1[3]) and np.array_equal(ours2[:, 1], ours2[:, 3]))
 
 
+@pytest.mark.parametrize(
+    "record", [r for r in canonical_initializers() if r.has_density], ids=lambda r: r.name
+)
+def test_every_density_scheme_gives_pairwise_distinct_rows(record):
+    w = record((6, 3), rng=_rng(4))
+    assert len({row.tobytes() for row in w}) == 6
+
+
 def test_initialize_builds_params_for_every_layer_with_constant_biases():
     net = Network.parse("3-4-2")
     params = initialize(net, "he_normal", rng=_rng(), bias=0.25)
@@ -225,7 +233,7 @@ def test_initialize_passes_options_to_the_scheme():
         (lambda: get_initializer("normal")((2, -1), rng=_rng()), "positive ints"),
         (lambda: get_initializer("normal")("3x3", rng=_rng()), "positive ints"),
         (lambda: get_initializer("normal")((2, 2), rng=_rng(), std=0.0), "std=0.0"),
-        (lambda: get_initializer("normal")((2, 2), rng=_rng(), sigma=1.0), "sigma"),
+        (lambda: get_initializer("normal")((2, 2), rng=_rng(), sigma=1.0), "no option 'sigma'"),
         (lambda: get_initializer("uniform")((2,), rng=_rng(), a=1.0, b=0.0), "a < b"),
         (lambda: get_initializer("xavier_uniform")((5,), rng=_rng()), "fan_in and fan_out"),
         (lambda: get_initializer("kaiming_normal")((2, 2), rng=_rng(), mode="avg"), "mode="),

@@ -112,7 +112,9 @@ def _exit_code(argv: list[str]) -> int:
         (["2-2-1", "--out", "no/such/dir/x.png"], "does not exist"),
         (["2-2-1", "--out", "x.unknownformat"], "x.unknownformat"),
         (["2-2-1", "--steps", "0"], "not a positive integer"),
-        (["2-2-1", "--init", "gauss"], "invalid choice"),
+        (["2-2-1", "--init", "gauss"], "initializer='gauss' is not supported"),
+        (["2-2-1", "--optimizer", "lbfgs"], "optimizer='lbfgs' is not supported"),
+        (["2-2-1", "--activation", "sigma"], "abstract"),
     ],
 )
 def test_bad_plot_input_is_one_line_on_stderr_and_exit_2(
