@@ -27,15 +27,9 @@ EXIT_BAD_USAGE = 2
 _COMMAND_MODULES: tuple[str, ...] = (
     "symcheck.cli_proofs",
     "symcheck.cli_numeric",
-_COMMAND_MODULES: tuple[str, ...] = (
-    "symcheck.cli_proofs",
-    "symcheck.cli_numeric",
     "symcheck.cli_scale",
     "symcheck.cli_audit",
     "symcheck.cli_lumping",
-)
-    "symcheck.cli_scale",
-    "symcheck.cli_audit",
 )
 
 
