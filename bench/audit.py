@@ -6,11 +6,14 @@ afterwards, and times, side by side in one run:
 
 * floor: ``safetensors.numpy.load_file`` and ``numpy.sum`` of every tensor;
 * audit: ``symcheck.audit.audit_file`` (safe load, ties, coarsest equitable
-  partition, nearest pairs), the same work the command does.
+  partition, nearest pairs), the same work the command does;
+* for scale, the naive alternative (comparing every pair of neurons),
+  extrapolated from a sample of 64 neurons per layer on the zero file.
 
 Two files are measured: random (Kaiming-style) weights, every layer full
 width, and zero weights, every layer collapsed (the verification path).
-Target: the audit within 3x of the floor. Run: ``python bench/audit.py``.
+Target: the audit within 3x of the floor. Run from the repository root:
+``PYTHONPATH=. python bench/audit.py`` (medians of ``--repeat`` interleaved runs).
 """
 
 from __future__ import annotations
@@ -54,6 +57,30 @@ def _audit(path: Path) -> int:
     return audit_file(path).exit_code
 
 
+def _naive_estimate(path: Path, sample: int = 64) -> float:
+    """Seconds that comparing every pair of neurons would take, extrapolated.
+
+    Times the all-pairs comparison of incoming rows and outgoing columns for
+    ``sample`` neurons of every hidden layer and scales by the number of pairs.
+    """
+    tensors = load_file(str(path))
+    weights = [tensors[k] for k in sorted((k for k in tensors if k.endswith("weight")), key=_key)]
+    total = 0.0
+    for w, w_next in itertools.pairwise(weights):
+        n = w.shape[0]
+        start = time.perf_counter()
+        for i in range(sample):
+            for j in range(i + 1, sample):
+                _ = np.array_equal(w[i], w[j]) and np.array_equal(w_next[:, i], w_next[:, j])
+        elapsed = time.perf_counter() - start
+        total += elapsed * (n * (n - 1) / 2) / (sample * (sample - 1) / 2)
+    return total
+
+
+def _key(name: str) -> int:
+    return int(name.split(".")[0])
+
+
 def _time(fn: Callable[[Path], object], path: Path, repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
@@ -86,6 +113,9 @@ def main() -> None:
             f, a = statistics.median(floor), statistics.median(audit)
             name = "zero" if zero else "random"
             print(f"{name:8} {count:>12,} {f:>9.3f} {a:>9.3f} {a / f:>6.2f}x")
+            if zero:  # identical rows: every comparison runs to the end
+                naive = _naive_estimate(path)
+                print(f"all-pairs comparison of neurons (extrapolated): {naive:.0f} s")
             path.unlink()
 
 

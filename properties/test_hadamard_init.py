@@ -15,9 +15,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from symcheck import numeric
-from symcheck.gradcheck import gradient_scale
+from symcheck.gradcheck import tied_gradient_rows
 from symcheck.init import initialize
-from symcheck.neurons import gradient_rows, rounding_tolerance, signatures, tied_pairs
+from symcheck.neurons import signatures, tied_pairs
 from symcheck.strategies import inputs, networks
 
 ANALYTIC = ("identity", "tanh", "sigmoid", "softplus", "sin", "square")
@@ -33,16 +33,6 @@ def _nondegenerate(net, params, x, y) -> bool:
     return float(np.max(np.abs(deltas[-1]))) >= 2.0**-10
 
 
-def _tied_gradient_rows(net, params, x, y) -> list[tuple[int, int]]:
-    grads = numeric.gradients(net, params, x, y)
-    tol = rounding_tolerance(net, scale=gradient_scale(net, params, x, y), batch=x.shape[0])
-    return [
-        (layer, *pair)
-        for layer in net.hidden_layers
-        for pair in tied_pairs(gradient_rows(grads, layer), tol=tol)
-    ]
-
-
 @given(st.data())
 def test_hadamard_init_gives_distinct_neurons_and_gradient_rows_without_randomness(data):
     # Regime: neurons bitwise; gradient rows beyond the ulp-scaled tolerance.
@@ -52,7 +42,7 @@ def test_hadamard_init_gives_distinct_neurons_and_gradient_rows_without_randomne
     assume(_nondegenerate(net, params, x, y))
     for layer in net.hidden_layers:
         assert tied_pairs(signatures(params, layer)) == []
-    assert _tied_gradient_rows(net, params, x, y) == []
+    assert tied_gradient_rows(net, params, x, y) == {layer: [] for layer in net.hidden_layers}
 
 
 @given(st.data())

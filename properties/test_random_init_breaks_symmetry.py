@@ -22,8 +22,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from symcheck import numeric
-from symcheck.gradcheck import gradient_scale
-from symcheck.neurons import gradient_rows, rounding_tolerance, signatures, tied_pairs
+from symcheck.gradcheck import tied_gradient_rows
+from symcheck.neurons import signatures, tied_pairs
 from symcheck.strategies import inputs, networks, random_params, symmetric_params
 
 ANALYTIC = ("identity", "tanh", "sigmoid", "softplus", "sin", "square")
@@ -39,12 +39,6 @@ def _nondegenerate(net, params, x, y) -> bool:
     return float(np.max(np.abs(deltas[-1]))) >= 2.0**-10
 
 
-def _tied_gradient_rows(net, params, x, y) -> dict[int, list[tuple[int, int]]]:
-    grads = numeric.gradients(net, params, x, y)
-    tol = rounding_tolerance(net, scale=gradient_scale(net, params, x, y), batch=x.shape[0])
-    return {layer: tied_pairs(gradient_rows(grads, layer), tol=tol) for layer in net.hidden_layers}
-
-
 @given(st.data())
 def test_every_initializer_with_a_density_gives_distinct_neurons_and_gradient_rows(data):
     # Regime: general floating point; distinctness beyond the rounding tolerance.
@@ -54,7 +48,7 @@ def test_every_initializer_with_a_density_gives_distinct_neurons_and_gradient_ro
     assume(_nondegenerate(net, params, x, y))
     for layer in net.hidden_layers:
         assert tied_pairs(signatures(params, layer)) == []
-    assert _tied_gradient_rows(net, params, x, y) == {layer: [] for layer in net.hidden_layers}
+    assert tied_gradient_rows(net, params, x, y) == {layer: [] for layer in net.hidden_layers}
 
 
 @given(st.data())
@@ -63,7 +57,7 @@ def test_distinctness_check_rejects_symmetric_starts(data):
     net = data.draw(networks(activations=ANALYTIC))
     params = data.draw(symmetric_params(net))
     x, y = data.draw(inputs(net))
-    tied_rows = _tied_gradient_rows(net, params, x, y)
+    tied_rows = tied_gradient_rows(net, params, x, y)
     for layer in net.hidden_layers:
         assert (0, 1) in tied_pairs(signatures(params, layer))
         assert (0, 1) in tied_rows[layer]

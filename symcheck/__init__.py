@@ -6,22 +6,62 @@ The public names are re-exported here; see the README for a tour.
 from __future__ import annotations
 
 from symcheck.activations import ACTIVATIONS, Activation, get_activation
+from symcheck.certificate import verify_certificate
+from symcheck.derive import derive
 from symcheck.errors import InvalidArgument, SymcheckError, UnsafeFile
+from symcheck.example import classic_slide
+from symcheck.init import INITIALIZERS, get_initializer, initialize
 from symcheck.losses import LOSSES, Loss, get_loss
 from symcheck.network import Network
+from symcheck.optim import OPTIMIZERS, get_optimizer
+from symcheck.oracle import gradients
+from symcheck.symbolic import (
+    INITS,
+    InitPoint,
+    init_point,
+    layered_gradients,
+    plain_gradients,
+)
+from symcheck.theorems import (
+    THEOREMS,
+    prove_identical_updates,
+    prove_preserved,
+    prove_symmetry_breaks,
+)
+from symcheck.train import Trajectory, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "INITIALIZERS",
+    "INITS",
     "LOSSES",
+    "OPTIMIZERS",
+    "THEOREMS",
     "Activation",
+    "InitPoint",
     "InvalidArgument",
     "Loss",
     "Network",
     "SymcheckError",
+    "Trajectory",
     "UnsafeFile",
     "__version__",
+    "classic_slide",
+    "derive",
     "get_activation",
+    "get_initializer",
     "get_loss",
+    "get_optimizer",
+    "gradients",
+    "init_point",
+    "initialize",
+    "layered_gradients",
+    "plain_gradients",
+    "prove_identical_updates",
+    "prove_preserved",
+    "prove_symmetry_breaks",
+    "train",
+    "verify_certificate",
 ]

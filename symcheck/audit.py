@@ -389,8 +389,9 @@ def _groups_text(groups: Sequence[Sequence[int]]) -> str:
 def _nearest_text(pair: NearestPair) -> str:
     if pair.distance is None:
         return "n/a"
-    approx = "" if pair.exact else " (≤, by projections)"
-    return f"{pair.distance:.3g} between {pair.pair[0]} and {pair.pair[1]}{approx}"
+    approx = "" if pair.exact else " (an upper bound, found by projections)"
+    tied = " (tied)" if pair.distance == 0 else ""
+    return f"{pair.distance:.3g}{tied} between neurons {pair.pair[0]} and {pair.pair[1]}{approx}"
 
 
 def _render_text(report: AuditReport) -> str:
@@ -420,8 +421,12 @@ def _render_text(report: AuditReport) -> str:
         if collapsed:
             lines.append(
                 "COLLAPSED: "
-                + "; ".join(f"{c.name} has {c.effective_width} of {c.width}" for c in collapsed)
-                + " distinct neurons, and SGD, momentum, Adam or AdamW can never add more"
+                + "; ".join(
+                    f"hidden layer {c.index} ({c.name}) has {c.effective_width} distinct "
+                    f"neuron{'s' if c.effective_width > 1 else ''} of {c.width}"
+                    for c in collapsed
+                )
+                + ". SGD, momentum, Adam and AdamW can never make them differ (T3)."
             )
         else:
             lines.append("ok: every hidden layer keeps its full width")

@@ -25,9 +25,11 @@ EXIT_BAD_USAGE = 2
 
 # Modules that contribute subcommands, in the order --help lists them.
 _COMMAND_MODULES: tuple[str, ...] = (
+    "symcheck.cli_proofs",
     "symcheck.cli_numeric",
-    "symcheck.cli_audit",
     "symcheck.cli_scale",
+    "symcheck.cli_audit",
+    "symcheck.cli_lumping",
 )
 
 

@@ -32,10 +32,16 @@ import numpy as np
 from symcheck import numeric
 from symcheck.errors import InvalidArgument
 from symcheck.network import Network
-from symcheck.neurons import rounding_tolerance
+from symcheck.neurons import gradient_rows, rounding_tolerance, tied_pairs
 from symcheck.tree import leaves, unflatten
 
-__all__ = ["Mismatch", "central_difference_check", "complex_step_gradients", "gradient_scale"]
+__all__ = [
+    "Mismatch",
+    "central_difference_check",
+    "complex_step_gradients",
+    "gradient_scale",
+    "tied_gradient_rows",
+]
 
 NDArray = np.ndarray
 _EPS = float(np.finfo(np.float64).eps)
@@ -117,13 +123,9 @@ def _loss_sensitivity(network: Network, params: Sequence, x: object, y: object) 
     _, deltas = numeric.backward(network, params, trace, y)
     batch = trace.post[0].shape[0]
     yy = np.asarray(y, dtype=np.float64).reshape(batch, network.widths[-1])
-    total = 0.0
-    for layer, ((w, b), h, d) in enumerate(zip(params, trace.post, deltas), start=1):
-        terms = np.abs(h) @ np.abs(w).T + (0.0 if b is None else np.abs(b))
-        if layer == network.depth:
-            terms = terms + np.abs(yy)
-        total += float(np.max(np.abs(d))) * w.shape[0] * float(np.max(terms))
-    return total
+    z_terms = _abs_terms(params, trace)
+    z_terms[-1] += float(np.max(np.abs(yy)))
+    return sum(float(np.max(np.abs(d))) * d.shape[1] * terms for d, terms in zip(deltas, z_terms))
 
 
 def central_difference_check(
@@ -162,15 +164,34 @@ def central_difference_check(
     return mismatches, skipped
 
 
-def gradient_scale(network: Network, params: Sequence, x: object, y: object) -> float:
-    r"""Magnitude :math:`S` of the terms summed into any gradient entry.
+#: A bound on :math:`|\varphi''|` over every activation of the registry (square: 2).
+_MAX_CURVATURE = 2.0
 
-    Rounding errors scale with the terms of a sum, not with its (possibly
-    cancelled) value. At the output the terms of :math:`\delta^L` are bounded
-    by :math:`T_L = \max(|z^L|, |\hat y|\max(1, |\textstyle\sum_k y_k|), |y|)`
-    (the MSE, softmax and sigmoid forms); each layer down multiplies the
-    bound by :math:`\max(1, |W^{l+1}|)\max(1, |\varphi_l'(z^l)|)`; finally
-    :math:`S = \max_l T_l \cdot \max(1, \max|h|)`. The scale for
+
+def _abs_terms(params: Sequence, trace: numeric.Trace) -> list[float]:
+    """Per layer, the largest sum of absolute terms of a pre-activation, :math:`Z_l`."""
+    return [
+        float(np.max(np.abs(h) @ np.abs(w).T + (0.0 if b is None else np.abs(b))))
+        for (w, b), h in zip(params, trace.post)
+    ]
+
+
+def gradient_scale(network: Network, params: Sequence, x: object, y: object) -> float:
+    r"""Magnitude :math:`S` of the terms (and their errors) in any gradient entry.
+
+    Rounding errors scale with the absolute terms of a sum, not with its
+    possibly cancelled value, and propagate relatively through products.
+    With :math:`Z_l = \max(|W^l|\,|h^{l-1}| + |b^l|)` (the error scale of
+    :math:`z^l`), the terms of :math:`\delta^L` are bounded by
+    :math:`A_L = \max(Z_L, |\hat y|\max(1, |\sum_k y_k|), |y|)` (the MSE, softmax
+    and sigmoid forms) and, going down,
+    :math:`A_l = n_{l+1} \max|W^{l+1}|\,(\max|\varphi_l'| + 2 Z_l) A_{l+1}`
+    (the :math:`2 Z_l` term is the error of :math:`\varphi'(z^l)` caused by the
+    error of :math:`z^l`, since :math:`|\varphi''| \le 2` for every registered
+    activation). Activations contribute
+    :math:`H_l = \max(|h^l|, \max|\varphi_l'| Z_l)` (:math:`H_0 = |x|`), at
+    least 1 with biases (a bias gradient is :math:`\delta \cdot 1`). Then
+    :math:`S = \max_l A_l H_{l-1}`: the scale for
     :func:`symcheck.neurons.rounding_tolerance` when comparing gradients.
     """
     ps = numeric.as_params(network, params)
@@ -178,16 +199,46 @@ def gradient_scale(network: Network, params: Sequence, x: object, y: object) -> 
     batch = trace.post[0].shape[0]
     yy = np.asarray(y, dtype=np.float64).reshape(batch, network.widths[-1])
     y_hat = numeric.forward(network, ps, x)
+    z_terms = _abs_terms(ps, trace)
+    slopes = [
+        float(np.max(np.abs(network.activation(layer).numpy_derivative(trace.pre[layer - 1]))))
+        for layer in network.hidden_layers
+    ]
+    bias_input = 1.0 if network.bias else 0.0  # a bias gradient is delta times 1
+    h_terms = [max(bias_input, float(np.max(np.abs(trace.post[0]))))] + [
+        max(
+            bias_input,
+            float(np.max(np.abs(trace.post[layer]))),
+            slopes[layer - 1] * z_terms[layer - 1],
+        )
+        for layer in network.hidden_layers
+    ]
     total = max(1.0, float(np.max(np.abs(np.sum(yy, axis=-1)))))
-    term = max(
-        float(np.max(np.abs(trace.logits))),
-        float(np.max(np.abs(y_hat))) * total,
-        float(np.max(np.abs(yy))),
-    )
-    top = term
+    a = max(z_terms[-1], float(np.max(np.abs(y_hat))) * total, float(np.max(np.abs(yy))))
+    top = a * h_terms[-1]
     for layer in range(network.depth - 1, 0, -1):
-        slope = network.activation(layer).numpy_derivative(trace.pre[layer - 1])
-        term *= max(1.0, float(np.max(np.abs(ps[layer][0]))))
-        term *= max(1.0, float(np.max(np.abs(slope))))
-        top = max(top, term)
-    return top * max(1.0, max(float(np.max(np.abs(h))) for h in trace.post))
+        w_next = float(np.max(np.abs(ps[layer][0])))
+        a *= (
+            network.widths[layer + 1]
+            * w_next
+            * (slopes[layer - 1] + _MAX_CURVATURE * z_terms[layer - 1])
+        )
+        top = max(top, a * h_terms[layer - 1])
+    return top
+
+
+def tied_gradient_rows(
+    network: Network, params: Sequence, x: object, y: object
+) -> dict[int, list[tuple[int, int]]]:
+    """Per hidden layer, the neuron pairs whose gradient rows agree within rounding.
+
+    Rows are the incoming weight gradients with the bias gradient appended;
+    the tolerance is :func:`symcheck.neurons.rounding_tolerance` at the scale
+    :func:`gradient_scale`.
+    """
+    grads = numeric.gradients(network, params, x, y)
+    batch = numeric.forward_trace(network, params, x).post[0].shape[0]
+    tol = rounding_tolerance(network, scale=gradient_scale(network, params, x, y), batch=batch)
+    return {
+        layer: tied_pairs(gradient_rows(grads, layer), tol=tol) for layer in network.hidden_layers
+    }

@@ -383,13 +383,14 @@ def _block_residuals(
     return out
 
 
-def _witness(residuals: Sequence[tuple[str, Expr]], seed: int = 0) -> tuple[dict, str, Expr] | None:
-    """An exact rational point where some residual is non-zero (first step, zero slots)."""
+def _points(residuals: Sequence[tuple[str, Expr]], count: int = 4) -> list[dict]:
+    """Exact rational points of the first step: zero slots, ``c = 1/(1 - beta) = 2``."""
     symbols = sorted(
         set().union(*(expr.free_symbols for _, expr in residuals)), key=lambda s: s.name
     )
-    for attempt in range(4):
-        rng = Random(seed + attempt)
+    points = []
+    for seed in range(count):
+        rng = Random(seed)
         point: dict[sp.Symbol, sp.Rational] = {}
         for sym in symbols:
             if sym.name in _FIRST_STEP:
@@ -400,33 +401,41 @@ def _witness(residuals: Sequence[tuple[str, Expr]], seed: int = 0) -> tuple[dict
                 point[sym] = sp.Rational(rng.randint(1, 9), rng.randint(1, 9))
             else:
                 point[sym] = sp.Rational(rng.randint(-9, 9), rng.randint(1, 9))
-        # Weights first: a broken row or column sum breaks the partition now;
-        # a broken slot only breaks the induction.
-        ordered = sorted(residuals, key=lambda item: item[0].startswith("slot"))
-        for label, expr in ordered:
-            value = expr.subs(point)
-            if value.is_number and value != 0 and value.is_zero is False:
-                return point, label, value
+        points.append(point)
+    return points
+
+
+def _nonzero_at(expr: Expr, points: Sequence[dict]) -> tuple[int, Expr] | None:
+    for index, point in enumerate(points):
+        value = expr.subs(point)
+        if value.is_number and value.is_zero is False:
+            return index, value
     return None
 
 
 def _classify(
     residuals: Sequence[tuple[str, Expr]],
 ) -> tuple[list[Residual], tuple[dict, str, Expr] | None]:
-    """Zero structurally, non-zero at an exact witness, zero after ``expand``, or unknown.
+    """Zero structurally, non-zero at an exact point, zero after ``expand``, or unknown.
 
-    The witness is tried before ``expand``: expanding Adam's square roots is
-    slow, and a rational point where a residual is non-zero settles it.
+    Exact rational points are tried before ``expand``: expanding Adam's square
+    roots is slow, and a point where a residual is non-zero settles it. The
+    witness of the proof is the first point that breaks a row or column sum
+    (a broken slot only breaks the induction), else the first that breaks
+    anything.
     """
     out = [Residual(label, "0", "zero", "structural") for label, expr in residuals if expr == 0]
     rest = [(label, expr) for label, expr in residuals if expr != 0]
-    witness = _witness(rest) if rest else None
-    for label, expr in rest:
-        if witness is not None:
-            value = expr.subs(witness[0])
-            if value.is_number and value.is_zero is False:
-                out.append(Residual(label, str(value), "nonzero", "witness"))
-                continue
+    points = _points(rest) if rest else []
+    witness: tuple[dict, str, Expr] | None = None
+    for label, expr in sorted(rest, key=lambda item: item[0].startswith("slot")):
+        found = _nonzero_at(expr, points)
+        if found is not None:
+            index, value = found
+            if witness is None:
+                witness = (points[index], label, value)
+            out.append(Residual(label, f"{value} at point {index}", "nonzero", "witness"))
+            continue
         expanded = sp.expand(expr)
         status = "zero" if expanded == 0 else "unknown"
         out.append(Residual(label, "0" if expanded == 0 else str(expanded), status, "expand"))

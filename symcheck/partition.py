@@ -262,27 +262,47 @@ class _Matrix:
             raw = raw.astype(np.float64)
         self.raw = np.ascontiguousarray(raw)
         self.shape = self.raw.shape
-        bits = self.raw.view(_UINT[self.raw.itemsize])
-        sign = bits.dtype.type(1 << (8 * self.raw.itemsize - 1))
-        self.dirty = _has_negative_zero_or_nan(self.raw, bits, sign)
-        self._canonical: NDArray | None = None if self.dirty else self.raw
+        self._uint = _UINT[self.raw.itemsize]
+        self._sign = self._uint(1 << (8 * self.raw.itemsize - 1))
+        self._dirty: bool | None = None  # holds -0.0 or NaN? None: not looked yet
+        self._canonical: NDArray | None = None
+
+    @property
+    def dirty(self) -> bool:
+        if self._dirty is None:
+            self._dirty = _has_negative_zero_or_nan(self.raw, self.raw.view(self._uint), self._sign)
+        return self._dirty
 
     @property
     def c(self) -> NDArray:
-        """The canonical values (a copy made on first use, only when needed)."""
+        """The canonical values (the input itself unless -0.0 or NaN occur)."""
         if self._canonical is None:
-            self._canonical = _canonical_same_dtype(self.raw)
+            self._canonical = _canonical_same_dtype(self.raw) if self.dirty else self.raw
         return self._canonical
 
     @property
     def u(self) -> NDArray:
-        return self.c.view(_UINT[self.raw.itemsize])
+        return self.c.view(self._uint)
 
-    def bits(self, start: int, stop: int) -> NDArray:
-        """Canonical bits of rows ``start:stop`` without copying the whole matrix."""
+    def bits(self, start: int, stop: int) -> tuple[NDArray, bool]:
+        """Canonical bits of rows ``start:stop``, and whether they needed a fix.
+
+        Streams over the matrix without a full copy: a chunk holding -0.0 or
+        NaN (checked in cache) is canonicalised on its own.
+        """
         if self._canonical is not None:
-            return self._canonical[start:stop].view(_UINT[self.raw.itemsize])
-        return _canonical_same_dtype(self.raw[start:stop]).view(_UINT[self.raw.itemsize])
+            return self._canonical[start:stop].view(self._uint), False
+        chunk = self.raw[start:stop]
+        if self._dirty is False or not _has_negative_zero_or_nan(
+            chunk, chunk.view(self._uint), self._sign
+        ):
+            return chunk.view(self._uint), False
+        return _canonical_same_dtype(chunk).view(self._uint), True
+
+    def streamed(self, dirty: bool) -> None:
+        """Record what a full pass of :meth:`bits` found."""
+        if self._dirty is None:
+            self._dirty = dirty
 
     def values(self, rows: NDArray | slice, cols: NDArray | slice = slice(None)) -> NDArray:
         return self.c[rows][:, cols].astype(np.float64)
@@ -329,10 +349,12 @@ def _keys(m: _Matrix, *, rows: bool, cols: bool) -> tuple[NDArray | None, NDArra
     r = _multipliers(n_in, 1, dtype)
     s = _multipliers(n_out, 2, dtype)[:, None]
     step = max(1, _CHUNK // max(n_in, 1))
+    dirty = False
     mixed = np.empty((min(step, n_out), n_in), dtype=dtype)
     product = np.empty_like(mixed)
     for start in range(0, n_out, step):
-        bits = m.bits(start, start + step)
+        bits, fixed = m.bits(start, start + step)
+        dirty |= fixed
         k = bits.shape[0]
         np.right_shift(bits, shift, out=mixed[:k])
         np.bitwise_xor(mixed[:k], bits, out=mixed[:k])
@@ -342,6 +364,7 @@ def _keys(m: _Matrix, *, rows: bool, cols: bool) -> tuple[NDArray | None, NDArra
         if col_keys is not None:
             np.multiply(mixed[:k], s[start : start + k], out=product[:k])
             col_keys += product[:k].sum(axis=0, dtype=dtype)
+    m.streamed(dirty)
     return row_keys, col_keys
 
 
@@ -815,17 +838,20 @@ def is_equitable(params: Sequence, partition: Partition, *, tolerance: float = 0
         m = _Matrix(w)
         checks = [_block_sums(m, cols, axis=1), _block_sums(m, rows, axis=0)]
         owners = [rows, cols]
+        scales = [_scale(checks[0]), _scale(checks[1])]
         if b is not None:
+            # A bias is compared at the scale of its layer, as in the refinement:
+            # a bias that is pure rounding noise has no scale of its own.
             checks.append(_canonical(b)[:, None])
             owners.append(rows)
-        for values, owner in zip(checks, owners):
-            if not _constant_on_blocks(values, owner, net.tolerance):
+            scales.append(max(_scale(checks[-1]), _scale(m.c)))
+        for values, owner, scale in zip(checks, owners, scales):
+            if not _constant_on_blocks(values, owner, net.tolerance, scale):
                 return False
     return True
 
 
-def _constant_on_blocks(values: NDArray, labels: NDArray, tolerance: float) -> bool:
-    scale = _scale(values)
+def _constant_on_blocks(values: NDArray, labels: NDArray, tolerance: float, scale: float) -> bool:
     for group in _groups(labels):
         block = values[group]
         if tolerance == 0:

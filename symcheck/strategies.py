@@ -16,7 +16,9 @@ Import them in any test suite::
         grads = numeric.gradients(net, params, x, y)
         ...
 
-``exact=True`` draws only small dyadic rationals (multiples of 1/4 or 1/8,
+Reals are 0 or of magnitude between :data:`MIN_MAGNITUDE` (2**-20) and the
+bound: tiny magnitudes test underflow, not symmetry. ``exact=True`` draws
+only small dyadic rationals (multiples of 1/4 or 1/8,
 batch sizes 1, 2 or 4, dyadic learning rates), so that every floating-point
 operation of a forward/backward pass with identity or ReLU activations and
 the MSE loss is exact and bitwise comparisons are sound (DESIGN.md §4).
@@ -40,6 +42,7 @@ from symcheck.optim import OPTIMIZERS, Optimizer, get_optimizer
 __all__ = [
     "EXACT_ACTIVATIONS",
     "EXACT_OPTIMIZERS",
+    "MIN_MAGNITUDE",
     "SYMMETRIC_KINDS",
     "inputs",
     "networks",
@@ -67,8 +70,15 @@ def _dyadic(max_value: float, denominator: int) -> st.SearchStrategy[float]:
     return st.integers(-top, top).map(lambda k: k / denominator)
 
 
+#: Non-zero reals are drawn at least this large in magnitude (about 1e-6), so
+#: products along a few layers and derivative checks (a complex step of
+#: 1e-30 times a 1e-297 input underflows) stay far from underflow.
+MIN_MAGNITUDE = 2.0**-20
+
+
 def _reals(max_value: float) -> st.SearchStrategy[float]:
-    return st.floats(-max_value, max_value, allow_nan=False, allow_subnormal=False)
+    magnitude = st.floats(MIN_MAGNITUDE, max_value, allow_nan=False)
+    return st.just(0.0) | magnitude | magnitude.map(lambda v: -v)
 
 
 def _values(exact: bool, max_value: float) -> st.SearchStrategy[float]:

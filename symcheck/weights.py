@@ -33,7 +33,7 @@ import stat
 import struct
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, BinaryIO
 
@@ -93,7 +93,6 @@ class WeightFile:
     tensors: Mapping[str, NDArray]
     nonfinite: tuple[NonFinite, ...] = ()
     skipped: tuple[str, ...] = ()
-    dtypes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def parameter_count(self) -> int:
@@ -511,12 +510,10 @@ def load_weights(path: str | os.PathLike[str], *, limits: Limits | None = None) 
             raise UnsafeFile(f"{name}: cannot be read ({type(exc).__name__})") from None
     for array in tensors.values():
         array.flags.writeable = False
-    dtypes = {k: str(v.dtype) for k, v in tensors.items()}
     return WeightFile(
         name=os.path.basename(name),
         format=fmt,
         tensors=MappingProxyType(tensors),
         nonfinite=_nonfinite(tensors),
         skipped=skipped,
-        dtypes=MappingProxyType(dtypes),
     )

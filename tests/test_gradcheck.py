@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from symcheck import InvalidArgument, Network, numeric
-from symcheck.gradcheck import central_difference_check, complex_step_gradients, gradient_scale
+from symcheck.gradcheck import (
+    central_difference_check,
+    complex_step_gradients,
+    gradient_scale,
+    tied_gradient_rows,
+)
+from symcheck.init import initialize
+from symcheck.neurons import rounding_tolerance
+from symcheck.tree import leaves
 
 X, Y = np.array([[1.0, 2.0]]), np.array([[1.0]])
 
@@ -74,3 +82,36 @@ def test_invalid_gradcheck_arguments_are_rejected_with_a_message(call, fragment)
     with pytest.raises(InvalidArgument) as info:
         call()
     assert fragment in str(info.value)
+
+
+def test_regression_cancelling_output_does_not_fake_a_finite_difference_mismatch():
+    """Found by Hypothesis: z^L - y cancels (0.5038 - 0.5), so L's rounding is
+    relative to the cancelled terms, not to L; the tolerance must count them."""
+    net = Network.parse("1-2-1", activation="identity")
+    params = initialize(net, "classic_normal", rng=np.random.default_rng(0), bias=0.5)
+    x, y = np.array([[0.0]]), np.array([[0.5]])
+    mismatches, skipped = central_difference_check(
+        net, params, x, y, numeric.gradients(net, params, x, y)
+    )
+    assert mismatches == [] and skipped == 0
+
+
+def test_regression_tiny_gradients_of_a_square_network_are_not_called_tied():
+    """Found by Hypothesis: std-0.01 weights through two square layers give
+    gradient rows of 1e-15; a scale floored at 1 called them tied."""
+    net = Network((1, 2, 2, 1), ("square", "square"), "bce", False)
+    params = initialize(net, "classic_normal", rng=np.random.default_rng(0))
+    x, y = np.array([[1.0]]), np.array([[0.0]])
+    assert tied_gradient_rows(net, params, x, y) == {1: [], 2: []}
+
+
+def test_regression_output_bias_gradient_is_compared_at_the_scale_of_its_delta():
+    """Found by Hypothesis: tiny activations but a bias gradient of 0.5 (delta times 1);
+    the complex step differs from backprop by one ulp of 0.5."""
+    net = Network.parse("1-2-1", activation="identity", loss="bce")
+    params = initialize(net, "classic_normal", rng=np.random.default_rng(0))
+    x, y = np.array([[1.0]]), np.array([[0.0]])
+    grads = numeric.gradients(net, params, x, y)
+    reference = complex_step_gradients(net, params, x, y)
+    gap = max(float(np.max(np.abs(g - r))) for g, r in zip(leaves(grads), leaves(reference)))
+    assert gap <= rounding_tolerance(net, scale=gradient_scale(net, params, x, y), batch=1)

@@ -86,3 +86,33 @@ def test_invalid_lumping_arguments_are_rejected_with_the_fix(kwargs: dict, says:
     network, partition = args.pop("network"), args.pop("partition")
     with pytest.raises(InvalidArgument, match=says.replace("(", r"\(")):
         prove_lumping_preserved(network, partition, **args)
+
+
+def test_lumping_command_exits_zero_when_proved_and_one_when_refuted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from symcheck.cli import main
+
+    assert main(["lumping", "2-2-2-1", "--optimizer", "adam"]) == 0
+    assert "lumping_preserved: PROVED" in capsys.readouterr().out
+    argv = ["lumping", "1-3-3-1", "--optimizer", "sgd", "--l1", "--format", "json"]
+    assert main(argv) == 1
+    assert '"verdict": "refuted"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["2-2-1", "--partition", "0,x"], "is not a partition"),
+        (["2-2-1", "--partition", "0,0,0"], "partition layer 1 has 3 neurons"),
+        (["2-x-1"], "is not a width string"),
+    ],
+)
+def test_lumping_command_rejects_bad_input_in_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    from symcheck.cli import main
+
+    assert main(["lumping", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err

@@ -1,0 +1,161 @@
+"""Checkable JSON certificates: re-derive every recorded proof and compare.
+
+A certificate is the JSON of :func:`symcheck.render.render` with ``fmt="json"``:
+``{"schema": 1, "proofs": [Proof.to_dict(), ...]}`` (a single proof dict is
+accepted too). Each proof carries ``facts["recipe"]``: the theorem, the
+network and the init (plus optimiser and batch). :func:`verify_certificate`
+validates the recipe strictly, re-runs the theorem, and compares the whole
+re-derived record — verdict, residuals, witness, statement — with the recorded
+one. Nothing in the file is evaluated: strings are only compared, never
+passed to ``sympify``, so a malicious certificate cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from symcheck.errors import InvalidArgument
+from symcheck.network import Network
+from symcheck.proof import PROVED, REFUTED, SCHEMA_VERSION, Proof, Residual, Step
+
+__all__ = ["MAX_CERTIFICATE_BYTES", "load_certificate", "verify_certificate"]
+
+#: Largest certificate file accepted by :func:`load_certificate`.
+MAX_CERTIFICATE_BYTES = 20_000_000
+
+_RECIPE_KEYS = {
+    "identical_updates": {"theorem", "network", "init", "value", "batch"},
+    "preserved": {"theorem", "network", "init", "value", "batch", "optimizer"},
+    "symmetry_breaks": {"theorem", "network", "init", "value", "batch"},
+}
+
+
+def load_certificate(path: str) -> dict[str, Any]:
+    """Read a certificate file (size-capped, JSON only); raise InvalidArgument when malformed."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CERTIFICATE_BYTES + 1)
+    except OSError as exc:
+        raise InvalidArgument(f"certificate {path!r} cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_CERTIFICATE_BYTES:
+        raise InvalidArgument(
+            f"certificate {path!r} is larger than {MAX_CERTIFICATE_BYTES} bytes; "
+            "certificates of symcheck are far smaller"
+        )
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidArgument(f"certificate {path!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument(f"certificate {path!r} must hold a JSON object")
+    return data
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise InvalidArgument(f"malformed certificate: {message}")
+
+
+def _network(spec: object) -> Network:
+    _require(isinstance(spec, dict), "recipe.network must be an object")
+    keys = {"widths", "activations", "loss", "bias", "reduction"}
+    _require(set(spec) == keys, f"recipe.network must have exactly the keys {sorted(keys)}")  # type: ignore[arg-type]
+    widths, acts = spec["widths"], spec["activations"]  # type: ignore[index]
+    _require(isinstance(widths, list) and all(type(w) is int for w in widths), "widths: ints")
+    _require(isinstance(acts, list) and all(isinstance(a, str) for a in acts), "activations")
+    return Network(
+        tuple(widths),
+        tuple(acts),
+        spec["loss"],
+        spec["bias"],
+        spec["reduction"],  # type: ignore[index]
+    )
+
+
+def _rederive(entry: object) -> Proof:
+    from symcheck.theorems import THEOREMS
+
+    _require(isinstance(entry, dict), "every proof must be an object")
+    facts = entry.get("facts")  # type: ignore[union-attr]
+    _require(isinstance(facts, dict) and isinstance(facts.get("recipe"), dict), "facts.recipe")
+    recipe = facts["recipe"]  # type: ignore[index]
+    theorem = recipe.get("theorem")
+    _require(theorem in _RECIPE_KEYS, f"recipe.theorem must be one of {sorted(_RECIPE_KEYS)}")
+    _require(set(recipe) == _RECIPE_KEYS[theorem], f"recipe keys {sorted(_RECIPE_KEYS[theorem])}")
+    network = _network(recipe["network"])
+    batch = recipe["batch"]
+    _require(type(batch) is int, "recipe.batch must be an int")
+    value = recipe["value"]
+    _require(value is None or isinstance(value, str), "recipe.value must be a string or null")
+    if theorem == "symmetry_breaks":
+        _require(recipe["init"] == "random" and value is None, "symmetry_breaks uses init random")
+        return THEOREMS[theorem](network, batch=batch)
+    _require(isinstance(recipe["init"], str), "recipe.init must be a name")
+    kwargs: dict[str, Any] = {"init": recipe["init"], "value": value, "batch": batch}
+    if theorem == "preserved":
+        _require(isinstance(recipe["optimizer"], str), "recipe.optimizer must be a name")
+        kwargs["optimizer"] = recipe["optimizer"]
+    return THEOREMS[theorem](network, **kwargs)
+
+
+def _first_difference(recorded: Any, derived: Any, path: str = "") -> str | None:
+    if isinstance(recorded, dict) and isinstance(derived, dict):
+        for key in sorted(set(recorded) | set(derived)):
+            if key not in recorded or key not in derived:
+                return f"{path}.{key} is {'missing' if key not in recorded else 'extra'}"
+            found = _first_difference(recorded[key], derived[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(recorded, list) and isinstance(derived, list):
+        if len(recorded) != len(derived):
+            return f"{path} has {len(recorded)} items, re-derived {len(derived)}"
+        for i, (a, b) in enumerate(zip(recorded, derived)):
+            found = _first_difference(a, b, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if recorded != derived or type(recorded) is not type(derived):
+        return f"{path or 'value'}: recorded {recorded!r:.80}, re-derived {derived!r:.80}"
+    return None
+
+
+def verify_certificate(data: Mapping[str, Any]) -> Proof:
+    """Re-derive every proof of a certificate; ``proved`` when all match exactly, else ``refuted``.
+
+    Raises :class:`InvalidArgument` when the certificate is malformed (bad schema,
+    unknown theorem, a recipe that does not describe a valid network).
+    """
+    _require(isinstance(data, Mapping), "the certificate must be a JSON object")
+    if "proofs" in data:
+        _require(data.get("schema") == SCHEMA_VERSION, f"schema must be {SCHEMA_VERSION}")
+        entries = data["proofs"]
+        _require(isinstance(entries, list) and bool(entries), "proofs must be a non-empty list")
+    else:
+        entries = [data]
+    residuals = []
+    for i, entry in enumerate(entries):
+        derived = json.loads(json.dumps(_rederive(entry).to_dict()))
+        diff = _first_difference(entry, derived)
+        label = f"proof {i}: {entry.get('theorem')} on {entry.get('network')}"
+        if diff is None:
+            residuals.append(Residual(label, "0", "zero", "re-derivation"))
+        else:
+            residuals.append(Residual(label, diff, "nonzero", "re-derivation"))
+    holds = all(r.status == "zero" for r in residuals)
+    return Proof(
+        theorem="certificate",
+        statement=f"Each of the {len(entries)} recorded proof(s) is re-derived exactly.",
+        verdict=PROVED if holds else REFUTED,
+        steps=(
+            Step(
+                "Re-derivation",
+                "The recipe of each proof (theorem, network, init) is re-run and the "
+                "re-derived record compared field by field with the recorded one.",
+            ),
+        ),
+        residuals=tuple(residuals),
+        conclusion="The certificate holds." if holds else "The certificate does not hold.",
+    )

@@ -1,0 +1,195 @@
+r"""Three-valued zero tests for symbolic residuals, and certified evaluation.
+
+A residual :math:`r` is decided in this order (DESIGN.md §4), never with
+``simplify``:
+
+1. *structural*: ``r == 0`` as a tree (the two sides were built from the very
+   same sub-expressions);
+2. *expand*: ``sympy.expand(r) == 0`` (canonical for polynomials in the
+   symbols and the opaque function values);
+3. *piecewise*: for ReLU-type activations, ``piecewise_fold`` and expand of
+   every branch;
+4. *cancel*: ``sympy.cancel(r) == 0`` when :math:`r` is a rational function.
+
+A constant residual (no free symbols) that survives these is evaluated:
+exactly when it is a rational number, otherwise in interval arithmetic
+(``mpmath.iv``) at :data:`PRECISION_BITS` bits, memoised over the shared
+expression graph: the interval encloses the true value, so an interval that
+excludes 0 certifies a non-zero value, and its half-width is the error bound.
+The value is reported to :data:`DIGITS` significant digits. Anything else is
+``unknown``: never a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mpmath
+import sympy as sp
+
+__all__ = [
+    "DIGITS",
+    "NONZERO",
+    "PRECISION_BITS",
+    "UNKNOWN",
+    "ZERO",
+    "Decision",
+    "Uncertified",
+    "certified_value",
+    "interval",
+    "zero_test",
+]
+
+ZERO = "zero"
+NONZERO = "nonzero"
+UNKNOWN = "unknown"
+#: Significant digits of a certified evaluation.
+DIGITS = 50
+#: Working precision of the interval evaluation (about 60 decimal digits).
+PRECISION_BITS = 200
+
+
+class Uncertified(ArithmeticError):
+    """An interval evaluation could not decide (it straddles a kink or zero)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of a zero test: ``status`` in {zero, nonzero, unknown}, the method, the value."""
+
+    status: str
+    method: str
+    expression: sp.Expr
+
+
+def _iv_tanh(x: object) -> object:
+    return 1 - 2 / (mpmath.iv.exp(2 * x) + 1)
+
+
+_IV_FUNCTIONS = {
+    sp.exp: lambda x: mpmath.iv.exp(x),
+    sp.log: lambda x: mpmath.iv.log(x),
+    sp.sin: lambda x: mpmath.iv.sin(x),
+    sp.cos: lambda x: mpmath.iv.cos(x),
+    sp.tanh: _iv_tanh,
+}
+
+
+def _sign(iv: object) -> int:
+    if iv.a > 0:  # type: ignore[attr-defined]
+        return 1
+    if iv.b < 0:  # type: ignore[attr-defined]
+        return -1
+    if iv.a == 0 and iv.b == 0:  # type: ignore[attr-defined]
+        return 0
+    raise Uncertified("the sign of a condition is not decided by the interval")
+
+
+def _condition(cond: sp.Basic, ev: object) -> bool:
+    if cond is sp.true:
+        return True
+    if cond is sp.false:
+        return False
+    if isinstance(cond, sp.core.relational.Relational):
+        sign = _sign(ev(cond.lhs - cond.rhs))  # type: ignore[operator]
+        return {">": sign > 0, ">=": sign >= 0, "<": sign < 0, "<=": sign <= 0}[cond.rel_op]
+    raise Uncertified(f"condition {cond} is not supported")
+
+
+def interval(expr: sp.Expr, bits: int = PRECISION_BITS) -> object:
+    """An ``mpmath.iv`` interval that encloses the value of the constant ``expr``."""
+    memo: dict = {}
+    ctx = mpmath.iv
+
+    def ev(e: sp.Expr) -> object:
+        hit = memo.get(e)
+        if hit is not None:
+            return hit
+        if e.is_Rational:
+            out = ctx.mpf(int(e.p)) / int(e.q)
+        elif e is sp.pi:
+            out = ctx.pi
+        elif e is sp.E:
+            out = ctx.e
+        elif e.is_Add:
+            out = sum((ev(a) for a in e.args[1:]), ev(e.args[0]))
+        elif e.is_Mul:
+            out = ev(e.args[0])
+            for a in e.args[1:]:
+                out = out * ev(a)
+        elif e.is_Pow:
+            base, exp = e.args
+            if exp.is_Integer:
+                out = ev(base) ** int(exp)
+            elif exp == sp.S.Half:
+                out = ctx.sqrt(ev(base))
+            else:
+                out = ctx.exp(ev(exp) * ctx.log(ev(base)))
+        elif isinstance(e, sp.Piecewise):
+            for value, cond in e.args:
+                if _condition(cond, ev):
+                    out = ev(value)
+                    break
+            else:
+                raise Uncertified("no branch of a Piecewise applies")
+        elif e.func in _IV_FUNCTIONS:
+            out = _IV_FUNCTIONS[e.func](ev(e.args[0]))
+        else:
+            raise Uncertified(f"{e.func} has no interval form")
+        memo[e] = out
+        return out
+
+    with mpmath.workprec(bits):
+        ctx.prec = bits
+        return ev(sp.sympify(expr))
+
+
+def certified_value(value: sp.Expr, digits: int = DIGITS) -> tuple[sp.Expr, str]:
+    """Evaluate a constant exactly (rational) or as a certified enclosure.
+
+    Returns the value (exact, or the midpoint to ``digits`` digits) and a
+    description of its error bound. Raises :class:`Uncertified` when the
+    enclosure contains 0 (the value may be zero) or cannot be computed.
+    """
+    value = sp.sympify(value)
+    if value.is_Rational:
+        return value, "exact"
+    enclosure = interval(value)
+    if enclosure.a <= 0 <= enclosure.b:  # type: ignore[attr-defined]
+        raise Uncertified("the enclosure contains 0")
+    with mpmath.workprec(PRECISION_BITS):
+        lo = mpmath.mpf(enclosure.a)  # type: ignore[attr-defined]
+        hi = mpmath.mpf(enclosure.b)  # type: ignore[attr-defined]
+        text = mpmath.nstr((lo + hi) / 2, digits)
+        bound = mpmath.nstr(mpmath.mpf(mpmath.mpf(hi - lo) / 2), 3, strip_zeros=True)
+    return sp.Float(text, digits), f"interval arithmetic, |error| <= {bound}"
+
+
+def _piecewise_zero(expr: sp.Expr) -> bool:
+    folded = sp.piecewise_fold(expr)
+    if isinstance(folded, sp.Piecewise):
+        return all(sp.expand(branch) == 0 for branch, _ in folded.args)
+    return sp.expand(folded) == 0
+
+
+def zero_test(expr: sp.Expr) -> Decision:
+    """Decide whether ``expr`` is identically zero (see the module docstring)."""
+    expr = sp.sympify(expr)
+    if expr == 0:
+        return Decision(ZERO, "structural", sp.Integer(0))
+    expanded = sp.expand(expr)
+    if expanded == 0:
+        return Decision(ZERO, "expand", expanded)
+    if expanded.has(sp.Piecewise) and _piecewise_zero(expanded):
+        return Decision(ZERO, "piecewise", sp.Integer(0))
+    if not expanded.free_symbols:
+        if expanded.is_Rational:
+            return Decision(NONZERO, "exact", expanded)
+        try:
+            certified_value(expanded)
+        except Uncertified:
+            return Decision(UNKNOWN, "interval", expanded)
+        return Decision(NONZERO, "certified", expanded)
+    if expanded.is_rational_function() and sp.cancel(expanded) == 0:
+        return Decision(ZERO, "cancel", sp.Integer(0))
+    return Decision(UNKNOWN, "expand", expanded)
