@@ -46,7 +46,7 @@ def _diagnose(
     width: int, hidden: int, activation: str, init: str, seed: int, **kw: object
 ) -> Diagnosis:
     net = _network(width, hidden, activation)
-    return diagnose_init(net, init, rng=np.random.default_rng(seed), samples=64, **kw)
+    return diagnose_init(net, init, rng=np.random.default_rng(seed), **{"samples": 64, **kw})
 
 
 # -- 1. too small: gradients vanish with depth, per-layer ratio ~ chi ---------------------
@@ -112,7 +112,7 @@ def test_first_layer_check_rejects_exploding_relu():
 
 # -- 2. too large: saturation rises towards 1, monotonically ------------------------------
 
-_SCALES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+_SCALES = (1.0, 4.0, 16.0, 64.0)
 
 
 def _mean_saturation(d: Diagnosis) -> float:
@@ -192,14 +192,16 @@ def _within_band(d: Diagnosis, activation: str, width: int) -> bool:
 def test_critical_init_keeps_second_moment_in_band_across_depth(pair, seed):
     activation, init = pair
     note(f"{activation} {init} width={_DEEP_WIDTH} depth={_DEEP_DEPTH} seed={seed}")
-    d = _diagnose(_DEEP_WIDTH, _DEEP_DEPTH, activation, init, seed, check_fix=False)
+    d = _diagnose(_DEEP_WIDTH, _DEEP_DEPTH, activation, init, seed, check_fix=False, samples=32)
     assert _within_band(d, activation, _DEEP_WIDTH)
     assert d.verdict == "healthy"
 
 
 def test_band_check_rejects_half_the_critical_std():
     width = _DEEP_WIDTH
-    d = _diagnose(width, _DEEP_DEPTH, "relu", "he_normal", 2, check_fix=False, scale=0.5)
+    d = _diagnose(
+        width, _DEEP_DEPTH, "relu", "he_normal", 2, check_fix=False, scale=0.5, samples=32
+    )
     assert not _within_band(d, "relu", width)
 
 
