@@ -19,7 +19,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 _NUMPY_WAS_IMPORTED = "numpy" in sys.modules
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, settings  # noqa: E402  (after the BLAS setting)
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile(
@@ -39,4 +39,5 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default))
 
 def pytest_report_header(config) -> str:
     state = "after" if _NUMPY_WAS_IMPORTED else "before"
-    return f"BLAS threads set {state} NumPy import: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"
+    threads = os.environ["OPENBLAS_NUM_THREADS"]
+    return f"BLAS threads set {state} NumPy import: OPENBLAS_NUM_THREADS={threads}"
