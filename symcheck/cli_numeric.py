@@ -64,12 +64,9 @@ def _positive(text: str) -> int:
 
 
 def register(sub: Any) -> None:
-    """Add ``plot trajectories`` (reusing a ``plot`` group another module made)."""
-    plot = sub.choices.get("plot")
-    if plot is None:
-        plot = sub.add_parser("plot", help="draw pictures", description="Draw pictures.")
-    groups = [a for a in plot._actions if isinstance(a, argparse._SubParsersAction)]
-    kinds = groups[0] if groups else plot.add_subparsers(dest="plot_kind", metavar="KIND")
+    """Add the ``plot`` command with its kind ``trajectories``."""
+    plot = sub.add_parser("plot", help="draw pictures", description="Draw pictures.")
+    kinds = plot.add_subparsers(dest="plot_kind", metavar="KIND")
     p = kinds.add_parser(
         "trajectories",
         help="hidden weights over training: zero init vs random init",
