@@ -25,7 +25,8 @@ from symcheck.errors import InvalidArgument, choices_message
 
 __all__ = ["SYMBOLIC_OPTIMIZERS", "SymbolicOptimizer", "get_symbolic_optimizer"]
 
-_ETA, _MU, _B1, _B2, _EPS, _T = sp.symbols("eta mu beta1 beta2 epsilon t")
+# Positive symbols: a witness gives them positive values, as every optimiser expects.
+_ETA, _MU, _B1, _B2, _EPS, _T = sp.symbols("eta mu beta1 beta2 epsilon t", positive=True)
 
 Update = Callable[[sp.Expr, sp.Expr, tuple[sp.Expr, ...]], tuple[sp.Expr, tuple[sp.Expr, ...]]]
 

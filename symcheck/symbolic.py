@@ -48,6 +48,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cache
 
 import sympy as sp
@@ -252,12 +253,12 @@ def _as_value(value: object) -> sp.Expr:
     if isinstance(value, str) and re.fullmatch(r"[A-Za-z]\w*", value.strip()):
         return sp.Symbol(value.strip())
     try:
-        r = sp.Rational(str(value).strip()) if isinstance(value, str) else sp.Rational(value)
-    except (TypeError, ValueError, SyntaxError):
+        f = Fraction(value.strip()) if isinstance(value, str) else Fraction(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, ZeroDivisionError):
         raise InvalidArgument(
             f"value={value!r} is neither a rational nor a symbol name; use e.g. '1/10' or 'c'"
         ) from None
-    return r
+    return sp.Rational(f.numerator, f.denominator)
 
 
 def _constant(network: Network, value: object) -> InitPoint:
@@ -322,6 +323,10 @@ def init_point(
         return init
     if init not in INITS:
         raise InvalidArgument(choices_message("init", init, INITS))
+    if value is not None and init != "constant":
+        raise InvalidArgument(
+            f"value={value!r} is given for init={init!r}; only init='constant' takes a value"
+        )
     return INITS[init](network, value)
 
 

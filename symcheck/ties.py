@@ -27,7 +27,15 @@ from symcheck.symbolic import SymParams
 from symcheck.witness import instantiate_abstract, rational_point
 from symcheck.zerotest import NONZERO, UNKNOWN, ZERO, Uncertified, certified_value, zero_test
 
-__all__ = ["WITNESS_SEEDS", "TieCheck", "Witnesses", "check_ties", "decide", "tie_pairs"]
+__all__ = [
+    "WITNESS_SEEDS",
+    "TieCheck",
+    "Witnesses",
+    "check_ties",
+    "decide",
+    "gradient_mismatches",
+    "tie_pairs",
+]
 
 #: How many seeded rational points a refutation tries before answering unknown.
 WITNESS_SEEDS = 8
@@ -231,3 +239,25 @@ def check_ties(
             point = witnesses.point(seed) or {}
             witness = {s.name: str(v) for s, v in point.items()}
     return TieCheck(tuple(residuals), witness)
+
+
+def gradient_mismatches(first: SymParams, second: SymParams) -> list[tuple[Position, str, str]]:
+    """Entries where two gradient layouts are not shown equal: ``(position, status, method)``.
+
+    Each difference goes through :func:`~symcheck.zerotest.zero_test`; an entry
+    is reported unless the difference is proved zero. Used to test the layered
+    path against the plain one (and to see a wrong factor refused).
+    """
+    out = []
+    for layer, ((wa, ba), (wb, bb)) in enumerate(zip(first, second)):
+        pairs = [
+            ((layer, "w", i, k), a, b)
+            for i, (ra, rb) in enumerate(zip(wa, wb))
+            for k, (a, b) in enumerate(zip(ra, rb))
+        ]
+        pairs += [((layer, "b", i, None), a, b) for i, (a, b) in enumerate(zip(ba or (), bb or ()))]
+        for pos, a, b in pairs:
+            d = zero_test(a - b)
+            if d.status != ZERO:
+                out.append((pos, d.status, d.method))
+    return out

@@ -67,14 +67,15 @@ def instantiate_abstract(expr: sp.Expr) -> sp.Expr:
 def rational_point(symbols: Iterable[sp.Symbol], seed: int) -> dict[sp.Symbol, sp.Rational]:
     """Small non-zero rationals ``p/q`` (``|p| <= 9``, ``q`` in 2..7) for ``symbols`` by name.
 
-    The same names and seed always give the same point.
+    The same names and seed always give the same point; a symbol declared
+    positive gets a positive value.
     """
     rng = random.Random(seed)
     point: dict[sp.Symbol, sp.Rational] = {}
     for s in sorted(symbols, key=lambda v: v.name):
         p = rng.choice([v for v in range(-9, 10) if v != 0])
         q = rng.randint(2, 7)
-        point[s] = sp.Rational(p, q)
+        point[s] = sp.Rational(abs(p) if s.is_positive else p, q)
     return point
 
 

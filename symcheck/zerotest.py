@@ -141,7 +141,12 @@ def interval(expr: sp.Expr, bits: int = PRECISION_BITS) -> object:
 
     with mpmath.workprec(bits):
         ctx.prec = bits
-        return ev(sp.sympify(expr))
+        try:
+            return ev(sp.sympify(expr))
+        except (ArithmeticError, ValueError) as exc:
+            if isinstance(exc, Uncertified):
+                raise
+            raise Uncertified(f"interval evaluation failed: {exc}") from None
 
 
 def certified_value(value: sp.Expr, digits: int = DIGITS) -> tuple[sp.Expr, str]:

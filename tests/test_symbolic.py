@@ -1,0 +1,123 @@
+"""Unit tests of the symbolic engine: naming scheme, inits, both gradient paths, size limits."""
+
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+
+from symcheck.activations import ACTIVATIONS
+from symcheck.errors import InvalidArgument
+from symcheck.losses import LOSSES
+from symcheck.network import Network
+from symcheck.symbolic import (
+    MAX_SYMBOLIC_PARAMETERS,
+    bias_symbol,
+    check_symbolic_size,
+    init_point,
+    input_symbol,
+    layered_gradients,
+    parse_symbol,
+    plain_gradients,
+    target_symbol,
+    weight_symbol,
+)
+from symcheck.ties import gradient_mismatches
+
+
+def _output_width(loss: str) -> int:
+    return 2 if loss == "cross_entropy" else 1
+
+
+def test_symbol_names_follow_the_documented_scheme():
+    assert weight_symbol(1, 0, 1).name == "W1_0_1"
+    assert bias_symbol(2, 3).name == "b2_3"
+    assert input_symbol(0, 1).name == "x0_1"
+    assert target_symbol(2, 0).name == "y2_0"
+
+
+@pytest.mark.parametrize(
+    ("name", "parsed"),
+    [
+        ("W1_0_1", ("W", 1, 0, 1)),
+        ("W2_t_t", ("W", 2, "t", "t")),
+        ("b1_t", ("b", 1, "t", None)),
+        ("x3_4", ("x", 3, 4, None)),
+        ("y0_1", ("y", 0, 1, None)),
+    ],
+)
+def test_symbol_names_parse_back_to_their_indices(name, parsed):
+    assert parse_symbol(name) == parsed
+
+
+def test_generic_point_gives_every_parameter_its_own_symbol():
+    net = Network.parse("2-3-1")
+    point = init_point(net, "random")
+    assert len(point.symbols) == net.parameter_count
+    assert point.params[0][0][2][1] == weight_symbol(1, 2, 1)
+
+
+def test_tied_point_shares_one_row_per_hidden_layer():
+    point = init_point(Network.parse("2-3-3-1"), "tied")
+    w1, b1 = point.params[0]
+    w2, _ = point.params[1]
+    assert w1[0] == w1[1] == w1[2] == (weight_symbol(1, "t", 0), weight_symbol(1, "t", 1))
+    assert b1 == (bias_symbol(1, "t"),) * 3
+    assert {v for row in w2 for v in row} == {weight_symbol(2, "t", "t")}
+
+
+def test_constant_point_accepts_a_rational_or_a_symbol():
+    net = Network.parse("2-2-1")
+    assert init_point(net, "constant", value="1/10").params[0][0][0][0] == sp.Rational(1, 10)
+    assert init_point(net, "constant").params[1][1][0] == sp.Symbol("c")
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_layered_and_plain_gradients_agree_exactly(activation, loss):
+    net = Network((2, 2, _output_width(loss)), activation, loss)
+    params = init_point(net, "random").params
+    layered, _ = layered_gradients(net, params)
+    plain = plain_gradients(net, params)
+    assert gradient_mismatches(layered, plain) == []
+
+
+@pytest.mark.parametrize("init", ["zero", "tied"])
+def test_layered_and_plain_gradients_agree_at_symmetric_points_with_sigma_and_ell(init):
+    net = Network.parse("2-2-1", activation="sigma", loss="ell")
+    params = init_point(net, init).params
+    assert (
+        gradient_mismatches(layered_gradients(net, params)[0], plain_gradients(net, params)) == []
+    )
+
+
+def test_gradient_comparison_rejects_a_wrong_factor():
+    net = Network.parse("2-2-1", activation="tanh")
+    params = init_point(net, "random").params
+    good, _ = layered_gradients(net, params)
+    (w1, b1), rest = good[0], good[1:]
+    broken_row = (2 * w1[0][0], *w1[0][1:])
+    broken = (((broken_row, *w1[1:]), b1), *rest)
+    mismatches = gradient_mismatches(broken, plain_gradients(net, params))
+    assert [pos for pos, _, _ in mismatches] == [(0, "w", 0, 0)]
+
+
+def test_batch_gradient_is_the_scaled_sum_of_per_sample_gradients():
+    net = Network.parse("2-2-1", activation="sin", reduction="mean")
+    params = init_point(net, "random").params
+    two, _ = layered_gradients(net, params, batch=2)
+    one, _ = layered_gradients(net, params, batch=1)
+    shifted = one[0][0][0][0].xreplace(
+        {input_symbol(0, k): input_symbol(1, k) for k in range(2)}
+        | {target_symbol(0, 0): target_symbol(1, 0)}
+    )
+    assert sp.expand(two[0][0][0][0] - (one[0][0][0][0] + shifted) / 2) == 0
+
+
+def test_size_limit_names_the_size_the_limit_and_the_fix():
+    net = Network.parse("300-300-300-10")
+    with pytest.raises(InvalidArgument) as info:
+        check_symbolic_size(net)
+    message = str(info.value)
+    assert str(net.parameter_count) in message
+    assert str(MAX_SYMBOLIC_PARAMETERS) in message
+    assert "numeric engine" in message
