@@ -101,11 +101,11 @@ def test_l1_decay_breaks_the_lumping_but_not_the_ties() -> None:
 
 
 def test_the_symbolic_theorem_agrees_with_the_example() -> None:
+    # The same network and partition as the numbers above (the refutations for
+    # the lumped mode are in tests/test_lumping.py).
     network = Network((1, 3, 3, 1), "tanh", "mse")
-    adam_l2 = prove_lumping_preserved(network, LUMPED, optimizer="adam", weight_decay=True)
-    sgd_l1 = prove_lumping_preserved(network, LUMPED, optimizer="sgd", l1=True)
-    assert (adam_l2.verdict, sgd_l1.verdict) == ("refuted", "refuted")
     tied = prove_lumping_preserved(
         network, LUMPED, optimizer="adam", weight_decay=True, l1=True, mode="tied"
     )
     assert tied.proved
+    assert prove_lumping_preserved(network, LUMPED, optimizer="adam").proved
