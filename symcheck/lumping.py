@@ -407,7 +407,7 @@ def _points(residuals: Sequence[tuple[str, Expr]], count: int = 4) -> list[dict]
 
 def _nonzero_at(expr: Expr, points: Sequence[dict]) -> tuple[int, Expr] | None:
     for index, point in enumerate(points):
-        value = expr.subs(point)
+        value = expr.xreplace(point)
         if value.is_number and value.is_zero is False:
             return index, value
     return None

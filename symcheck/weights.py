@@ -32,6 +32,7 @@ import os
 import stat
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -227,11 +228,24 @@ def _check_zip_directory(archive: zipfile.ZipFile, name: str, limits: Limits) ->
 
 # --------------------------------------------------------------------------- .npz
 
+#: What zipfile and zlib raise on corrupt archives (found by properties/test_weights_fuzz.py):
+#: bad headers, bad deflate streams, CRC mismatches, encryption, unknown features.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
+
 
 def _load_npz(fp: BinaryIO, size: int, name: str, limits: Limits) -> _Loaded:
     try:
         archive = zipfile.ZipFile(fp)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except _ZIP_ERRORS:
         raise UnsafeFile(f"{name}: not a valid .npz (zip) archive") from None
     with archive:
         _check_zip_directory(archive, name, limits)
@@ -244,10 +258,11 @@ def _load_npz(fp: BinaryIO, size: int, name: str, limits: Limits) -> _Loaded:
             try:
                 with archive.open(member) as stream:
                     out[tensor] = _read_npy(stream, member.file_size, name, tensor, budget)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-                if isinstance(exc, UnsafeFile):
-                    raise
-                raise UnsafeFile(f"{name}: member {tensor!r} is corrupt ({exc})") from None
+            except UnsafeFile:
+                raise
+            except _ZIP_ERRORS as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise UnsafeFile(f"{name}: member {tensor!r} is corrupt ({reason})") from None
     return out, ()
 
 
@@ -409,7 +424,7 @@ def _load_torch(fp: BinaryIO, size: int, name: str, limits: Limits) -> _Loaded:
         try:
             with zipfile.ZipFile(fp) as archive:
                 _check_zip_directory(archive, name, limits)
-        except zipfile.BadZipFile:
+        except _ZIP_ERRORS:
             raise UnsafeFile(f"{name}: corrupt PyTorch zip archive") from None
         fp.seek(0)
     try:
