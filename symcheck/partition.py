@@ -618,9 +618,10 @@ class _Layered:
         key = ("bias", layer)
         if key not in self._parts:
             bias = np.asarray(b)
-            self._parts[key] = _dense_part(bias[:, None], scale=None)
-            weights = self.m(layer).c
-            self._parts[key].scale = lambda: max(_scale(bias), _scale(weights))
+            part = _dense_part(bias[:, None], scale=None)
+            matrix = self.m(layer)  # its canonical values only when a tolerance asks
+            part.scale = lambda: max(_scale(bias), _scale(matrix.c))
+            self._parts[key] = part
         return [self._parts[key]]
 
     def ties(self, layer: int) -> NDArray:
@@ -729,9 +730,10 @@ def _projected(net: _Layered, layer: int, rng: np.random.Generator) -> NDArray |
         sample = np.concatenate([sample, np.asarray(b, dtype=np.float64)[:, None]], axis=1)
     if not np.isfinite(sample).all():
         return None
-    norm = np.linalg.norm(sample, axis=1)
+    norm = np.sqrt(np.einsum("ij,ij->i", sample, sample))
     sample /= np.where(norm > 0, norm, 1.0)[:, None]
-    return sample @ rng.standard_normal((sample.shape[1], _PROJECTIONS))
+    directions = rng.standard_normal((sample.shape[1], _PROJECTIONS))
+    return (sample.astype(np.float32) @ directions.astype(np.float32)).astype(np.float64)
 
 
 def _nearest(net: _Layered, layer: int, ties: NDArray, rng: np.random.Generator) -> NearestPair:
@@ -760,8 +762,11 @@ def _nearest(net: _Layered, layer: int, ties: NDArray, rng: np.random.Generator)
     codes = np.sort(np.concatenate(codes))
     unique = codes[np.concatenate([[True], codes[1:] != codes[:-1]])]
     pairs = np.stack([unique // n, unique % n], axis=1)
-    estimate = np.linalg.norm(p[pairs[:, 0]] - p[pairs[:, 1]], axis=1)
-    best = pairs[np.argsort(estimate, kind="stable")[:_CANDIDATES]]
+    diff = p[pairs[:, 0]] - p[pairs[:, 1]]
+    estimate = np.einsum("ij,ij->i", diff, diff)  # squared: only the order matters
+    keep = min(_CANDIDATES, estimate.size)
+    chosen = np.argpartition(estimate, keep - 1)[:keep]
+    best = pairs[chosen[np.argsort(estimate[chosen], kind="stable")]]
     d = _relative_distance(net.vectors(layer, best[:, 0]), net.vectors(layer, best[:, 1]))
     if not np.isfinite(d).any():
         return NearestPair(layer, None, None, False)
