@@ -89,7 +89,7 @@ def _round(value: sp.Expr, digits: int) -> sp.Expr:
         return sp.Integer(0)
     if value.is_Rational:
         return sp.Float(value, digits)
-    v, _ = certified_value(value, digits)
+    v, _ = certified_value(value, digits, allow_zero=True)
     return v
 
 

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: How many seeded rational points a refutation tries before answering unknown.
-WITNESS_SEEDS = 8
+WITNESS_SEEDS = 16
 
 #: An entry position: (layer index 0-based, "w" or "b", row, column or None).
 Position = tuple[int, str, int, int | None]
@@ -189,28 +189,30 @@ _ORDER = ("structural", "expand", "piecewise", "cancel")
 def _residual(
     label: str, layout: SymParams, entries: list[Entry], witnesses: Witnesses
 ) -> tuple[Residual, int | None]:
-    methods: list[str] = []
-    undecided: Residual | None = None
+    """Witnesses for every differing entry first (cheap), zero tests only afterwards."""
+    differing = []
     for name, left_pos, right_pos in entries:
         left, right = _at(layout, left_pos), _at(layout, right_pos)
         if left is right or left == right:
-            methods.append("structural")
             continue
 
         def pick(lay: SymParams, a: Position = left_pos, b: Position = right_pos) -> sp.Expr:
             return _at(lay, a) - _at(lay, b)
 
-        status, method, expr, seed = decide(left - right, pick, witnesses)
-        if status == NONZERO:
-            return Residual(f"{label}: {name}", expr, NONZERO, method), seed
-        if status == UNKNOWN and undecided is None:
-            undecided = Residual(f"{label}: {name}", expr, UNKNOWN, method)
-        methods.append(method)
-    if undecided is not None:
-        return undecided, None
-    strongest = max(
-        methods, key=lambda m: _ORDER.index(m) if m in _ORDER else 0, default="structural"
-    )
+        found = witnesses.refute(pick)
+        if found is not None:
+            value, bound, seed = found
+            return Residual(
+                f"{label}: {name}", value, NONZERO, f"witness seed {seed}; {bound}"
+            ), seed
+        differing.append((name, left - right))
+    methods = ["structural"]
+    for name, diff in differing:
+        d = zero_test(diff)
+        if d.status != ZERO:
+            return Residual(f"{label}: {name}", str(d.expression), UNKNOWN, d.method), None
+        methods.append(d.method)
+    strongest = max(methods, key=lambda m: _ORDER.index(m) if m in _ORDER else 0)
     return Residual(label, "0", ZERO, strongest), None
 
 

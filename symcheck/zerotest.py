@@ -29,6 +29,7 @@ import sympy as sp
 
 __all__ = [
     "DIGITS",
+    "MAX_EXPAND_NODES",
     "NONZERO",
     "PRECISION_BITS",
     "UNKNOWN",
@@ -37,6 +38,7 @@ __all__ = [
     "Uncertified",
     "certified_value",
     "interval",
+    "tree_size",
     "zero_test",
 ]
 
@@ -47,6 +49,9 @@ UNKNOWN = "unknown"
 DIGITS = 50
 #: Working precision of the interval evaluation (about 60 decimal digits).
 PRECISION_BITS = 200
+#: Largest tree size (nodes, counting shared sub-expressions once per use) that
+#: ``zero_test`` expands; beyond it the answer is ``unknown`` rather than a hang.
+MAX_EXPAND_NODES = 20_000
 
 
 class Uncertified(ArithmeticError):
@@ -149,18 +154,21 @@ def interval(expr: sp.Expr, bits: int = PRECISION_BITS) -> object:
             raise Uncertified(f"interval evaluation failed: {exc}") from None
 
 
-def certified_value(value: sp.Expr, digits: int = DIGITS) -> tuple[sp.Expr, str]:
+def certified_value(
+    value: sp.Expr, digits: int = DIGITS, *, allow_zero: bool = False
+) -> tuple[sp.Expr, str]:
     """Evaluate a constant exactly (rational) or as a certified enclosure.
 
     Returns the value (exact, or the midpoint to ``digits`` digits) and a
     description of its error bound. Raises :class:`Uncertified` when the
-    enclosure contains 0 (the value may be zero) or cannot be computed.
+    enclosure contains 0 (the value may be zero; with ``allow_zero`` the
+    midpoint is returned anyway, e.g. for rounding) or cannot be computed.
     """
     value = sp.sympify(value)
     if value.is_Rational:
         return value, "exact"
     enclosure = interval(value)
-    if enclosure.a <= 0 <= enclosure.b:  # type: ignore[attr-defined]
+    if not allow_zero and enclosure.a <= 0 <= enclosure.b:  # type: ignore[attr-defined]
         raise Uncertified("the enclosure contains 0")
     with mpmath.workprec(PRECISION_BITS):
         lo = mpmath.mpf(enclosure.a)  # type: ignore[attr-defined]
@@ -170,11 +178,30 @@ def certified_value(value: sp.Expr, digits: int = DIGITS) -> tuple[sp.Expr, str]
     return sp.Float(text, digits), f"interval arithmetic, |error| <= {bound}"
 
 
+#: Most Piecewise sub-expressions ``zero_test`` folds (folding multiplies branches).
+MAX_PIECEWISE = 4
+
+
 def _piecewise_zero(expr: sp.Expr) -> bool:
+    if len(expr.atoms(sp.Piecewise)) > MAX_PIECEWISE:
+        return False
     folded = sp.piecewise_fold(expr)
     if isinstance(folded, sp.Piecewise):
         return all(sp.expand(branch) == 0 for branch, _ in folded.args)
     return sp.expand(folded) == 0
+
+
+def tree_size(expr: sp.Basic) -> int:
+    """Number of nodes of ``expr`` as a tree, computed on the shared graph."""
+    memo: dict = {}
+
+    def size(e: sp.Basic) -> int:
+        hit = memo.get(e)
+        if hit is None:
+            hit = memo[e] = 1 + sum(size(a) for a in e.args)
+        return hit
+
+    return size(expr)
 
 
 def zero_test(expr: sp.Expr) -> Decision:
@@ -182,6 +209,8 @@ def zero_test(expr: sp.Expr) -> Decision:
     expr = sp.sympify(expr)
     if expr == 0:
         return Decision(ZERO, "structural", sp.Integer(0))
+    if tree_size(expr) > MAX_EXPAND_NODES:
+        return Decision(UNKNOWN, "too large to expand", expr)
     expanded = sp.expand(expr)
     if expanded == 0:
         return Decision(ZERO, "expand", expanded)

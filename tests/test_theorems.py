@@ -101,3 +101,13 @@ def test_symmetry_breaks_refuses_when_the_generic_point_is_replaced_by_a_tied_on
         theorems, "init_point", lambda network, init, value=None: init_point(network, "tied")
     )
     assert not prove_symmetry_breaks(net).proved
+
+
+def test_softmax_with_one_output_has_no_gradient_at_all():
+    # softmax of a single logit is 1, so cross entropy is constant: even the generic
+    # point cannot break a symmetry (found by the property test over architectures).
+    proof = prove_identical_updates(
+        Network.parse("1-2-1", activation="identity", loss="cross_entropy"), init="random"
+    )
+    assert proof.proved
+    assert proof.facts["update"] == {"hidden_incoming": "zero", "hidden_outgoing": "zero"}
