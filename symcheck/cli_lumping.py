@@ -6,8 +6,9 @@ import argparse
 import sys
 
 from symcheck.errors import InvalidArgument
-from symcheck.lumping import MODES, SYMBOLIC_RULES, prove_lumping_preserved
+from symcheck.lumping import MODES, prove_lumping_preserved
 from symcheck.network import Network
+from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
 from symcheck.render import FORMATS, render
 
 __all__ = ["parse_labels", "register"]
@@ -62,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="labels per hidden layer, e.g. '0,0,0;0,0,0' (default: one block per layer)",
     )
-    parser.add_argument("--optimizer", choices=sorted(SYMBOLIC_RULES), default="sgd")
+    parser.add_argument("--optimizer", choices=sorted(SYMBOLIC_OPTIMIZERS), default="sgd")
     parser.add_argument(
         "--weight-decay", action="store_true", help="L2 decay (coupled; decoupled for adamw)"
     )

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from symcheck.network import Network
+from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
 from symcheck.proof import PROVED, REFUTED, Proof
 from symcheck.render import FORMATS, render
 
@@ -100,7 +101,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prove", help="prove that tied neurons get identical updates")
     _network_args(p)
     _init_args(p, "zero")
-    p.add_argument("--optimizer", default=None, help="also prove one step of sgd, momentum or adam")
+    p.add_argument(
+        "--optimizer",
+        default=None,
+        help="also prove one step of this optimiser: " + ", ".join(SYMBOLIC_OPTIMIZERS),
+    )
     p.add_argument("--breaks", action="store_true", help="also prove random init breaks symmetry")
     p.add_argument("--batch", type=int, default=1, help="symbolic samples (default 1)")
     p.set_defaults(func=_prove)

@@ -30,7 +30,8 @@ Every residual :math:`G_{ik} - G_{i_0k_0}` must expand to 0.
 **B. The step keeps the constraints.** With the gradient :math:`g_{IK}` of
 each block pair and every optimiser slot constant on block pairs (true at
 the start, where slots are 0, and kept by induction), the update of each
-entry is computed by the optimiser's rule (:data:`SYMBOLIC_RULES`), with
+entry is computed by the optimiser's rule
+(:data:`~symcheck.optimizers.SYMBOLIC_OPTIMIZERS`), with
 coupled L2 decay :math:`g + \lambda W` and L1 decay
 :math:`g + \lambda_1 \operatorname{sign} W` when asked. The residuals are the
 differences of the new row sums, column sums, biases and slots inside each
@@ -45,7 +46,7 @@ and L1 decay break a lumped partition while exact ties survive them
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from random import Random
@@ -55,10 +56,12 @@ import sympy as sp
 
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.network import Network
+from symcheck.optimizers import HYPER, SYMBOLIC_OPTIMIZERS, SymbolicOptimizer
 from symcheck.partition import Partition
 from symcheck.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
+from symcheck.symbolic import layered_gradients
 
-__all__ = ["MODES", "SYMBOLIC_RULES", "SymbolicRule", "prove_lumping_preserved"]
+__all__ = ["MODES", "prove_lumping_preserved"]
 
 MODES = ("lumped", "tied")
 
@@ -66,79 +69,12 @@ Expr = sp.Expr
 Blocks = tuple[tuple[int, ...], ...]
 
 
-# --------------------------------------------------------------------------- symbolic rules
-
-
-@dataclass(frozen=True)
-class SymbolicRule:
-    r"""One optimiser as a symbolic map of one entry.
-
-    ``update(g, slots, h)`` returns ``(direction, new_slots)`` for the
-    gradient ``g`` of the entry (after decay), its slots and the
-    hyperparameter symbols ``h``; the step is :math:`-\eta\,\text{direction}`.
-    ``decoupled``: ``weight_decay`` is applied to the weights directly
-    (AdamW), not added to the gradient.
-    """
-
-    name: str
-    slots: int
-    update: Callable[[Expr, tuple[Expr, ...], Mapping[str, Expr]], tuple[Expr, tuple[Expr, ...]]]
-    decoupled: bool = False
-
-
-def _adam(g: Expr, s: tuple[Expr, ...], h: Mapping[str, Expr]) -> tuple[Expr, tuple[Expr, ...]]:
-    m = h["beta1"] * s[0] + (1 - h["beta1"]) * g
-    v = h["beta2"] * s[1] + (1 - h["beta2"]) * g**2
-    return h["c1"] * m / (sp.sqrt(h["c2"] * v) + h["eps"]), (m, v)
-
-
-def _momentum(g: Expr, s: tuple[Expr, ...], h: Mapping[str, Expr]) -> tuple[Expr, tuple[Expr, ...]]:
-    v = h["mu"] * s[0] + g
-    return v, (v,)
-
-
-def _nesterov(g: Expr, s: tuple[Expr, ...], h: Mapping[str, Expr]) -> tuple[Expr, tuple[Expr, ...]]:
-    v = h["mu"] * s[0] + g
-    return g + h["mu"] * v, (v,)
-
-
-def _rmsprop(g: Expr, s: tuple[Expr, ...], h: Mapping[str, Expr]) -> tuple[Expr, tuple[Expr, ...]]:
-    v = h["alpha"] * s[0] + (1 - h["alpha"]) * g**2
-    return g / (sp.sqrt(v) + h["eps"]), (v,)
-
-
-def _adagrad(g: Expr, s: tuple[Expr, ...], h: Mapping[str, Expr]) -> tuple[Expr, tuple[Expr, ...]]:
-    v = s[0] + g**2
-    return g / (sp.sqrt(v) + h["eps"]), (v,)
-
-
-#: The update rules of :mod:`symcheck.optim`, written for one symbolic entry
-#: (Adam's bias corrections :math:`1/(1-\beta^t)` are the positive symbols
-#: ``c1``, ``c2``).
-SYMBOLIC_RULES: Mapping[str, SymbolicRule] = MappingProxyType(
-    {
-        "sgd": SymbolicRule("sgd", 0, lambda g, s, h: (g, ())),
-        "momentum": SymbolicRule("momentum", 1, _momentum),
-        "nesterov": SymbolicRule("nesterov", 1, _nesterov),
-        "adam": SymbolicRule("adam", 2, _adam),
-        "adamw": SymbolicRule("adamw", 2, _adam, decoupled=True),
-        "rmsprop": SymbolicRule("rmsprop", 1, _rmsprop),
-        "adagrad": SymbolicRule("adagrad", 1, _adagrad),
-    }
+#: The hyper-parameters of :data:`~symcheck.optimizers.HYPER`, except Adam's
+#: bias corrections :math:`1/(1-\beta^t)`: here they are the free positive
+#: symbols ``c1``, ``c2``, so the proof covers every step :math:`t` at once.
+_HYPER: Mapping[str, Expr] = MappingProxyType(
+    {**HYPER, "c1": sp.Symbol("c1", positive=True), "c2": sp.Symbol("c2", positive=True)}
 )
-
-_HYPER = {
-    "eta": {"positive": True},
-    "mu": {"positive": True},
-    "beta1": {"positive": True},
-    "beta2": {"positive": True},
-    "alpha": {"positive": True},
-    "eps": {"positive": True},
-    "c1": {"positive": True},
-    "c2": {"positive": True},
-    "lam": {"positive": True},
-    "lam1": {"positive": True},
-}
 # The first step from zero slots: beta = 1/2 gives c = 1/(1 - beta) = 2.
 _FIRST_STEP = {"beta1": Fraction(1, 2), "beta2": Fraction(1, 2), "c1": 2, "c2": 2}
 
@@ -231,53 +167,15 @@ def _deviation(
 # --------------------------------------------------------------------------- part A
 
 
-def _gradients(network: Network, weights: _Weights) -> tuple[list, list, list]:
-    """Per-sample gradients of ``W^l`` and ``b^l`` and the activations, all expanded."""
+def _part_a(network: Network, blocks: list[Blocks], weights: _Weights) -> list[Residual]:
+    """Per-sample gradients of one symbolic sample ``(x, y)``, every entry expanded."""
     x = [sp.Symbol(f"x{k}", real=True) for k in range(network.widths[0])]
     y = [sp.Symbol(f"y{j}", real=True) for j in range(network.widths[-1])]
-    h: list[list[Expr]] = [x]
-    pre: list[list[Expr]] = []
-    for layer in range(1, network.depth + 1):
-        w, b = weights.w[layer - 1], weights.b[layer - 1]
-        z = [
-            sp.expand(
-                sp.Add(*(w[i][k] * h[-1][k] for k in range(len(h[-1]))))
-                + (b[i] if b is not None else 0)
-            )
-            for i in range(len(w))
-        ]
-        pre.append(z)
-        if layer < network.depth:
-            act = network.activation(layer)
-            h.append([act.sympy(zi) for zi in z])
-    u = [sp.Symbol(f"u{j}", real=True) for j in range(network.widths[-1])]
-    ell = network.loss_fn.sympy(u, y)
-    delta = [sp.expand(sp.diff(ell, uj).subs(dict(zip(u, pre[-1])))) for uj in u]
-    deltas = [delta]
-    for layer in range(network.depth - 1, 0, -1):
-        w_next = weights.w[layer]
-        act = network.activation(layer)
-        delta = [
-            sp.expand(
-                act.symbolic_derivative(pre[layer - 1][i])
-                * sp.Add(*(w_next[j][i] * delta[j] for j in range(len(delta))))
-            )
-            for i in range(len(pre[layer - 1]))
-        ]
-        deltas.append(delta)
-    deltas.reverse()
-    grads_w = [
-        [[sp.expand(d_i * h_k) for h_k in h[layer]] for d_i in deltas[layer]]
-        for layer in range(network.depth)
-    ]
-    return grads_w, deltas, h
-
-
-def _part_a(network: Network, blocks: list[Blocks], weights: _Weights) -> list[Residual]:
-    grads_w, deltas, _ = _gradients(network, weights)
+    params = list(zip(weights.w, weights.b))
+    grads, (deltas,) = layered_gradients(network, params, [x], [y], canonical=sp.expand)
     out = []
     for layer in range(1, network.depth + 1):
-        g = grads_w[layer - 1]
+        g = grads[layer - 1][0]
         for rblock, cblock in itertools.product(blocks[layer], blocks[layer - 1]):
             i0, k0 = rblock[0], cblock[0]
             for i, k in itertools.product(rblock, cblock):
@@ -305,25 +203,15 @@ def _part_b(
     network: Network,
     blocks: list[Blocks],
     weights: _Weights,
-    rule: SymbolicRule,
+    rule: SymbolicOptimizer,
     *,
     weight_decay: bool,
     l1: bool,
 ) -> list[tuple[str, Expr]]:
-    h = {name: sp.Symbol(name, **assumptions) for name, assumptions in _HYPER.items()}
     out: list[tuple[str, Expr]] = []
 
     def step(value: Expr, grad: Expr, slots: tuple[Expr, ...]) -> tuple[Expr, tuple[Expr, ...]]:
-        g = grad
-        if weight_decay and not rule.decoupled:
-            g = g + h["lam"] * value
-        if l1:
-            g = g + h["lam1"] * sp.sign(value)
-        direction, new_slots = rule.update(g, slots, h)
-        new = value - h["eta"] * direction
-        if weight_decay and rule.decoupled:
-            new = new - h["eta"] * h["lam"] * value
-        return new, new_slots
+        return rule.update(value, grad, slots, hyper=_HYPER, weight_decay=weight_decay, l1=l1)
 
     for layer in range(1, network.depth + 1):
         w = weights.w[layer - 1]
@@ -333,7 +221,7 @@ def _part_b(
             enumerate(blocks[layer]), enumerate(blocks[layer - 1])
         ):
             grad = sp.Symbol(f"g{layer}_{bi}_{bk}", real=True)
-            slots = _slot_symbols(f"{layer}_{bi}_{bk}", rule.slots)
+            slots = _slot_symbols(f"{layer}_{bi}_{bk}", len(rule.state))
             for i, k in itertools.product(rblock, cblock):
                 new_w[i, k], new_slots[i, k] = step(w[i][k], grad, slots)
             out.extend(_block_residuals(layer, rblock, cblock, new_w, new_slots))
@@ -341,7 +229,7 @@ def _part_b(
             b = weights.b[layer - 1]
             for bi, rblock in enumerate(blocks[layer]):
                 grad = sp.Symbol(f"gb{layer}_{bi}", real=True)
-                slots = _slot_symbols(f"b{layer}_{bi}", rule.slots)
+                slots = _slot_symbols(f"b{layer}_{bi}", len(rule.state))
                 first = step(b[rblock[0]], grad, slots)[0]  # type: ignore[index]
                 for i in rblock[1:]:
                     other = step(b[i], grad, slots)[0]  # type: ignore[index]
@@ -466,10 +354,10 @@ def prove_lumping_preserved(
         raise InvalidArgument(f"network={network!r} must be a symcheck.Network")
     if mode not in MODES:
         raise InvalidArgument(choices_message("mode", mode, MODES))
-    if optimizer not in SYMBOLIC_RULES:
-        raise InvalidArgument(choices_message("optimizer", optimizer, SYMBOLIC_RULES))
+    if optimizer not in SYMBOLIC_OPTIMIZERS:
+        raise InvalidArgument(choices_message("optimizer", optimizer, SYMBOLIC_OPTIMIZERS))
     blocks = _layer_blocks(network, partition)
-    rule = SYMBOLIC_RULES[optimizer]
+    rule = SYMBOLIC_OPTIMIZERS[optimizer]
     weights = _parametrise(network, blocks, mode)
     part_a = _part_a(network, blocks, weights)
     raw_b = _part_b(network, blocks, weights, rule, weight_decay=weight_decay, l1=l1)
@@ -546,7 +434,7 @@ def prove_lumping_preserved(
     )
 
 
-def _decay_text(rule: SymbolicRule, weight_decay: bool, l1: bool) -> str:
+def _decay_text(rule: SymbolicOptimizer, weight_decay: bool, l1: bool) -> str:
     parts = []
     if weight_decay:
         parts.append("decoupled weight decay" if rule.decoupled else "coupled L2 decay")

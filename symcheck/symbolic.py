@@ -396,14 +396,25 @@ class _Builder:
         return hit
 
 
+def _same(expr: sp.Expr) -> sp.Expr:
+    return expr
+
+
 def _forward_one(
-    network: Network, params: SymParams, x: Row, builder: _Builder, acts: Sequence[Activation]
+    network: Network,
+    params: SymParams,
+    x: Row,
+    builder: _Builder,
+    acts: Sequence[Activation],
+    canonical: Callable[[sp.Expr], sp.Expr] = _same,
 ) -> tuple:
     h = tuple(x)
     pre: list[Row] = []
     post: list[Row] = [h]
     for layer, (w, b) in enumerate(params, start=1):
-        z = tuple(builder.dot(row, h, None if b is None else b[i]) for i, row in enumerate(w))
+        z = tuple(
+            canonical(builder.dot(row, h, None if b is None else b[i])) for i, row in enumerate(w)
+        )
         pre.append(z)
         if layer < network.depth:
             act = acts[layer - 1]
@@ -451,13 +462,18 @@ def layered_gradients(
     *,
     batch: int = 1,
     witness_forms: bool = False,
+    canonical: Callable[[sp.Expr], sp.Expr] | None = None,
 ) -> tuple[SymGrads, tuple[tuple[Row, ...], ...]]:
     r"""Gradients of the batch loss by layered reverse mode.
 
     ``params`` is a :data:`SymParams` layout (any SymPy expressions); ``xs`` and
     ``ys`` default to the symbols ``x{s}_{k}``, ``y{s}_{k}`` of ``batch``
     samples. ``witness_forms=True`` replaces the abstract ``sigma`` and ``ell``
-    by their concrete witness forms (:mod:`symcheck.witness`). Returns
+    by their concrete witness forms (:mod:`symcheck.witness`). ``canonical``
+    (e.g. ``sympy.expand``) is applied to every pre-activation :math:`z^l`,
+    delta and gradient entry as it is built, so that sums that are equal only
+    after rewriting become structurally equal downstream (the lumping proof
+    needs this: its weights are sums of block means and deviations). Returns
     ``(grads, deltas)`` where ``grads`` has the layout of ``params`` and
     ``deltas[s][l-1]`` is :math:`\delta^l` of sample ``s``.
     """
@@ -480,18 +496,19 @@ def layered_gradients(
         acts = [concrete_activation(a) for a in acts]
         loss = concrete_loss(loss)
     zd, yd, ltemps, labstract = _loss_templates(loss, network.widths[-1])
+    canon = canonical or _same
     all_post, all_deltas = [], []
     for x, y in zip(xs, ys):
-        pre, post = _forward_one(network, ps, x, builder, acts)
+        pre, post = _forward_one(network, ps, x, builder, acts, canon)
         mapping = dict(zip(zd, pre[-1])) | dict(zip(yd, y))
-        delta = tuple(_instantiate(t, mapping, labstract) for t in ltemps)
+        delta = tuple(canon(_instantiate(t, mapping, labstract)) for t in ltemps)
         deltas = [delta]
         for layer in range(network.depth - 1, 0, -1):
             act = acts[layer - 1]
             w_next = ps[layer][0]
             columns = tuple(zip(*w_next))
             delta = tuple(
-                builder.derivative(act, zk) * builder.dot(col, delta, None)
+                canon(builder.derivative(act, zk) * builder.dot(col, delta, None))
                 for col, zk in zip(columns, pre[layer - 1])
             )
             deltas.append(delta)
@@ -511,12 +528,12 @@ def layered_gradients(
                 key = (di, hk)
                 g = products.get(key)
                 if g is None:
-                    g = products[key] = scale * builder.dot(di, hk, None)
+                    g = products[key] = canon(scale * builder.dot(di, hk, None))
                 row.append(g)
             rows.append(tuple(row))
         gb = None
         if network.bias:
-            gb = tuple(scale * sp.Add(*di) for di in d_by_neuron)
+            gb = tuple(canon(scale * sp.Add(*di)) for di in d_by_neuron)
         grads.append((tuple(rows), gb))
     return tuple(grads), tuple(all_deltas)
 

@@ -4,9 +4,10 @@ r"""The symmetry theorems (DESIGN.md T1, T2, T4), each returning a :class:`~symc
   neurons of a hidden layer, every tied pair receives identical gradients
   (incoming row, bias, outgoing column), for all inputs and targets — and for
   the abstract ``sigma``/``ell``, for every activation and loss.
-* :func:`prove_preserved` (T2, the induction step): one step of ``sgd``,
-  ``momentum`` or ``adam`` from a tied point with tied optimiser state lands
-  on a tied point with tied state, so the symmetry holds for every step.
+* :func:`prove_preserved` (T2, the induction step): one step of any
+  optimiser of :data:`~symcheck.optimizers.SYMBOLIC_OPTIMIZERS` (``sgd``,
+  ``momentum``, ``adam``, ...) from a tied point with tied optimiser state
+  lands on a tied point with tied state, so the symmetry holds for every step.
 * :func:`prove_symmetry_breaks` (T4): at the generic point two neurons' gradient
   rows are not identically equal; an exact rational witness proves it, and for
   analytic :math:`\varphi` and :math:`\ell` the difference vanishes only on a

@@ -121,3 +121,22 @@ def test_size_limit_names_the_size_the_limit_and_the_fix():
     assert str(net.parameter_count) in message
     assert str(MAX_SYMBOLIC_PARAMETERS) in message
     assert "numeric engine" in message
+
+
+def test_canonical_hook_makes_lumped_neurons_structurally_equal():
+    # Rows of W2 with equal sums: the two hidden neurons of layer 2 are lumped,
+    # but their pre-activations are equal only after expanding.
+    net = Network.parse("1-3-2-1", activation="tanh", bias=False)
+    p, a, n0, n1, c = sp.symbols("p a n0 n1 c", real=True)
+    params = [
+        ([[p], [p], [p]], None),
+        ([[a + n0, a + n1, a - n0 - n1], [a - n0, a - n1, a + n0 + n1]], None),
+        ([[c, c]], None),
+    ]
+    plain, plain_deltas = layered_gradients(net, params)
+    expanded, deltas = layered_gradients(net, params, canonical=sp.expand)
+    assert plain_deltas[0][1][0] != plain_deltas[0][1][1]
+    assert sp.expand(plain_deltas[0][1][0] - plain_deltas[0][1][1]) == 0
+    assert deltas[0][1][0] == deltas[0][1][1]
+    assert expanded[1][0][0][0] == expanded[1][0][1][0]
+    assert expanded[2][0][0][0] == sp.expand(plain[2][0][0][0])

@@ -8,6 +8,7 @@ import pytest
 import sympy as sp
 
 from symcheck.network import Network
+from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
 from symcheck.symbolic import init_point
 from symcheck.theorems import prove_identical_updates, prove_preserved, prove_symmetry_breaks
 
@@ -52,14 +53,14 @@ def test_an_untied_pair_is_refuted_with_an_exact_witness():
     assert [r.label.split(":")[0] for r in refuted] == ["layer 1"]
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("optimizer", sorted(SYMBOLIC_OPTIMIZERS))
 def test_one_optimizer_step_from_a_tied_point_stays_tied(optimizer):
     proof = prove_preserved(Network.parse("2-3-1", activation="tanh"), optimizer=optimizer)
     assert proof.proved
     assert proof.facts["update"]["hidden_incoming"] == "nonzero"
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "nesterov", "rmsprop"])
 def test_one_optimizer_step_from_an_untied_point_is_refuted(optimizer):
     net = Network.parse("2-3-1", activation="tanh")
     proof = prove_preserved(net, init=_untie(init_point(net, "tied")), optimizer=optimizer)
