@@ -6,15 +6,19 @@ The public names are re-exported here; see the README for a tour.
 from __future__ import annotations
 
 from symcheck.activations import ACTIVATIONS, Activation, get_activation
+from symcheck.audit import audit_file
 from symcheck.certificate import verify_certificate
 from symcheck.derive import derive
 from symcheck.errors import InvalidArgument, SymcheckError, UnsafeFile
 from symcheck.example import classic_slide
 from symcheck.init import INITIALIZERS, get_initializer, initialize
 from symcheck.losses import LOSSES, Loss, get_loss
+from symcheck.lumping import prove_lumping_preserved
 from symcheck.network import Network
 from symcheck.optim import OPTIMIZERS, get_optimizer
 from symcheck.oracle import gradients
+from symcheck.partition import coarsest_equitable_partition, effective_widths, tie_classes
+from symcheck.scale import mean_field
 from symcheck.symbolic import (
     INITS,
     InitPoint,
@@ -29,6 +33,7 @@ from symcheck.theorems import (
     prove_symmetry_breaks,
 )
 from symcheck.train import Trajectory, train
+from symcheck.weights import load_weights
 
 __version__ = "0.1.0"
 
@@ -48,8 +53,11 @@ __all__ = [
     "Trajectory",
     "UnsafeFile",
     "__version__",
+    "audit_file",
     "classic_slide",
+    "coarsest_equitable_partition",
     "derive",
+    "effective_widths",
     "get_activation",
     "get_initializer",
     "get_loss",
@@ -58,10 +66,14 @@ __all__ = [
     "init_point",
     "initialize",
     "layered_gradients",
+    "load_weights",
+    "mean_field",
     "plain_gradients",
     "prove_identical_updates",
+    "prove_lumping_preserved",
     "prove_preserved",
     "prove_symmetry_breaks",
+    "tie_classes",
     "train",
     "verify_certificate",
 ]
