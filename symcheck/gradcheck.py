@@ -40,6 +40,7 @@ __all__ = [
     "central_difference_check",
     "complex_step_gradients",
     "gradient_scale",
+    "resolvable_deltas",
     "tied_gradient_rows",
 ]
 
@@ -242,3 +243,23 @@ def tied_gradient_rows(
     return {
         layer: tied_pairs(gradient_rows(grads, layer), tol=tol) for layer in network.hidden_layers
     }
+
+
+def resolvable_deltas(network: Network, params: Sequence, x: NDArray, y: NDArray) -> bool:
+    r"""Whether float64 can tell two neurons' gradients apart at this point at all.
+
+    T4 (different gradients almost surely) needs the difference of two
+    neurons' deltas not to vanish identically. It does vanish for
+    cross-entropy over a single output (softmax of one logit is constant),
+    and it is below any rounding-scaled tolerance when the inputs are tiny
+    (:math:`\max|x| < 1/8`) or the output delta is (:math:`\max|\delta^L| < 2^{-10}`,
+    e.g. a saturated softmax). Properties that assert symmetry breaking draw
+    under this condition and say so.
+    """
+    if network.loss_fn.output == "softmax" and network.widths[-1] == 1:
+        return False
+    if float(np.max(np.abs(x))) < 0.125:
+        return False
+    trace = numeric.forward_trace(network, params, x)
+    _, deltas = numeric.backward(network, params, trace, y)
+    return float(np.max(np.abs(deltas[-1]))) >= 2.0**-10

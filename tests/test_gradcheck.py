@@ -115,3 +115,17 @@ def test_regression_output_bias_gradient_is_compared_at_the_scale_of_its_delta()
     reference = complex_step_gradients(net, params, x, y)
     gap = max(float(np.max(np.abs(g - r))) for g, r in zip(leaves(grads), leaves(reference)))
     assert gap <= rounding_tolerance(net, scale=gradient_scale(net, params, x, y), batch=1)
+
+
+def test_resolvable_deltas_refuses_degenerate_points_and_accepts_a_generic_one():
+    from symcheck import Network, initialize
+    from symcheck.gradcheck import resolvable_deltas
+
+    rng = np.random.default_rng(0)
+    x, y = np.array([[1.0, -2.0]]), np.array([[0.5]])
+    generic = Network.parse("2-3-1", activation="tanh")
+    params = initialize(generic, "xavier_normal", rng=rng)
+    assert resolvable_deltas(generic, params, x, y)
+    assert not resolvable_deltas(generic, params, x / 100, y)  # inputs too small
+    one_logit = Network.parse("2-3-1", activation="tanh", loss="cross_entropy")
+    assert not resolvable_deltas(one_logit, params, x, np.array([[1.0]]))
