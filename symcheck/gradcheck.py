@@ -249,15 +249,13 @@ def resolvable_deltas(network: Network, params: Sequence, x: NDArray, y: NDArray
     r"""Whether float64 can tell two neurons' gradients apart at this point at all.
 
     T4 (different gradients almost surely) needs the difference of two
-    neurons' deltas not to vanish identically. It does vanish for
-    cross-entropy over a single output (softmax of one logit is constant),
-    and it is below any rounding-scaled tolerance when the inputs are tiny
-    (:math:`\max|x| < 1/8`) or the output delta is (:math:`\max|\delta^L| < 2^{-10}`,
-    e.g. a saturated softmax). Properties that assert symmetry breaking draw
-    under this condition and say so.
+    neurons' deltas not to vanish. It is below any rounding-scaled tolerance
+    when the inputs are tiny (:math:`\max|x| < 1/8`) or the output delta is
+    (:math:`\max|\delta^L| < 2^{-10}`, e.g. a saturated softmax). (Cross-entropy
+    over a single output, whose gradient vanishes identically, is refused by
+    :class:`~symcheck.Network` itself.) Properties that assert symmetry breaking
+    draw under this condition and say so.
     """
-    if network.loss_fn.output == "softmax" and network.widths[-1] == 1:
-        return False
     if float(np.max(np.abs(x))) < 0.125:
         return False
     trace = numeric.forward_trace(network, params, x)

@@ -52,6 +52,10 @@ class Loss:
     numpy_grad: Callable[[NDArray, NDArray], NDArray] | None
     analytic: bool
     abstract: bool = False
+    #: The summand ``t(z_k, y_k)`` when the loss is :math:`\sum_k t(z_k, y_k)`
+    #: (then :math:`\partial \ell / \partial z_k = \partial_z t(z_k, y_k)`, so
+    #: one ``sympy.diff`` of ``t`` serves every output); None when outputs couple.
+    term: Callable[[sp.Expr, sp.Expr], sp.Expr] | None = None
 
     def require_numeric(self) -> None:
         """Raise when this loss has no numeric form (the abstract one)."""
@@ -95,6 +99,7 @@ LOSSES: dict[str, Loss] = {
             lambda z, y: 0.5 * np.sum((z - y) ** 2, axis=-1),
             lambda z, y: z - y,
             True,
+            term=lambda z, y: sp.Rational(1, 2) * (z - y) ** 2,
         ),
         Loss(
             "cross_entropy",
@@ -115,6 +120,7 @@ LOSSES: dict[str, Loss] = {
             lambda z, y: np.sum(_softplus(z) - y * z, axis=-1),
             lambda z, y: _sigmoid(z) - y,
             True,
+            term=lambda z, y: sp.log(1 + sp.exp(z)) - y * z,
         ),
         Loss(
             "ell",

@@ -60,6 +60,13 @@ class Network:
             )
         object.__setattr__(self, "activations", tuple(get_activation(a).name for a in acts))
         object.__setattr__(self, "loss", get_loss(self.loss).name)
+        if get_loss(self.loss).output == "softmax" and widths[-1] < 2:
+            raise InvalidArgument(
+                f"loss={self.loss!r} needs at least 2 outputs but network "
+                f"{'-'.join(map(str, widths))} has {widths[-1]}: the softmax of one logit is "
+                "the constant 1, so the loss and every gradient are identically zero; use "
+                "loss='bce' for one output or give the output layer 2 or more units"
+            )
         if not isinstance(self.bias, bool):
             raise InvalidArgument(f"bias={self.bias!r} must be True or False")
         if self.reduction not in REDUCTIONS:

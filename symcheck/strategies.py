@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from symcheck.activations import ACTIVATIONS
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.init import canonical_initializers, get_initializer, initialize
-from symcheck.losses import LOSSES
+from symcheck.losses import LOSSES, get_loss
 from symcheck.network import Network
 from symcheck.optim import OPTIMIZERS, Optimizer, get_optimizer
 
@@ -98,16 +98,20 @@ def _networks(
     reduction: str | None,
 ) -> Network:
     n_hidden = draw(st.integers(*hidden_layers))
+    loss = draw(st.sampled_from(list(losses)))
+    lo, hi = output_widths
+    if get_loss(loss).output == "softmax":
+        lo = max(lo, 2)  # a softmax over one logit is constant (Network refuses it)
     widths = (
         draw(st.integers(*input_widths)),
         *[draw(st.integers(*hidden_widths)) for _ in range(n_hidden)],
-        draw(st.integers(*output_widths)),
+        draw(st.integers(lo, hi)),
     )
     acts = tuple(draw(st.sampled_from(list(activations))) for _ in range(n_hidden))
     net = Network(
         widths,
         acts,
-        draw(st.sampled_from(list(losses))),
+        loss,
         draw(st.booleans()) if bias is None else bias,
         draw(st.sampled_from(["mean", "sum"])) if reduction is None else reduction,
     )
@@ -130,14 +134,24 @@ def networks(
 
     ``activations`` and ``losses`` default to every concrete (non-abstract)
     entry of the registries; ``bias`` and ``reduction`` are drawn when None.
+    A softmax loss is drawn with at least 2 outputs, and left out when
+    ``output_widths`` allows only one.
     """
+    chosen = tuple(losses or _CONCRETE_LOSSES)
+    if output_widths[1] < 2:
+        chosen = tuple(name for name in chosen if get_loss(name).output != "softmax")
+        if not chosen:
+            raise InvalidArgument(
+                f"losses={list(losses or ())!r} all need 2 or more outputs but "
+                f"output_widths={output_widths!r} allows at most {output_widths[1]}"
+            )
     return _networks(
         hidden_layers,
         input_widths,
         hidden_widths,
         output_widths,
         tuple(activations or _CONCRETE_ACTIVATIONS),
-        tuple(losses or _CONCRETE_LOSSES),
+        chosen,
         bias,
         reduction,
     )

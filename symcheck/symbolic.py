@@ -70,6 +70,7 @@ __all__ = [
     "bias_symbol",
     "canonical_derivatives",
     "check_symbolic_size",
+    "clear_local_derivatives",
     "data_symbols",
     "generic_params",
     "init_point",
@@ -341,12 +342,33 @@ def _activation_template(act: Activation) -> tuple[sp.Dummy, sp.Expr, bool]:
 
 
 @cache
+def _term_template(loss: Loss) -> tuple[sp.Dummy, sp.Dummy, sp.Expr]:
+    z, y = sp.Dummy("z"), sp.Dummy("y")
+    return z, y, sp.diff(loss.term(z, y), z)
+
+
+@cache
 def _loss_templates(loss: Loss, n_out: int) -> tuple[tuple, tuple, tuple, bool]:
     zs = tuple(sp.Dummy(f"z{k}") for k in range(n_out))
     ys = tuple(sp.Dummy(f"y{k}") for k in range(n_out))
+    if loss.term is not None:  # a sum over outputs: one derivative serves every output
+        z, y, d = _term_template(loss)
+        return zs, ys, tuple(d.xreplace({z: zk, y: yk}) for zk, yk in zip(zs, ys)), False
     ell = loss.sympy(zs, ys)
     grads = tuple(sp.diff(ell, z) for z in zs)
     return zs, ys, grads, any(g.has(sp.Derivative) for g in grads)
+
+
+def clear_local_derivatives() -> None:
+    """Forget the local derivatives of activations and losses derived so far.
+
+    They are derived with ``sympy.diff`` once per activation (and per loss and
+    output width) and kept for the life of the process; ``bench/prove.py``
+    clears them to time a proof that must derive them again.
+    """
+    _activation_template.cache_clear()
+    _term_template.cache_clear()
+    _loss_templates.cache_clear()
 
 
 def _instantiate(template: sp.Expr, mapping: dict, abstract: bool) -> sp.Expr:
@@ -363,6 +385,38 @@ class SymbolicPass:
     post: tuple[tuple[Row, ...], ...]
 
 
+_ZERO, _ONE = sp.S.Zero, sp.S.One
+
+
+def _times(a: sp.Expr, b: sp.Expr) -> sp.Expr:
+    """``a * b`` with the structural shortcuts ``0 * u = 0`` and ``1 * u = u``.
+
+    SymPy's ``Mul`` returns the same results, but first asks the assumption
+    system whether ``u`` might be infinite; every symbol here stands for a
+    finite real number, so the shortcut is exact and skips that query. Two
+    numbers (``0 * oo`` included) are multiplied by SymPy.
+    """
+    if a.is_Number and b.is_Number:
+        return a * b
+    if a is _ZERO or b is _ZERO:
+        return _ZERO
+    if a is _ONE:
+        return b
+    if b is _ONE:
+        return a
+    return a * b
+
+
+def _total(terms: Sequence[sp.Expr]) -> sp.Expr:
+    """``Add(*terms)`` without the structural zeros (the same sum, built faster)."""
+    kept = [t for t in terms if t is not _ZERO]
+    if not kept:
+        return _ZERO
+    if len(kept) == 1:
+        return kept[0]
+    return sp.Add(*kept)
+
+
 class _Builder:
     """Builds shared sub-expressions once (keyed on operands)."""
 
@@ -374,10 +428,10 @@ class _Builder:
         key = (weights, values, bias)
         hit = self._dot.get(key)
         if hit is None:
-            terms = [w * v for w, v in zip(weights, values)]
+            terms = [_times(w, v) for w, v in zip(weights, values)]
             if bias is not None:
                 terms.append(bias)
-            hit = self._dot[key] = sp.Add(*terms)
+            hit = self._dot[key] = _total(terms)
         return hit
 
     def apply(self, act: Activation, z: sp.Expr) -> sp.Expr:
@@ -508,7 +562,7 @@ def layered_gradients(
             w_next = ps[layer][0]
             columns = tuple(zip(*w_next))
             delta = tuple(
-                canon(builder.derivative(act, zk) * builder.dot(col, delta, None))
+                canon(_times(builder.derivative(act, zk), builder.dot(col, delta, None)))
                 for col, zk in zip(columns, pre[layer - 1])
             )
             deltas.append(delta)
@@ -528,12 +582,12 @@ def layered_gradients(
                 key = (di, hk)
                 g = products.get(key)
                 if g is None:
-                    g = products[key] = canon(scale * builder.dot(di, hk, None))
+                    g = products[key] = canon(_times(scale, builder.dot(di, hk, None)))
                 row.append(g)
             rows.append(tuple(row))
         gb = None
         if network.bias:
-            gb = tuple(canon(scale * sp.Add(*di)) for di in d_by_neuron)
+            gb = tuple(canon(_times(scale, _total(di))) for di in d_by_neuron)
         grads.append((tuple(rows), gb))
     return tuple(grads), tuple(all_deltas)
 

@@ -56,9 +56,13 @@ def test_a_pre_activation_at_the_kink_up_to_rounding_is_skipped():
 
 
 def test_gradient_scale_counts_cancelled_terms():
-    """Cross-entropy over one output has zero gradient but O(1) terms."""
-    net = Network.parse("2-2-1", activation="tanh", loss="cross_entropy")
-    assert gradient_scale(net, _params(), X, Y) >= 1.0
+    """Softmax (1/2, 1/2) against target (1/2, 1/2): zero gradient but O(1) terms."""
+    net = Network.parse("2-2-2", activation="tanh", loss="cross_entropy")
+    (w1, b1), _ = _params()
+    params = [(w1, b1), (np.array([[0.7, -0.6], [0.7, -0.6]]), np.array([0.05, 0.05]))]
+    y = np.array([[0.5, 0.5]])
+    assert max(float(np.max(np.abs(g))) for g in leaves(numeric.gradients(net, params, X, y))) == 0
+    assert gradient_scale(net, params, X, y) >= 1.0
 
 
 @pytest.mark.parametrize(
@@ -127,5 +131,8 @@ def test_resolvable_deltas_refuses_degenerate_points_and_accepts_a_generic_one()
     params = initialize(generic, "xavier_normal", rng=rng)
     assert resolvable_deltas(generic, params, x, y)
     assert not resolvable_deltas(generic, params, x / 100, y)  # inputs too small
-    one_logit = Network.parse("2-3-1", activation="tanh", loss="cross_entropy")
-    assert not resolvable_deltas(one_logit, params, x, np.array([[1.0]]))
+    saturated = Network.parse("2-3-2", activation="tanh", loss="cross_entropy")
+    (w1, b1), _ = params
+    logits = [(w1, b1), (np.zeros((2, 3)), np.array([60.0, -60.0]))]  # softmax ~ (1, e^-120)
+    assert not resolvable_deltas(saturated, logits, x, np.array([[1.0, 0.0]]))
+    assert resolvable_deltas(saturated, logits, x, np.array([[0.0, 1.0]]))

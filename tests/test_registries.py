@@ -85,3 +85,34 @@ def test_loss_outputs_name_the_output_map() -> None:
         "bce": "sigmoid",
         "ell": "identity",
     }
+
+
+def _term_is_the_summand(loss, n_out: int = 3) -> bool:
+    """The loss equals the sum of its ``term`` and each output's derivative is the term's."""
+    zs = sp.symbols(f"z0:{n_out}")
+    ys = sp.symbols(f"y0:{n_out}")
+    full = loss.sympy(zs, ys)
+    if sp.expand(full - sp.Add(*[loss.term(z, y) for z, y in zip(zs, ys)])) != 0:
+        return False
+    z, y = sp.symbols("z y")
+    d = sp.diff(loss.term(z, y), z)
+    return all(
+        sp.expand(sp.diff(full, zk) - d.xreplace({z: zk, y: yk})) == 0 for zk, yk in zip(zs, ys)
+    )
+
+
+@pytest.mark.parametrize("loss", [v for v in LOSSES.values() if v.term], ids=lambda v: v.name)
+def test_separable_losses_give_their_exact_summand(loss) -> None:
+    assert _term_is_the_summand(loss)
+
+
+def test_separable_summand_check_refuses_a_wrong_term() -> None:
+    import dataclasses
+
+    mse = get_loss("mse")
+    assert not _term_is_the_summand(dataclasses.replace(mse, term=lambda z, y: (z - y) ** 2))
+    assert not _term_is_the_summand(dataclasses.replace(mse, term=get_loss("bce").term))
+
+
+def test_coupled_and_abstract_losses_have_no_summand() -> None:
+    assert get_loss("cross_entropy").term is None and get_loss("ell").term is None

@@ -41,6 +41,23 @@ def test_networks_respect_their_bounds(net):
 
 
 @_FEW
+@given(networks(losses=["cross_entropy", "mse"], output_widths=(1, 2)))
+def test_networks_give_a_softmax_loss_two_outputs_or_more(net):
+    assert net.loss == "mse" or net.widths[-1] >= 2
+
+
+@_FEW
+@given(networks(losses=["cross_entropy", "mse"], output_widths=(1, 1)))
+def test_networks_leave_out_a_softmax_loss_when_only_one_output_is_allowed(net):
+    assert net.loss == "mse"
+
+
+def test_networks_refuse_bounds_that_leave_no_loss():
+    with pytest.raises(InvalidArgument, match=r"output_widths=\(1, 1\) allows at most 1"):
+        networks(losses=["cross_entropy"], output_widths=(1, 1))
+
+
+@_FEW
 @given(st.data())
 def test_networks_default_to_concrete_activations_and_losses(data):
     net = data.draw(networks())

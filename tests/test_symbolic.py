@@ -158,3 +158,29 @@ def test_canonical_hook_makes_lumped_neurons_structurally_equal():
     assert deltas[0][1][0] == deltas[0][1][1]
     assert expanded[1][0][0][0] == expanded[1][0][1][0]
     assert expanded[2][0][0][0] == sp.expand(plain[2][0][0][0])
+
+
+def test_structural_shortcuts_build_what_sympy_builds():
+    from symcheck.symbolic import _times, _total
+
+    x, y = sp.symbols("x y")
+    cases = [(0, x), (x, 0), (1, x), (x, 1), (2, x), (x, y), (sp.Rational(1, 2), 4), (0, sp.oo)]
+    for a, b in cases:
+        a, b = sp.sympify(a), sp.sympify(b)
+        assert _times(a, b) == a * b
+    assert _times(sp.Integer(0), sp.oo) is sp.nan  # two numbers: SymPy decides
+    for terms in ([], [0], [0, x, 0], [x, y], [x, -x], [1, 2]):
+        terms = [sp.sympify(t) for t in terms]
+        assert _total(terms) == sp.Add(*terms)
+
+
+def test_local_derivatives_are_derived_again_after_clearing():
+    from symcheck import symbolic
+    from symcheck.theorems import prove_identical_updates
+
+    net = Network.parse("2-2-2", activation="tanh", loss="bce")
+    symbolic.clear_local_derivatives()
+    assert symbolic._activation_template.cache_info().currsize == 0
+    assert prove_identical_updates(net, init="tied").proved
+    assert symbolic._activation_template.cache_info().currsize == 1
+    assert symbolic._term_template.cache_info().currsize == 1

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import sympy as sp
 
+from symcheck.errors import InvalidArgument
 from symcheck.network import Network
 from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
 from symcheck.symbolic import init_point
@@ -104,11 +105,9 @@ def test_symmetry_breaks_refuses_when_the_generic_point_is_replaced_by_a_tied_on
     assert not prove_symmetry_breaks(net).proved
 
 
-def test_softmax_with_one_output_has_no_gradient_at_all():
-    # softmax of a single logit is 1, so cross entropy is constant: even the generic
-    # point cannot break a symmetry (found by the property test over architectures).
-    proof = prove_identical_updates(
-        Network.parse("1-2-1", activation="identity", loss="cross_entropy"), init="random"
-    )
-    assert proof.proved
-    assert proof.facts["update"] == {"hidden_incoming": "zero", "hidden_outgoing": "zero"}
+def test_softmax_with_one_output_is_refused_with_the_fix():
+    # softmax of a single logit is 1, so cross entropy and its gradient vanish
+    # identically (found by the property test over architectures): refused up front.
+    with pytest.raises(InvalidArgument, match=r"needs at least 2 outputs.*use loss='bce'"):
+        Network.parse("1-2-1", activation="identity", loss="cross_entropy")
+    assert Network.parse("1-2-2", activation="identity", loss="cross_entropy").widths[-1] == 2
