@@ -8,9 +8,11 @@ import pytest
 import sympy as sp
 
 from symcheck.network import Network
-from symcheck.symbolic import init_point, layered_gradients, plain_gradients
+from symcheck.piecewise import piecewise_equal
+from symcheck.symbolic import init_point, layered_gradients, plain_gradients, symbolic_forward
 from symcheck.theorems import prove_identical_updates, prove_preserved
 from symcheck.ties import gradient_mismatches
+from symcheck.zerotest import NONZERO
 
 NETWORKS = [
     Network.parse("3-4-2", activation="sigma", loss="ell"),
@@ -50,3 +52,20 @@ def test_gradient_check_refuses_a_wrong_factor_on_an_output_weight():
     broken = (grads[0], (((3 * w2[0][0], w2[0][1]),), b2))
     mismatches = gradient_mismatches(broken, plain_gradients(net, params))
     assert [pos for pos, _, _ in mismatches] == [(1, "w", 0, 0)]
+
+
+def test_piecewise_comparison_refuses_relu_prime_one_at_the_kink_in_one_path():
+    # relu'(0) = 1 instead of 0 in the layered path only: the two differ only on z = 0.
+    net = Network.parse("2-2-1", activation="relu", loss="mse")
+    params = init_point(net, "tied").params
+    grads, _ = layered_gradients(net, params)
+    z = symbolic_forward(net, params, [sp.symbols("x0_0 x0_1")]).pre[0][0][0]
+    kink = {sp.Piecewise((1, z > 0), (0, True)): sp.Piecewise((1, z >= 0), (0, True))}
+
+    def fix(v):
+        return v.xreplace(kink)
+
+    broken = tuple((tuple(tuple(map(fix, row)) for row in w), tuple(map(fix, b))) for w, b in grads)
+    result = piecewise_equal(broken, plain_gradients(net, params))
+    assert result.status == NONZERO
+    assert z.xreplace(result.witness) == 0

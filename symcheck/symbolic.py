@@ -40,7 +40,10 @@ very same expression objects and comparing them is a pointer comparison.
 *The plain path* (:func:`plain_gradients`) builds the whole batch loss as one
 expression in the generic symbols, applies ``sympy.diff`` for every parameter
 and substitutes the point afterwards. It is exponentially slower and is kept as
-the reference that tests the layered path on small networks.
+the reference that tests the layered path on small networks: exactly, with
+:func:`symcheck.zerotest.zero_test` for the analytic activations, and region by
+region of the pre-activation signs, boundaries included, with
+:func:`symcheck.piecewise.piecewise_equal` for ``relu`` and ``leaky_relu``.
 """
 
 from __future__ import annotations
