@@ -623,13 +623,20 @@ def plain_gradients(
     ys: Sequence[Sequence] | None = None,
     *,
     batch: int = 1,
+    substitute: str = "xreplace",
 ) -> SymGrads:
     """Reference path: ``sympy.diff`` of the whole batch loss, then substitute ``params``.
 
     The loss is built in the generic symbols ``W{l}_{i}_{k}``, ``b{l}_{i}``; each
     partial derivative is taken on that whole expression and the point is
     substituted afterwards. It is slow and kept as the reference for the layered path.
+    ``substitute`` is ``"xreplace"`` (a structural replacement, the default) or
+    ``"subs"`` (SymPy's mathematical substitution, the textbook way and about 5x
+    slower; ``bench/prove.py`` times both). Derivatives of the abstract ``sigma``
+    and ``ell`` always go through ``subs``, which turns them into ``Subs`` objects.
     """
+    if substitute not in ("xreplace", "subs"):
+        raise InvalidArgument(f"substitute={substitute!r}; use 'xreplace' or 'subs'")
     check_symbolic_size(network, batch=batch if xs is None else max(1, len(xs)), plain=True)
     ps = _as_rows(network, params)
     if xs is None or ys is None:
@@ -667,7 +674,7 @@ def plain_gradients(
         d = sp.diff(big, symbol)
         if d.has(sp.Derivative, sp.Subs):
             return canonical_derivatives(d.subs(point, simultaneous=True))
-        return d.xreplace(point)
+        return d.xreplace(point) if substitute == "xreplace" else d.subs(point)
 
     return tuple(
         (

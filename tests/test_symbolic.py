@@ -176,3 +176,13 @@ def test_local_derivatives_are_derived_again_after_clearing():
     assert prove_identical_updates(net, init="tied").proved
     assert symbolic._activation_template.cache_info().currsize == 1
     assert symbolic._term_template.cache_info().currsize == 1
+
+
+@pytest.mark.parametrize("init", ["zero", "tied"])
+def test_plain_path_substitutes_by_subs_or_xreplace_alike(init):
+    net = Network.parse("2-2-1", activation="tanh", loss="bce")
+    params = init_point(net, init).params
+    by_subs = plain_gradients(net, params, substitute="subs")
+    assert gradient_mismatches(by_subs, plain_gradients(net, params)) == []
+    with pytest.raises(InvalidArgument, match="substitute='eval'"):
+        plain_gradients(net, params, substitute="eval")
