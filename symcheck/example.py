@@ -23,7 +23,31 @@ linear output with squared error (target 1) and a 2-way softmax with cross
 entropy (target (1, 0)), no biases (the slide has none), output weights 0 at
 zero init and :math:`(3/10, -1/5)` (rows :math:`(3/10, -1/5), (1/10, 2/5)`
 for two outputs) at the slide's random init, and plain gradient descent with
-rate 1/2.
+rate 1/2, for :data:`STEPS` steps from zero init and :data:`RANDOM_STEPS` from
+the random init.
+
+Later steps without nesting
+---------------------------
+Written out, the weights after step :math:`k` nest the activation :math:`k`
+deep (tanh of sums of tanh of ...), and SymPy's automatic evaluation of such
+trees grows exponentially with :math:`k`. So every weight that a step makes
+non-rational is *named* (:class:`StepValues`): a fresh symbol stands for its
+closed form, which is written in the symbols of the previous step, and carries
+an ``mpmath.iv`` interval (:func:`symcheck.zerotest.interval`, 200 bits) that
+encloses its value. Equal closed forms get the same symbol, so tied weights
+stay structurally tied; rational weights stay exact Rationals (identity and
+ReLU with squared error throughout; at zero init identity, tanh and ReLU never
+move and sigmoid's first step is rational). Each step's gradients are then
+small expressions in these symbols, whatever the step.
+
+A claim "A = B" is decided exactly, never from a float (:func:`_equal`):
+"equal" when :math:`A - B` is structurally 0 or identically 0 by
+:func:`symcheck.zerotest.zero_test` (which treats the step symbols as free, so
+it holds for their values too); "differ" only when :math:`A - B` is a non-zero
+rational or its enclosure, computed from the enclosures of the symbols,
+excludes 0. Anything else raises ``ArithmeticError`` (an enclosure that
+cannot be computed, e.g. a ReLU kink straddled, raises
+:class:`~symcheck.zerotest.Uncertified`): it is never read as either verdict.
 """
 
 from __future__ import annotations
@@ -37,9 +61,17 @@ import sympy as sp
 from symcheck.network import Network
 from symcheck.proof import PROVED, REFUTED, Proof, Step
 from symcheck.symbolic import SymParams, layered_gradients
-from symcheck.zerotest import ZERO, Uncertified, certified_value, zero_test
+from symcheck.zerotest import ZERO, Uncertified, certified_value, interval, zero_test
 
-__all__ = ["SLIDE_INPUT", "SLIDE_RANDOM_W", "Claim", "classic_slide"]
+__all__ = [
+    "RANDOM_STEPS",
+    "SLIDE_INPUT",
+    "SLIDE_RANDOM_W",
+    "STEPS",
+    "Claim",
+    "StepValues",
+    "classic_slide",
+]
 
 R = sp.Rational
 #: The slide's input :math:`x = (1, 2)`.
@@ -48,9 +80,10 @@ SLIDE_INPUT = (R(1), R(2))
 SLIDE_RANDOM_W = ((R(1, 2), R(-3, 10)), (R(1, 5), R(2, 5)))
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu")
 #: Gradient steps from zero init (the claims concern how the symmetry evolves).
-STEPS = 2
-#: Gradient steps from the slide's random init (its claims concern the first gradient).
-RANDOM_STEPS = 1
+STEPS = 5
+#: Gradient steps from the slide's random init (its claims concern the first gradient;
+#: the later steps check that they keep holding).
+RANDOM_STEPS = 5
 RATE = R(1, 2)
 
 _OUTPUTS: dict[str, tuple[str, int, tuple, tuple]] = {
@@ -65,6 +98,40 @@ _OUTPUTS: dict[str, tuple[str, int, tuple, tuple]] = {
 }
 
 
+class StepValues:
+    """Symbols naming the non-rational parameter values of later steps, with certified enclosures.
+
+    Each symbol stands for one closed form (equal closed forms share a symbol,
+    so ties stay structural) and carries an ``mpmath.iv`` interval enclosing
+    its value, computed from the enclosures of the symbols that closed form is
+    written in. Gradients of the next step are then built in these symbols, so
+    the closed forms never nest.
+    """
+
+    def __init__(self) -> None:
+        self.symbols: dict[sp.Expr, sp.Symbol] = {}
+        self.enclosures: dict[sp.Symbol, object] = {}
+
+    def name(self, value: sp.Expr) -> sp.Expr:
+        """``value`` itself when it is rational, else the symbol naming it.
+
+        Raises :class:`~symcheck.zerotest.Uncertified` when no enclosure of
+        ``value`` can be computed (e.g. a ReLU condition it cannot decide).
+        """
+        if value.is_Rational:
+            return value
+        symbol = self.symbols.get(value)
+        if symbol is None:
+            enclosure = interval(value, env=self.enclosures)
+            symbol = self.symbols[value] = sp.Dummy(f"v{len(self.symbols)}")
+            self.enclosures[symbol] = enclosure
+        return symbol
+
+
+#: A claim's check at one step: (parameters, gradients or None, step values) -> verdict.
+Check = Callable[[SymParams, SymParams | None, StepValues], bool | None]
+
+
 @dataclass(frozen=True)
 class Claim:
     """One claim of the slide: how it is read, the correct statement, and the check."""
@@ -72,17 +139,23 @@ class Claim:
     text: str
     init: str
     correct: str
-    holds: Callable[[SymParams, SymParams], bool]
+    holds: Check
     condition: str
 
 
-def _equal(a: sp.Expr, b: sp.Expr) -> bool:
-    """Exact equality: structurally equal, or a certified non-zero difference, or expand zero."""
+def _equal(a: sp.Expr, b: sp.Expr, values: StepValues | None = None) -> bool:
+    """Decide ``a = b`` exactly; raise ``ArithmeticError`` when it cannot be decided.
+
+    True when ``a - b`` is structurally 0 or :func:`~symcheck.zerotest.zero_test`
+    finds it identically 0 (the step symbols of ``values`` are treated as free,
+    so this holds for their values too); False when ``a - b`` is a non-zero
+    rational or its interval enclosure (from ``values``) excludes 0.
+    """
     diff = a - b
     if diff == 0:
         return True
     try:
-        certified_value(diff)
+        certified_value(diff, env=None if values is None else values.enclosures)
         return False
     except Uncertified:
         pass
@@ -102,12 +175,23 @@ def _w(i: int, j: int) -> Callable[[SymParams, SymParams], sp.Expr]:
     return lambda params, grads: params[0][0][i - 1][j - 1]
 
 
-def _same(a: Callable, b: Callable) -> Callable[[SymParams, SymParams | None], bool | None]:
-    return lambda p, g: None if g is None and a.__name__ == "grad" else _equal(a(p, g), b(p, g))
+def _same(a: Callable, b: Callable) -> Check:
+    def check(p: SymParams, g: SymParams | None, values: StepValues) -> bool | None:
+        if g is None and a.__name__ == "grad":
+            return None
+        return _equal(a(p, g), b(p, g), values)
+
+    return check
 
 
-def _differ(a: Callable, b: Callable) -> Callable[[SymParams, SymParams | None], bool | None]:
-    return lambda p, g: None if g is None and a.__name__ == "grad" else not _equal(a(p, g), b(p, g))
+def _differ(a: Callable, b: Callable) -> Check:
+    same = _same(a, b)
+
+    def check(p: SymParams, g: SymParams | None, values: StepValues) -> bool | None:
+        result = same(p, g, values)
+        return None if result is None else not result
+
+    return check
 
 
 CLAIMS = (
@@ -169,22 +253,35 @@ def _start(init: str, n_out: int, w_out: tuple) -> SymParams:
     return ((SLIDE_RANDOM_W, None), (w_out, None))
 
 
-def _step(params: SymParams, grads: SymParams) -> SymParams:
+def _descend(rows: tuple, grad_rows: tuple, values: StepValues) -> tuple:
     return tuple(
-        (tuple(tuple(p - RATE * g for p, g in zip(pr, gr)) for pr, gr in zip(pw, gw)), None)
-        for (pw, _), (gw, _) in zip(params, grads)
+        tuple(values.name(p - RATE * g) for p, g in zip(row, grad_row))
+        for row, grad_row in zip(rows, grad_rows)
     )
 
 
-def _trajectory(network: Network, start: SymParams, target: tuple, steps: int) -> list[tuple]:
-    out = []
+def _step(params: SymParams, grads: SymParams, values: StepValues) -> SymParams:
+    return tuple((_descend(w, gw, values), None) for (w, _), (gw, _) in zip(params, grads))
+
+
+@dataclass(frozen=True)
+class _Trajectory:
+    """``points[t]`` = (parameters, gradients) at step t (no gradients at the last)."""
+
+    points: list[tuple[SymParams, SymParams | None]]
+    values: StepValues
+
+
+def _trajectory(network: Network, start: SymParams, target: tuple, steps: int) -> _Trajectory:
+    points: list[tuple[SymParams, SymParams | None]] = []
+    values = StepValues()
     params = start
     for _ in range(steps):
         grads, _ = layered_gradients(network, params, (SLIDE_INPUT,), (target,))
-        out.append((params, grads))
-        params = _step(params, grads)
-    out.append((params, None))
-    return out
+        points.append((params, grads))
+        params = _step(params, grads, values)
+    points.append((params, None))
+    return _Trajectory(points, values)
 
 
 def _forward_claims() -> Step:
@@ -206,10 +303,46 @@ def _forward_claims() -> Step:
     )
 
 
+def _classify(claim: Claim, runs: list[tuple[str, _Trajectory]]) -> dict:
+    held, failed = [], []
+    for label, traj in runs:
+        results = [claim.holds(p, g, traj.values) for p, g in traj.points]
+        results = [r for r in results if r is not None]
+        ok_steps = [t for t, r in enumerate(results) if r]
+        if len(ok_steps) == len(results):
+            held.append(label)
+        elif ok_steps:
+            failed.append(f"{label} (held at steps {ok_steps} of 0..{len(results) - 1})")
+        else:
+            failed.append(label)
+    if held or any("held at steps" in f for f in failed):
+        verdict = f"holds only under a condition: {claim.condition}"
+    else:
+        verdict = "fails"
+    return {
+        "claim": claim.text,
+        "init": claim.init,
+        "verdict": verdict,
+        "correct": claim.correct,
+        "held_in": held,
+        "failed_in": failed,
+    }
+
+
+def _claim_step(claim: Claim, fact: dict) -> Step:
+    held = "; ".join(fact["held_in"]) or "none"
+    failed = "; ".join(fact["failed_in"]) or "none"
+    return Step(
+        f"Slide claim ({claim.init} init): {claim.text}",
+        f"{fact['verdict']}. Held at every step in: {held}. Failed in: {failed}. "
+        f"Correct general statement: {claim.correct}.",
+    )
+
+
 @lru_cache(maxsize=1)
 def classic_slide() -> Proof:
     """Reproduce the slide and classify each of its claims (see the module docstring)."""
-    runs: dict[str, list[tuple[str, list]]] = {"zero": [], "random": []}
+    runs: dict[str, list[tuple[str, _Trajectory]]] = {"zero": [], "random": []}
     for out_name, (loss, n_out, target, w_out) in _OUTPUTS.items():
         for act in ACTIVATIONS:
             net = Network((2, 2, n_out), act, loss, bias=False)
@@ -221,52 +354,23 @@ def classic_slide() -> Proof:
     steps = [_forward_claims()]
     claims_facts = []
     for claim in CLAIMS:
-        held, failed = [], []
-        for label, traj in runs[claim.init]:
-            results = [claim.holds(p, g) for p, g in traj]
-            results = [r for r in results if r is not None]
-            ok_steps = [t for t, r in enumerate(results) if r]
-            if len(ok_steps) == len(results):
-                held.append(label)
-            elif ok_steps:
-                failed.append(f"{label} (held at steps {ok_steps} of 0..{len(results) - 1})")
-            else:
-                failed.append(label)
-        if held or any("held at steps" in f for f in failed):
-            verdict = f"holds only under a condition: {claim.condition}"
-        else:
-            verdict = "fails"
-        claims_facts.append(
-            {
-                "claim": claim.text,
-                "init": claim.init,
-                "verdict": verdict,
-                "correct": claim.correct,
-                "held_in": held,
-                "failed_in": failed,
-            }
-        )
-        steps.append(
-            Step(
-                f"Slide claim ({claim.init} init): {claim.text}",
-                f"{verdict}. Held at every step in: {'; '.join(held) or 'none'}. "
-                f"Failed in: {'; '.join(failed) or 'none'}. Correct general statement: "
-                f"{claim.correct}.",
-            )
-        )
+        fact = _classify(claim, runs[claim.init])
+        claims_facts.append(fact)
+        steps.append(_claim_step(claim, fact))
     correct_ok = all(
-        check(p, g) is not False
+        check(p, g, traj.values) is not False
         for _, traj in runs["zero"]
-        for p, g in traj
+        for p, g in traj.points
         for check in _CORRECT["zero"]
-    ) and all(_CORRECT["random"][0](*traj[0]) for _, traj in runs["random"])
+    ) and all(_CORRECT["random"][0](*traj.points[0], traj.values) for _, traj in runs["random"])
     return Proof(
         theorem="classic_slide",
         statement=(
             "The slide's forward values are reproduced exactly, and each of its gradient claims is "
             "checked literally under its own index convention (W_ij from x_j into h_i, x = (1, 2)) "
             f"for {len(ACTIVATIONS)} activations x {len(_OUTPUTS)} output layers, over {STEPS} "
-            f"gradient steps from zero init and {RANDOM_STEPS} from the slide's random init."
+            f"gradient steps from zero init and {RANDOM_STEPS} from the slide's random init; "
+            "every verdict is exact or certified by interval arithmetic."
         ),
         verdict=PROVED if correct_ok else REFUTED,
         network="2-2-1 and 2-2-2, no bias",
@@ -274,6 +378,8 @@ def classic_slide() -> Proof:
             "W_ij is the weight from x_j into h_i (the slide's convention), 1-based",
             "relu'(0) = 0 (as in PyTorch and JAX)",
             f"plain gradient descent, rate {RATE}, one sample x = (1, 2)",
+            "a non-rational weight after a step is a symbol standing for its closed form in the "
+            "previous step's symbols, with an interval (mpmath.iv) enclosing its value",
         ),
         steps=tuple(steps),
         conclusion=(

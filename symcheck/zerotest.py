@@ -101,9 +101,13 @@ def _condition(cond: sp.Basic, ev: object) -> bool:
     raise Uncertified(f"condition {cond} is not supported")
 
 
-def interval(expr: sp.Expr, bits: int = PRECISION_BITS) -> object:
-    """An ``mpmath.iv`` interval that encloses the value of the constant ``expr``."""
-    memo: dict = {}
+def interval(expr: sp.Expr, bits: int = PRECISION_BITS, env: dict | None = None) -> object:
+    """An ``mpmath.iv`` interval that encloses the value of the constant ``expr``.
+
+    ``env`` maps symbols to intervals that enclose their values (computed at
+    ``bits``); ``expr`` may then contain those symbols.
+    """
+    memo: dict = dict(env or {})
     ctx = mpmath.iv
 
     def ev(e: sp.Expr) -> object:
@@ -155,7 +159,7 @@ def interval(expr: sp.Expr, bits: int = PRECISION_BITS) -> object:
 
 
 def certified_value(
-    value: sp.Expr, digits: int = DIGITS, *, allow_zero: bool = False
+    value: sp.Expr, digits: int = DIGITS, *, allow_zero: bool = False, env: dict | None = None
 ) -> tuple[sp.Expr, str]:
     """Evaluate a constant exactly (rational) or as a certified enclosure.
 
@@ -163,11 +167,12 @@ def certified_value(
     description of its error bound. Raises :class:`Uncertified` when the
     enclosure contains 0 (the value may be zero; with ``allow_zero`` the
     midpoint is returned anyway, e.g. for rounding) or cannot be computed.
+    ``env`` encloses the symbols of ``value`` (see :func:`interval`).
     """
     value = sp.sympify(value)
     if value.is_Rational:
         return value, "exact"
-    enclosure = interval(value)
+    enclosure = interval(value, env=env)
     if not allow_zero and enclosure.a <= 0 <= enclosure.b:  # type: ignore[attr-defined]
         raise Uncertified("the enclosure contains 0")
     with mpmath.workprec(PRECISION_BITS):
