@@ -210,9 +210,11 @@ class InitPoint:
         for w, b in self.params:
             for row in w:
                 for v in row:
-                    found |= v.free_symbols
+                    if not v.is_Number:
+                        found |= v.free_symbols
             for v in b or ():
-                found |= v.free_symbols
+                if not v.is_Number:
+                    found |= v.free_symbols
         return tuple(sorted(found, key=lambda s: s.name))
 
 
@@ -377,7 +379,30 @@ def clear_local_derivatives() -> None:
 def _instantiate(template: sp.Expr, mapping: dict, abstract: bool) -> sp.Expr:
     if abstract:
         return template.subs(mapping, simultaneous=True)
-    return template.xreplace(mapping)
+    return _replace(template, mapping)
+
+
+def _replace(node: sp.Basic, mapping: dict) -> sp.Basic:
+    """``node.xreplace(mapping)``, rebuilding sums and products with the shortcuts.
+
+    Like ``xreplace``, a node is rebuilt (and so evaluated) only when one of
+    its arguments changed; sums and products go through :func:`_total` and
+    :func:`_product`, which return what ``Add`` and ``Mul`` return without
+    asking the assumption system about structural zeros and ones.
+    """
+    hit = mapping.get(node)
+    if hit is not None:
+        return hit
+    if not node.args:
+        return node
+    args = [_replace(a, mapping) for a in node.args]
+    if all(new is old for new, old in zip(args, node.args)):
+        return node
+    if node.is_Add:
+        return _total(args)
+    if node.is_Mul:
+        return _product(args)
+    return node.func(*args)
 
 
 @dataclass(frozen=True)
@@ -408,6 +433,18 @@ def _times(a: sp.Expr, b: sp.Expr) -> sp.Expr:
     if b is _ONE:
         return a
     return a * b
+
+
+def _product(factors: Sequence[sp.Expr]) -> sp.Expr:
+    """``Mul(*factors)`` with the shortcuts of :func:`_times` (the same product, built faster)."""
+    if any(f is _ZERO for f in factors) and all(f.is_Rational or not f.is_Number for f in factors):
+        return _ZERO
+    kept = [f for f in factors if f is not _ONE]
+    if not kept:
+        return _ONE
+    if len(kept) == 1:
+        return kept[0]
+    return sp.Mul(*kept)
 
 
 def _total(terms: Sequence[sp.Expr]) -> sp.Expr:
@@ -488,6 +525,13 @@ def symbolic_forward(network: Network, params: SymParams, xs: Sequence[Row]) -> 
     return SymbolicPass(tuple(r[0] for r in runs), tuple(r[1] for r in runs))
 
 
+def _row(values: Sequence) -> Row:
+    """The values as a tuple of SymPy objects (the tuple itself when it already is one)."""
+    if isinstance(values, tuple) and all(isinstance(v, sp.Basic) for v in values):
+        return values
+    return tuple(v if isinstance(v, sp.Basic) else sp.sympify(v) for v in values)
+
+
 def _as_rows(network: Network, params: Sequence) -> SymParams:
     if len(params) != network.depth:
         raise InvalidArgument(
@@ -496,13 +540,13 @@ def _as_rows(network: Network, params: Sequence) -> SymParams:
         )
     out = []
     for layer, ((w, b), (n_out, n_in)) in enumerate(zip(params, network.shapes), start=1):
-        rows = tuple(tuple(sp.sympify(v) for v in row) for row in w)
+        rows = tuple(_row(row) for row in w)
         if len(rows) != n_out or any(len(r) != n_in for r in rows):
             raise InvalidArgument(f"W{layer} must have shape {(n_out, n_in)} = (n_out, n_in)")
         if network.bias:
             if b is None or len(b) != n_out:
                 raise InvalidArgument(f"b{layer} must have {n_out} entries")
-            bias: Row | None = tuple(sp.sympify(v) for v in b)
+            bias: Row | None = _row(b)
         else:
             if b is not None:
                 raise InvalidArgument(f"b{layer} is given but network {network.spec} has no bias")
@@ -540,8 +584,8 @@ def layered_gradients(
         dx, dy = data_symbols(network, batch)
         xs = dx if xs is None else xs
         ys = dy if ys is None else ys
-    xs = tuple(tuple(sp.sympify(v) for v in x) for x in xs)
-    ys = tuple(tuple(sp.sympify(v) for v in y) for y in ys)
+    xs = tuple(_row(x) for x in xs)
+    ys = tuple(_row(y) for y in ys)
     if len(xs) != len(ys):
         raise InvalidArgument(f"xs has {len(xs)} samples but ys has {len(ys)}; give one y per x")
     builder = _Builder()
@@ -643,8 +687,8 @@ def plain_gradients(
         dx, dy = data_symbols(network, batch)
         xs = dx if xs is None else xs
         ys = dy if ys is None else ys
-    xs = tuple(tuple(sp.sympify(v) for v in x) for x in xs)
-    ys = tuple(tuple(sp.sympify(v) for v in y) for y in ys)
+    xs = tuple(_row(x) for x in xs)
+    ys = tuple(_row(y) for y in ys)
     generic = generic_params(network)
     loss = network.loss_fn
     total = []

@@ -153,7 +153,7 @@ def test_canonical_hook_makes_lumped_neurons_structurally_equal():
 
 
 def test_structural_shortcuts_build_what_sympy_builds():
-    from symcheck.symbolic import _times, _total
+    from symcheck.symbolic import _product, _times, _total
 
     x, y = sp.symbols("x y")
     cases = [(0, x), (x, 0), (1, x), (x, 1), (2, x), (x, y), (sp.Rational(1, 2), 4), (0, sp.oo)]
@@ -164,6 +164,19 @@ def test_structural_shortcuts_build_what_sympy_builds():
     for terms in ([], [0], [0, x, 0], [x, y], [x, -x], [1, 2]):
         terms = [sp.sympify(t) for t in terms]
         assert _total(terms) == sp.Add(*terms)
+    for factors in ([], [0, x], [1, x], [1, 1], [-1, 0, x], [2, x, y], [0, sp.oo, x]):
+        factors = [sp.sympify(f) for f in factors]
+        assert _product(factors) == sp.Mul(*factors)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, a in ACTIVATIONS.items() if not a.abstract))
+def test_template_replacement_builds_what_xreplace_builds(name):
+    from symcheck.symbolic import _activation_template, _replace
+
+    d, template, _ = _activation_template(ACTIVATIONS[name])
+    x, y = sp.symbols("x y")
+    for value in (sp.Integer(0), sp.Integer(1), sp.Rational(-1, 3), x, x * y + 1, sp.tanh(x)):
+        assert _replace(template, {d: value}) == template.xreplace({d: value})
 
 
 def test_local_derivatives_are_derived_again_after_clearing():
