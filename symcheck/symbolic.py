@@ -439,22 +439,20 @@ def _product(factors: Sequence[sp.Expr]) -> sp.Expr:
     """``Mul(*factors)`` with the shortcuts of :func:`_times` (the same product, built faster)."""
     if any(f is _ZERO for f in factors) and all(f.is_Rational or not f.is_Number for f in factors):
         return _ZERO
-    kept = [f for f in factors if f is not _ONE]
-    if not kept:
-        return _ONE
-    if len(kept) == 1:
-        return kept[0]
-    return sp.Mul(*kept)
+    return _without(factors, _ONE, sp.Mul)
 
 
 def _total(terms: Sequence[sp.Expr]) -> sp.Expr:
     """``Add(*terms)`` without the structural zeros (the same sum, built faster)."""
-    kept = [t for t in terms if t is not _ZERO]
+    return _without(terms, _ZERO, sp.Add)
+
+
+def _without(items: Sequence[sp.Expr], neutral: sp.Expr, op: type) -> sp.Expr:
+    """``op(*items)`` after dropping the ``neutral`` elements (no call for 0 or 1 left)."""
+    kept = [v for v in items if v is not neutral]
     if not kept:
-        return _ZERO
-    if len(kept) == 1:
-        return kept[0]
-    return sp.Add(*kept)
+        return neutral
+    return kept[0] if len(kept) == 1 else op(*kept)
 
 
 class _Builder:
