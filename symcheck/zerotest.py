@@ -166,11 +166,15 @@ def certified_value(
     Returns the value (exact, or the midpoint to ``digits`` digits) and a
     description of its error bound. Raises :class:`Uncertified` when the
     enclosure contains 0 (the value may be zero; with ``allow_zero`` the
-    midpoint is returned anyway, e.g. for rounding) or cannot be computed.
+    midpoint is returned anyway, e.g. for rounding) or cannot be computed; an
+    exact 0 is refused the same way, so a returned value is certified non-zero
+    unless ``allow_zero`` is given.
     ``env`` encloses the symbols of ``value`` (see :func:`interval`).
     """
     value = sp.sympify(value)
     if value.is_Rational:
+        if value == 0 and not allow_zero:
+            raise Uncertified("the value is exactly 0")
         return value, "exact"
     enclosure = interval(value, env=env)
     if not allow_zero and enclosure.a <= 0 <= enclosure.b:  # type: ignore[attr-defined]

@@ -199,3 +199,18 @@ def test_plain_path_substitutes_by_subs_or_xreplace_alike(init):
     assert gradient_mismatches(by_subs, plain_gradients(net, params)) == []
     with pytest.raises(InvalidArgument, match="substitute='eval'"):
         plain_gradients(net, params, substitute="eval")
+
+
+def test_certified_value_certifies_non_zero_or_refuses():
+    from symcheck.zerotest import Uncertified, certified_value
+
+    assert certified_value(sp.Rational(-3, 7)) == (sp.Rational(-3, 7), "exact")
+    value, bound = certified_value(sp.tanh(1) - sp.Rational(3, 4))
+    assert abs(value - sp.Float("0.01159415595576488811945828", 26)) < 1e-25
+    assert "interval" in bound
+    for zero in (sp.Integer(0), sp.tanh(0), sp.sin(sp.pi)):
+        with pytest.raises(Uncertified):
+            certified_value(zero)
+    with pytest.raises(Uncertified):  # equal to 0 but not structurally: the enclosure has 0
+        certified_value(sp.tanh(1) ** 2 + 1 / sp.cosh(1) ** 2 - 1)
+    assert certified_value(sp.Integer(0), allow_zero=True)[0] == 0
