@@ -553,6 +553,31 @@ def _as_rows(network: Network, params: Sequence) -> SymParams:
     return tuple(out)
 
 
+def _prepared(
+    network: Network,
+    params: Sequence,
+    xs: Sequence | None,
+    ys: Sequence | None,
+    batch: int,
+    *,
+    plain: bool,
+) -> tuple[SymParams, tuple[Row, ...], tuple[Row, ...]]:
+    """Check the size, and give ``params``, ``xs`` and ``ys`` as SymPy rows (symbols by default)."""
+    check_symbolic_size(network, batch=batch if xs is None else max(1, len(xs)), plain=plain)
+    ps = _as_rows(network, params)
+    if xs is None or ys is None:
+        dx, dy = data_symbols(network, batch)
+        xs = dx if xs is None else xs
+        ys = dy if ys is None else ys
+    rows_x = tuple(_row(x) for x in xs)
+    rows_y = tuple(_row(y) for y in ys)
+    if len(rows_x) != len(rows_y):
+        raise InvalidArgument(
+            f"xs has {len(rows_x)} samples but ys has {len(rows_y)}; give one y per x"
+        )
+    return ps, rows_x, rows_y
+
+
 def layered_gradients(
     network: Network,
     params: Sequence,
@@ -576,16 +601,7 @@ def layered_gradients(
     ``(grads, deltas)`` where ``grads`` has the layout of ``params`` and
     ``deltas[s][l-1]`` is :math:`\delta^l` of sample ``s``.
     """
-    check_symbolic_size(network, batch=batch if xs is None else max(1, len(xs)))
-    ps = _as_rows(network, params)
-    if xs is None or ys is None:
-        dx, dy = data_symbols(network, batch)
-        xs = dx if xs is None else xs
-        ys = dy if ys is None else ys
-    xs = tuple(_row(x) for x in xs)
-    ys = tuple(_row(y) for y in ys)
-    if len(xs) != len(ys):
-        raise InvalidArgument(f"xs has {len(xs)} samples but ys has {len(ys)}; give one y per x")
+    ps, xs, ys = _prepared(network, params, xs, ys, batch, plain=False)
     builder = _Builder()
     acts = [network.activation(layer) for layer in network.hidden_layers]
     loss = network.loss_fn
@@ -679,14 +695,7 @@ def plain_gradients(
     """
     if substitute not in ("xreplace", "subs"):
         raise InvalidArgument(f"substitute={substitute!r}; use 'xreplace' or 'subs'")
-    check_symbolic_size(network, batch=batch if xs is None else max(1, len(xs)), plain=True)
-    ps = _as_rows(network, params)
-    if xs is None or ys is None:
-        dx, dy = data_symbols(network, batch)
-        xs = dx if xs is None else xs
-        ys = dy if ys is None else ys
-    xs = tuple(_row(x) for x in xs)
-    ys = tuple(_row(y) for y in ys)
+    ps, xs, ys = _prepared(network, params, xs, ys, batch, plain=True)
     generic = generic_params(network)
     loss = network.loss_fn
     total = []

@@ -214,3 +214,11 @@ def test_certified_value_certifies_non_zero_or_refuses():
     with pytest.raises(Uncertified):  # equal to 0 but not structurally: the enclosure has 0
         certified_value(sp.tanh(1) ** 2 + 1 / sp.cosh(1) ** 2 - 1)
     assert certified_value(sp.Integer(0), allow_zero=True)[0] == 0
+
+
+@pytest.mark.parametrize("path", [layered_gradients, plain_gradients])
+def test_both_paths_refuse_a_target_count_that_differs_from_the_input_count(path):
+    net = Network.parse("1-2-1", activation="tanh")
+    params = init_point(net, "zero").params
+    with pytest.raises(InvalidArgument, match="xs has 2 samples but ys has 1"):
+        path(net, params, [[1], [2]], [[0]])
