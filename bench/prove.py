@@ -38,8 +38,9 @@ every other cache-cleared fast run paid for collecting the cleared cache
 is not done either: it evicts the CPU caches and made the fast runs about
 1.6x slower, while the plain path's seconds do not notice.
 
-The speed-up line divides the plain path's median by the fast path's, column
-by column.
+The speed-up lines divide the plain path's figure by the fast path's, column
+by column (``new act+loss`` by the plain path's ``new network``, which has no
+table of local derivatives to clear).
 """
 
 from __future__ import annotations
