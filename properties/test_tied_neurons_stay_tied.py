@@ -4,8 +4,11 @@ Two regimes, named in each test:
 
 * exact dyadic: identity/ReLU/leaky-ReLU(1/4) activations, MSE, data and
   parameters multiples of 1/4 and 1/8, batch 1, 2 or 4, dyadic learning
-  rates, SGD/momentum/Nesterov: every operation is exact, so ties are
-  compared **bitwise**;
+  rates, SGD/momentum/Nesterov: every operation is exact (or, once the
+  products need more than 53 bits, rounded identically for tied neurons), so
+  ties are compared **bitwise**. A run that overflows (the thorough profile
+  found a linear 1-2-2-2 net with weights near 1.7 and rate 1/2 that passes
+  1e308 within 3 steps) has left the regime and is rejected;
 * general floating point: any activation, loss and optimiser of the
   equivariant set; ties are compared within
   :func:`symcheck.neurons.rounding_tolerance` (derived from Higham's bound
@@ -16,7 +19,8 @@ Two regimes, named in each test:
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
+import pytest
+from hypothesis import given, reject
 from hypothesis import strategies as st
 
 from symcheck import Network
@@ -50,7 +54,11 @@ def test_tied_neurons_stay_bitwise_tied_under_exact_dyadic_training(data):
     steps = data.draw(st.integers(1, 3), label="steps")
     tied = _tied_at_start(net, params)
     assert all(tied.values())  # the strategy always ties neurons 0 and 1
-    traj = train(net, params, (x, y), opt, steps)
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            traj = train(net, params, (x, y), opt, steps)
+        except FloatingPointError:
+            reject()  # diverged past float64: outside the exact regime
     for layer, pairs in tied.items():
         assert max_gap(signatures(traj.final, layer), pairs) == 0.0
 
@@ -84,3 +92,20 @@ def test_tie_check_rejects_training_with_per_neuron_learning_rates():
     traj = train(net, params, (x, y), opt, 1, lr_scale=[np.array([1.0, 0.5]), None])
     tol = rounding_tolerance(net, scale=_trajectory_scale(traj, x, y), batch=1, steps=1)
     assert max_gap(signatures(traj.final, 1), tied[1]) > tol
+
+
+def test_the_exact_regime_excludes_the_diverging_run_the_thorough_profile_found():
+    """Pinned: 1-2-2-2 identity, constant weights 1, 13/8, 7/4, SGD 1/2, three steps."""
+    net = Network.parse("1-2-2-2", activation="identity", bias=False)
+    params = [
+        (np.ones((2, 1)), None),
+        (np.full((2, 2), 1.625), None),
+        (np.full((2, 2), 1.75), None),
+    ]
+    x, y = np.array([[1.5]]), np.zeros((1, 2))
+    opt = get_optimizer("sgd", lr=0.5)
+    with np.errstate(over="raise", invalid="raise"), pytest.raises(FloatingPointError):
+        train(net, params, (x, y), opt, 3)
+    two = train(net, params, (x, y), opt, 2)  # still finite after two steps: ties hold
+    for layer in net.hidden_layers:
+        assert max_gap(signatures(two.final, layer), [(0, 1)]) == 0.0
