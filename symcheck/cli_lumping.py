@@ -9,11 +9,10 @@ from symcheck.errors import InvalidArgument
 from symcheck.lumping import MODES, prove_lumping_preserved
 from symcheck.network import Network
 from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
+from symcheck.proof import exit_code
 from symcheck.render import FORMATS, render
 
 __all__ = ["parse_labels", "register"]
-
-_EXIT = {"proved": 0, "refuted": 1, "unknown": 2}
 
 
 def parse_labels(text: str) -> list[list[int]]:
@@ -43,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
         mode=args.mode,
     )
     sys.stdout.write(render(proof, args.format))
-    return _EXIT[proof.verdict]
+    return exit_code([proof])
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -12,18 +12,10 @@ import sys
 
 from symcheck.network import Network
 from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
-from symcheck.proof import PROVED, REFUTED, Proof
+from symcheck.proof import Proof, exit_code
 from symcheck.render import FORMATS, render
 
 __all__ = ["register"]
-
-
-def _exit_code(proofs: list[Proof]) -> int:
-    if all(p.verdict == PROVED for p in proofs):
-        return 0
-    if any(p.verdict == REFUTED for p in proofs):
-        return 1
-    return 2
 
 
 def _network_args(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +57,7 @@ def _prove(args: argparse.Namespace) -> int:
     if args.breaks:
         proofs.append(prove_symmetry_breaks(net, batch=args.batch))
     _emit(proofs, args.format)
-    return _exit_code(proofs)
+    return exit_code(proofs)
 
 
 def _derive(args: argparse.Namespace) -> int:
@@ -80,7 +72,7 @@ def _example(args: argparse.Namespace) -> int:
 
     proof = classic_slide()
     _emit([proof], args.format)
-    return _exit_code([proof])
+    return exit_code([proof])
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -88,7 +80,7 @@ def _check(args: argparse.Namespace) -> int:
 
     result = verify_certificate(load_certificate(args.certificate))
     _emit([result], args.format)
-    return _exit_code([result])
+    return exit_code([result])
 
 
 def _init_args(parser: argparse.ArgumentParser, default: str) -> None:

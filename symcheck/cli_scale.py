@@ -24,6 +24,7 @@ import numpy as np
 from symcheck.diagnose import EPSILON, Diagnosis, diagnose_fix, diagnose_init
 from symcheck.errors import InvalidArgument
 from symcheck.network import Network
+from symcheck.proof import exit_code
 from symcheck.render import FORMATS, render
 from symcheck.scale_derive import (
     PRESETS,
@@ -210,7 +211,7 @@ def _run_derive(args: argparse.Namespace) -> int:
         proof = derive_critical_init(args.activation)
     text = render(proof, args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    return {"proved": 0, "refuted": 1}.get(proof.verdict, 2)
+    return exit_code([proof])
 
 
 def register(sub: Any) -> None:

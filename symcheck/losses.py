@@ -88,6 +88,20 @@ def _sym_logsumexp(z: Sequence[sp.Expr]) -> sp.Expr:
 
 _ELL = sp.Function("ell")
 
+
+def _mse_term(z: sp.Expr, y: sp.Expr) -> sp.Expr:
+    return sp.Rational(1, 2) * (z - y) ** 2
+
+
+def _bce_term(z: sp.Expr, y: sp.Expr) -> sp.Expr:
+    return sp.log(1 + sp.exp(z)) - y * z
+
+
+def _summed(term: Callable[[sp.Expr, sp.Expr], sp.Expr]) -> Callable:
+    r"""The per-sample loss :math:`\sum_k t(z_k, y_k)` of a per-output summand ``t``."""
+    return lambda z, y: sp.Add(*[term(zk, yk) for zk, yk in zip(z, y)])
+
+
 LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in (
@@ -95,11 +109,11 @@ LOSSES: dict[str, Loss] = {
             "mse",
             "identity",
             r"\tfrac12 \sum_k (\hat y_k - y_k)^2",
-            lambda z, y: sp.Rational(1, 2) * sp.Add(*[(zk - yk) ** 2 for zk, yk in zip(z, y)]),
+            _summed(_mse_term),
             lambda z, y: 0.5 * np.sum((z - y) ** 2, axis=-1),
             lambda z, y: z - y,
             True,
-            term=lambda z, y: sp.Rational(1, 2) * (z - y) ** 2,
+            term=_mse_term,
         ),
         Loss(
             "cross_entropy",
@@ -116,11 +130,11 @@ LOSSES: dict[str, Loss] = {
             "bce",
             "sigmoid",
             r"\sum_k \left[\log(1+e^{z_k}) - y_k z_k\right]",
-            lambda z, y: sp.Add(*[sp.log(1 + sp.exp(zk)) - yk * zk for zk, yk in zip(z, y)]),
+            _summed(_bce_term),
             lambda z, y: np.sum(_softplus(z) - y * z, axis=-1),
             lambda z, y: _sigmoid(z) - y,
             True,
-            term=lambda z, y: sp.log(1 + sp.exp(z)) - y * z,
+            term=_bce_term,
         ),
         Loss(
             "ell",

@@ -9,18 +9,19 @@ data: :mod:`symcheck.render` turns it into text, Markdown, LaTeX or JSON, and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from symcheck.errors import InvalidArgument, choices_message
 
-__all__ = ["PROVED", "REFUTED", "UNKNOWN", "VERDICTS", "Proof", "Residual", "Step"]
+__all__ = ["PROVED", "REFUTED", "UNKNOWN", "VERDICTS", "Proof", "Residual", "Step", "exit_code"]
 
 PROVED = "proved"
 REFUTED = "refuted"
 UNKNOWN = "unknown"
 VERDICTS = (PROVED, REFUTED, UNKNOWN)
+
 
 #: Schema version of ``Proof.to_dict()``; bump it when a field changes meaning.
 SCHEMA_VERSION = 1
@@ -105,3 +106,11 @@ class Proof:
             "conclusion": self.conclusion,
             "facts": dict(self.facts),
         }
+
+
+def exit_code(proofs: Iterable[Proof]) -> int:
+    """The command line's exit code: 0 all proved, 1 one refuted, 2 otherwise (unknown)."""
+    verdicts = [p.verdict for p in proofs]
+    if all(v == PROVED for v in verdicts):
+        return 0
+    return 1 if REFUTED in verdicts else 2

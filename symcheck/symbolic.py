@@ -210,11 +210,9 @@ class InitPoint:
         for w, b in self.params:
             for row in w:
                 for v in row:
-                    if not v.is_Number:
-                        found |= v.free_symbols
-            for v in b or ():
-                if not v.is_Number:
                     found |= v.free_symbols
+            for v in b or ():
+                found |= v.free_symbols
         return tuple(sorted(found, key=lambda s: s.name))
 
 
@@ -416,27 +414,14 @@ class SymbolicPass:
 _ZERO, _ONE = sp.S.Zero, sp.S.One
 
 
-def _times(a: sp.Expr, b: sp.Expr) -> sp.Expr:
-    """``a * b`` with the structural shortcuts ``0 * u = 0`` and ``1 * u = u``.
+def _product(factors: Sequence[sp.Expr]) -> sp.Expr:
+    """``Mul(*factors)`` with the structural shortcuts ``0 * u = 0`` and ``1 * u = u``.
 
     SymPy's ``Mul`` returns the same results, but first asks the assumption
     system whether ``u`` might be infinite; every symbol here stands for a
-    finite real number, so the shortcut is exact and skips that query. Two
-    numbers (``0 * oo`` included) are multiplied by SymPy.
+    finite real number, so the shortcut is exact and skips that query. With a
+    non-rational number among the factors (``0 * oo``) SymPy decides.
     """
-    if a.is_Number and b.is_Number:
-        return a * b
-    if a is _ZERO or b is _ZERO:
-        return _ZERO
-    if a is _ONE:
-        return b
-    if b is _ONE:
-        return a
-    return a * b
-
-
-def _product(factors: Sequence[sp.Expr]) -> sp.Expr:
-    """``Mul(*factors)`` with the shortcuts of :func:`_times` (the same product, built faster)."""
     if any(f is _ZERO for f in factors) and all(f.is_Rational or not f.is_Number for f in factors):
         return _ZERO
     return _without(factors, _ONE, sp.Mul)
@@ -466,7 +451,7 @@ class _Builder:
         key = (weights, values, bias)
         hit = self._dot.get(key)
         if hit is None:
-            terms = [_times(w, v) for w, v in zip(weights, values)]
+            terms = [_product((w, v)) for w, v in zip(weights, values)]
             if bias is not None:
                 terms.append(bias)
             hit = self._dot[key] = _total(terms)
@@ -623,7 +608,7 @@ def layered_gradients(
             w_next = ps[layer][0]
             columns = tuple(zip(*w_next))
             delta = tuple(
-                canon(_times(builder.derivative(act, zk), builder.dot(col, delta, None)))
+                canon(_product((builder.derivative(act, zk), builder.dot(col, delta, None))))
                 for col, zk in zip(columns, pre[layer - 1])
             )
             deltas.append(delta)
@@ -643,12 +628,12 @@ def layered_gradients(
                 key = (di, hk)
                 g = products.get(key)
                 if g is None:
-                    g = products[key] = canon(_times(scale, builder.dot(di, hk, None)))
+                    g = products[key] = canon(_product((scale, builder.dot(di, hk, None))))
                 row.append(g)
             rows.append(tuple(row))
         gb = None
         if network.bias:
-            gb = tuple(canon(_times(scale, _total(di))) for di in d_by_neuron)
+            gb = tuple(canon(_product((scale, _total(di)))) for di in d_by_neuron)
         grads.append((tuple(rows), gb))
     return tuple(grads), tuple(all_deltas)
 

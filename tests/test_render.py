@@ -69,3 +69,15 @@ def test_unknown_format_and_wrong_objects_are_refused() -> None:
 def test_a_proof_with_an_unknown_verdict_cannot_be_built() -> None:
     with pytest.raises(InvalidArgument, match="verdict='maybe'"):
         Proof(theorem="t", statement="s", verdict="maybe")
+
+
+def test_exit_code_is_0_only_when_every_proof_is_proved():
+    import dataclasses
+
+    from symcheck.proof import exit_code
+
+    refuted = dataclasses.replace(PROOF, verdict="refuted")
+    unknown = dataclasses.replace(PROOF, verdict="unknown")
+    assert exit_code([PROOF]) == 0 and exit_code([PROOF, PROOF]) == 0
+    assert exit_code([PROOF, refuted]) == 1 and exit_code([unknown, refuted]) == 1
+    assert exit_code([PROOF, unknown]) == 2 and exit_code([unknown]) == 2
