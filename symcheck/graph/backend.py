@@ -60,6 +60,8 @@ class Backend:
     tanh: Callable[[NDArray], NDArray]
     sqrt: Callable[[NDArray], NDArray]
     erf: Callable[[NDArray], NDArray]
+    cos: Callable[[NDArray], NDArray]
+    sin: Callable[[NDArray], NDArray]
     positive: Callable[[NDArray], NDArray]
 
     def array(self, values: object) -> NDArray:
@@ -109,6 +111,8 @@ NUMPY = Backend(
     tanh=np.tanh,
     sqrt=np.sqrt,
     erf=_np_erf,
+    cos=np.cos,
+    sin=np.sin,
     positive=lambda a: np.asarray(a) > 0,
 )
 
@@ -121,5 +125,7 @@ SYMPY = Backend(
     tanh=_vectorize(sp.tanh),
     sqrt=_vectorize(sp.sqrt),
     erf=_vectorize(sp.erf),
+    cos=_vectorize(sp.cos),
+    sin=_vectorize(sp.sin),
     positive=_sp_positive,
 )
