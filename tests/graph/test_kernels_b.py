@@ -95,7 +95,10 @@ def _sdpa_make(heads: int, kv_heads: int) -> Callable:
     def make(rng: np.random.Generator, tiny: bool) -> list:
         steps, keys, dim = (2, 2, 2) if tiny else (3, 4, 3)
         batch = 1 if tiny else 2
-        return _normal(rng, (batch, heads, steps, dim), *[(batch, kv_heads, keys, dim)] * 2)
+        h, h_kv = (
+            (1, 1) if tiny and heads == kv_heads else (heads, kv_heads)
+        )  # SymPy: keep it small
+        return _normal(rng, (batch, h, steps, dim), *[(batch, h_kv, keys, dim)] * 2)
 
     return make
 
@@ -411,6 +414,16 @@ def test_causal_mask_gives_exact_zero_weights_in_sympy() -> None:
     assert weights[0, 0, 0, 0] == 1
 
 
+def test_numpy_softmax_and_causal_sdpa_do_not_overflow() -> None:
+    """Logits near 1000 (exp overflows float64): NumPy subtracts the row maximum."""
+    x = np.array([[[[1000.0, 999.0], [-1000.0, 1001.0]]]])
+    (p, _), want = attention.softmax_forward(NUMPY, x), F.softmax(torch.tensor(x), dim=-1)
+    _assert_close(p, want.numpy(), "softmax of large logits")
+    out, _ = attention.sdpa_forward(NUMPY, x, x, x, causal=True, scale=1)
+    want = F.scaled_dot_product_attention(*[torch.tensor(x)] * 3, is_causal=True, scale=1.0)
+    _assert_close(out, want.numpy(), "causal sdpa of large scores")
+
+
 # --- the checkers reject wrong backward passes -----------------------------
 
 
@@ -512,6 +525,7 @@ def test_sympy_check_rejects_a_wrong_backward(name: str, backward: Callable) -> 
 BAD_INPUTS = [
     ("layer_norm weight shape", norm.layer_norm_forward, [(2, 3), (4,)], {}, "shape (3,)"),
     ("layer_norm eps", norm.layer_norm_forward, [(2, 3)], {"eps": 0}, "eps=0"),
+    ("layer_norm empty axis", norm.layer_norm_forward, [(2, 0)], {}, "size >= 1"),
     ("rms_norm arity", norm.rms_norm_forward, [(2, 3), (3,), (3,)], {}, "at most 1"),
     (
         "batch_norm stats",
@@ -534,6 +548,13 @@ BAD_INPUTS = [
         [(1, 2, 2, 2), (1, 2, 2, 3), (1, 2, 2, 3)],
         {},
         "k has shape",
+    ),
+    (
+        "sdpa no keys",
+        attention.sdpa_forward,
+        [(1, 1, 2, 2), (1, 1, 0, 2), (1, 1, 0, 2)],
+        {},
+        "S >= 1",
     ),
     ("sdpa scale", attention.sdpa_forward, [(1, 1, 2, 2)] * 3, {"scale": "big"}, "scale='big'"),
     ("rope odd", attention.rope_forward, [(1, 1, 2, 3)], {}, "D=3"),

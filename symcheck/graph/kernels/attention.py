@@ -70,6 +70,7 @@ def softmax_forward(xp: Backend, x: NDArray, *, axis: int = -1) -> tuple[NDArray
 
 
 def softmax_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
+    """The gradient for x."""
     p, axis = cache
     return (_softmax_grad(p, grad_out, axis),)
 
@@ -81,6 +82,10 @@ def _group(q: NDArray, k: NDArray, v: NDArray) -> int:
     kv_heads, keys = k.shape[1], k.shape[2]
     check_shape("sdpa", "k", k, (batch, kv_heads, keys, dim), "q's batch and head dim D")
     check_shape("sdpa", "v", v, k.shape, "the shape of k")
+    if keys == 0:
+        raise InvalidArgument(
+            f"sdpa: k has shape {k.shape}, no key positions; attention needs S >= 1 keys"
+        )
     if kv_heads == 0 or heads % kv_heads:
         raise InvalidArgument(
             f"sdpa: q has {heads} heads and k, v have {kv_heads}; the query heads must be a "
@@ -125,6 +130,7 @@ def _fold_groups(a: NDArray, group: int) -> NDArray:
 
 
 def sdpa_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
+    """Gradients for q, k and v (k and v summed over each GQA group)."""
     q, keys, values, p, scale, group = cache
     d_values = np.einsum("bhts,bhtd->bhsd", p, grad_out)
     d_scores = _softmax_grad(p, np.einsum("bhtd,bhsd->bhts", grad_out, values), 3)
@@ -162,5 +168,6 @@ def rope_forward(xp: Backend, x: NDArray, *, base: object = 10000) -> tuple[NDAr
 
 
 def rope_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
+    """The gradient for x: the inverse rotation of the output gradient."""
     cos, sin = cache
     return (grad_out * cos + _rotate_half(grad_out * sin, -1),)

@@ -40,6 +40,7 @@ def embedding_forward(xp: Backend, ids: NDArray, table: NDArray) -> tuple[NDArra
 
 
 def embedding_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
+    """``None`` for the ids; the table gradient accumulates repeated ids."""
     ids, table = cache
     d_table = xp.array(np.zeros_like(table))
     np.add.at(d_table, ids.reshape(-1), grad_out.reshape(-1, table.shape[1]))

@@ -28,5 +28,6 @@ def moe_combine_forward(xp: Backend, gates: NDArray, y: NDArray) -> tuple[NDArra
 
 
 def moe_combine_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
+    """Gradients for gates and y."""
     gates, y = cache
     return np.einsum("...d,...ed->...e", grad_out, y), gates[..., None] * grad_out[..., None, :]

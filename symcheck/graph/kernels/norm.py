@@ -65,6 +65,10 @@ def _rsqrt(xp: Backend, a: NDArray) -> NDArray:
 
 def _last_axis_params(op: str, x: NDArray, params: tuple[NDArray, ...], most: int) -> None:
     check_ndim(op, "x", x, at_least=1)
+    if x.shape[-1] == 0:
+        raise InvalidArgument(
+            f"{op}: x has shape {x.shape}; the normalised last axis is empty; give it size >= 1"
+        )
     if len(params) > most:
         raise InvalidArgument(
             f"{op}: got {1 + len(params)} arrays; it takes x and at most {most} parameters "
@@ -90,6 +94,7 @@ def layer_norm_forward(
 
 
 def layer_norm_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
+    """Gradients for x and each parameter given to the forward pass."""
     xhat, r, weight, arity = cache
     d = grad_out * weight[0] if weight else grad_out
     dx = r * (d - _mean_last(xp, d) - xhat * _mean_last(xp, d * xhat))
@@ -110,6 +115,7 @@ def rms_norm_forward(
 
 
 def rms_norm_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
+    """Gradients for x and, if given, the weight."""
     xhat, r, params = cache
     d = grad_out * params[0] if params else grad_out
     dx = r * (d - xhat * _mean_last(xp, d * xhat))
@@ -145,6 +151,7 @@ def batch_norm_forward(
 
 
 def batch_norm_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
+    """Gradients for x, weight, bias, running_mean and running_var."""
     xhat, r, w = cache
     axes = (0, *range(2, grad_out.ndim))
     g_sum = grad_out.sum(axis=axes)
