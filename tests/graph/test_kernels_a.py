@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from symcheck.errors import InvalidArgument
-from symcheck.graph.backend import NUMPY
+from symcheck.graph.backend import NUMPY, SYMPY
 from symcheck.graph.kernels import conv, dense, elementwise, loss, pool, shape
 
 torch.set_num_threads(1)
@@ -369,3 +369,178 @@ def test_invalid_arguments_name_the_bad_value(call, fragment: str) -> None:
     with pytest.raises(InvalidArgument) as info:
         call()
     assert fragment in str(info.value)
+
+
+# ---------------------------------------------------------------- backward, NumPy
+
+_CS_STEP = 1e-30
+_CD_REL = 1e-7  # central differences: h^2 truncation and eps/h rounding, h = 1e-6
+
+
+def _upstream(case: Case, arrays: list[np.ndarray], seed: int = 1) -> np.ndarray:
+    out, _ = case.forward(NUMPY, *arrays)
+    return np.random.default_rng(seed).normal(size=np.shape(out))
+
+
+def _contraction(case: Case, arrays: list[np.ndarray], grad_out: np.ndarray):
+    out, _ = case.forward(NUMPY, *arrays)
+    return np.sum(grad_out * out)
+
+
+def _numeric_gradients(case: Case, arrays: list[np.ndarray], grad_out: np.ndarray):
+    """Complex-step (analytic kernels) or central-difference gradients of sum(g * out)."""
+    grads = []
+    for k, a in enumerate(arrays):
+        grad = np.empty(a.shape)
+        for index in np.ndindex(*a.shape):
+            if case.analytic:
+                moved = [x.astype(complex) for x in arrays]
+                moved[k][index] += _CS_STEP * 1j
+                grad[index] = _contraction(case, moved, grad_out).imag / _CS_STEP
+            else:
+                h = 1e-6 * max(1.0, abs(a[index]))
+                up, down = [x.copy() for x in arrays], [x.copy() for x in arrays]
+                up[k][index] += h
+                down[k][index] -= h
+                diff = _contraction(case, up, grad_out) - _contraction(case, down, grad_out)
+                grad[index] = diff / (2 * h)
+        grads.append(grad)
+    return grads
+
+
+def torch_backward_error(case: Case, backward: Callable) -> float:
+    """Worst relative error of ``backward`` against torch autograd."""
+    arrays = _inputs(case)
+    grad_out = _upstream(case, arrays)
+    _, cache = case.forward(NUMPY, *arrays)
+    got = backward(NUMPY, cache, grad_out)
+    _, want = _torch(case, arrays, grad_out)
+    assert len(got) == len(want)
+    return max(_rel_error(g, w) for g, w in zip(got, want))
+
+
+def numeric_backward_error(case: Case, backward: Callable) -> float:
+    """Worst error of ``backward`` against the complex step / central differences,
+    in units of the method's tolerance."""
+    arrays = _inputs(case, seed=2)
+    grad_out = _upstream(case, arrays, seed=3)
+    _, cache = case.forward(NUMPY, *arrays)
+    got = backward(NUMPY, cache, grad_out)
+    want = _numeric_gradients(case, arrays, grad_out)
+    tolerance = REL if case.analytic else _CD_REL
+    return max(_rel_error(g, w) for g, w in zip(got, want)) / tolerance
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_backward_matches_torch_autograd(case: Case) -> None:
+    assert torch_backward_error(case, case.backward) <= REL
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_backward_matches_complex_step_or_central_differences(case: Case) -> None:
+    assert numeric_backward_error(case, case.backward) <= 1.0
+
+
+def _case(case_id: str) -> Case:
+    return CASES[IDS.index(case_id)]
+
+
+def _wrong(mutate: Callable[[tuple], tuple]) -> Callable[[Case], Callable]:
+    return lambda case: lambda xp, cache, g: mutate(case.backward(xp, cache, g))
+
+
+# Deliberately wrong backward passes, each a classic slip.
+WRONG = {
+    "linear-square-transposed-weight": (
+        Case("linear-sq", dense, "linear", ((3, 4), (4, 4)), F.linear),
+        _wrong(lambda gs: (gs[0], gs[1].T)),
+    ),
+    "conv2d-flipped-kernel-gradient": (
+        _case("conv2d-stride-pad"),
+        _wrong(lambda gs: (gs[0], gs[1][..., ::-1, ::-1], gs[2])),
+    ),
+    "conv1d-padding-kept-in-input-gradient": (
+        _case("conv1d-stride-pad"),
+        _wrong(lambda gs: (np.roll(gs[0], 1, axis=2), *gs[1:])),
+    ),
+    "expert_linear-bias-gradient-of-one-expert": (
+        _case("expert_linear-shared"),
+        _wrong(lambda gs: (*gs[:2], np.repeat(gs[2][:1], 2, axis=0))),
+    ),
+    "avg_pool2d-missing-1/k": (_case("avg_pool2d-overlap"), _wrong(lambda gs: (gs[0] * 6,))),
+    "mean-missing-1/n": (_case("mean-1"), _wrong(lambda gs: (gs[0] * 3,))),
+    "gelu-missing-density-term": (  # Phi(z) alone, without z phi(z)
+        _case("activation-gelu"),
+        lambda case: (
+            lambda xp, cache, g: (
+                g * elementwise.ELEMENTWISE["gelu"].value(xp, cache[1]) / cache[1],
+            )
+        ),
+    ),
+    "split_heads-reshape-without-transpose": (
+        _case("split_heads"),
+        lambda case: lambda xp, cache, g: (g.reshape(2, 3, 6),),
+    ),
+    "cross_entropy-mean-missing-1/B": (
+        _case("cross_entropy-mean-2d"),
+        _wrong(lambda gs: (gs[0] * 3, gs[1])),
+    ),
+    "bce-target-gradient-sign": (_case("bce-sum-3d"), _wrong(lambda gs: (gs[0], -gs[1]))),
+    "stack-pieces-swapped": (_case("stack"), _wrong(lambda gs: gs[::-1])),
+}
+
+
+@pytest.mark.parametrize("checker", [torch_backward_error, numeric_backward_error])
+@pytest.mark.parametrize("slip", sorted(WRONG))
+def test_a_wrong_backward_is_caught(slip: str, checker: Callable) -> None:
+    case, make = WRONG[slip]
+    limit = REL if checker is torch_backward_error else 1.0
+    assert checker(case, case.backward) <= limit
+    assert checker(case, make(case)) > 100 * limit
+
+
+def _max_pool_ties() -> np.ndarray:
+    x = np.array([[1.0, 1.0, 0.0, 2.0], [1.0, 0.0, 2.0, 2.0], [3.0, 3.0, 3.0, 3.0]])
+    return np.stack([x, -x])[None]  # (1, 2, 3, 4): repeated maxima in every window
+
+
+def _last_maximum_pool(xp, cache, grad_out):
+    """The slip: ties broken towards the last maximum (pool the reversed input)."""
+    reversed_input = _max_pool_ties()[..., ::-1, ::-1].copy()
+    _, reversed_cache = pool.max_pool2d_forward(xp, reversed_input, kernel=2, stride=1)
+    (grad,) = pool.max_pool2d_backward(xp, reversed_cache, grad_out[..., ::-1, ::-1])
+    return (grad[..., ::-1, ::-1],)
+
+
+@pytest.mark.parametrize(
+    ("backward", "agrees"),
+    [(pool.max_pool2d_backward, True), (_last_maximum_pool, False)],
+    ids=["first-maximum", "last-maximum-slip"],
+)
+def test_max_pool_ties_send_the_gradient_to_the_first_maximum(backward, agrees: bool) -> None:
+    x = _max_pool_ties()
+    out, cache = pool.max_pool2d_forward(NUMPY, x, kernel=2, stride=1)
+    grad_out = np.arange(1.0, out.size + 1).reshape(out.shape)
+    t = torch.tensor(x, requires_grad=True)
+    F.max_pool2d(t, 2, stride=1).backward(torch.tensor(grad_out))
+    (grad,) = backward(NUMPY, cache, grad_out)
+    assert np.array_equal(grad, t.grad.numpy()) is agrees
+
+
+@pytest.mark.parametrize(
+    ("name", "reference", "slope"),
+    [
+        ("relu", F.relu, 0.0),
+        ("leaky_relu", lambda x: F.leaky_relu(x, 0.01), 0.01),
+        ("leaky_relu(1/5)", lambda x: F.leaky_relu(x, 0.2), 0.2),
+        ("elu", F.elu, 1.0),
+    ],
+)
+@pytest.mark.parametrize("xp", [NUMPY, SYMPY], ids=["numpy", "sympy"])
+def test_derivative_at_the_kink_follows_the_registry_and_torch(xp, name, reference, slope) -> None:
+    zero = xp.array(np.zeros((1, 1)))
+    _, cache = elementwise.activation_forward(xp, zero, name=name)
+    (grad,) = elementwise.activation_backward(xp, cache, xp.array(np.ones((1, 1))))
+    t = torch.zeros((1, 1), dtype=torch.float64, requires_grad=True)
+    reference(t).sum().backward()
+    assert float(grad[0, 0]) == slope == t.grad.item()
