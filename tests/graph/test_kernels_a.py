@@ -145,6 +145,15 @@ CASES = [
         {"stride": (2, 1), "padding": (1, 2)},
         tiny=((1, 1, 3, 3), (1, 1, 2, 2), (1,)),
     ),
+    Case(  # stride 2 leaves the last row and column out of every window
+        "conv2d-stride-tail",
+        conv,
+        "conv2d",
+        ((1, 2, 6, 5), (2, 2, 3, 2)),
+        lambda x, w: F.conv2d(x, w, stride=2),
+        {"stride": 2},
+        tiny=((1, 1, 3, 3), (1, 1, 2, 2)),
+    ),
     Case(
         "conv2d",
         conv,
