@@ -341,6 +341,10 @@ _Z = np.zeros
             ),
             "must end in (2, 3)",
         ),
+        (
+            lambda: dense.expert_linear_forward(NUMPY, _Z((2, 3)), _Z((2, 4, 3)), shared_input=1),
+            "shared_input=1",
+        ),
         (lambda: conv.conv2d_forward(NUMPY, _Z((1, 2, 4, 4)), _Z((1, 3, 2, 2))), "2 channels"),
         (
             lambda: conv.conv2d_forward(NUMPY, _Z((1, 1, 4, 4)), _Z((1, 1, 2, 2)), stride=0),
