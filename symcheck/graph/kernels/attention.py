@@ -35,7 +35,7 @@ import numpy as np
 
 from symcheck.errors import InvalidArgument
 from symcheck.graph.backend import Backend
-from symcheck.graph.kernels._checks import check_axis, check_ndim, check_shape
+from symcheck.graph.kernels.checks import check_axis, check_ndim, check_shape
 
 __all__ = [
     "rope_backward",

@@ -12,7 +12,7 @@ import numpy as np
 
 from symcheck.errors import InvalidArgument
 from symcheck.graph.backend import Backend
-from symcheck.graph.kernels._checks import check_ndim
+from symcheck.graph.kernels.checks import check_ndim
 
 __all__ = ["embedding_backward", "embedding_forward"]
 

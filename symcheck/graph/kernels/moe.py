@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from symcheck.graph.backend import Backend
-from symcheck.graph.kernels._checks import check_ndim, check_shape
+from symcheck.graph.kernels.checks import check_ndim, check_shape
 
 __all__ = ["moe_combine_backward", "moe_combine_forward"]
 

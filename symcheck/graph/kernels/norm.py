@@ -36,7 +36,7 @@ import numpy as np
 
 from symcheck.errors import InvalidArgument
 from symcheck.graph.backend import Backend
-from symcheck.graph.kernels._checks import check_eps, check_ndim, check_shape
+from symcheck.graph.kernels.checks import check_eps, check_ndim, check_shape
 
 __all__ = [
     "batch_norm_backward",
