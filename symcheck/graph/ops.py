@@ -188,6 +188,10 @@ def _non_negative(value: object) -> object:
     return value
 
 
+def _positive_or_none(value: object) -> object:
+    return None if value is None else _positive(value)
+
+
 def _positive_fraction(value: object) -> object:
     if value is not None and value <= 0:  # type: ignore[operator]
         raise InvalidArgument(f"{value!r} must be > 0")
@@ -616,6 +620,16 @@ def _op(name: str, family: str, shape: Callable, symmetry: Callable | None, **kw
 
 
 _EPS = Attr(_as_fraction, Fraction(1, 100000), _positive_fraction)
+_POOL_ATTRS = {
+    "kernel": Attr(_PAIR, REQUIRED, _positive),
+    "stride": Attr(lambda v: None if v is None else _PAIR(v), None, _positive_or_none),
+}
+
+
+def _conv_attrs(coerce: Callable[[object], object]) -> dict[str, Attr]:
+    return {"stride": Attr(coerce, 1, _positive), "padding": Attr(coerce, 0, _non_negative)}
+
+
 _LOSS_ATTRS = {"reduction": Attr(_as_str, "mean", _reduction)}
 
 _TABLE: tuple[Op, ...] = (
@@ -645,7 +659,7 @@ _TABLE: tuple[Op, ...] = (
         _conv_rule,
         params=("weight", "bias"),
         required_params=1,
-        attrs={"stride": Attr(_INT, 1, _positive), "padding": Attr(_INT, 0, _non_negative)},
+        attrs=_conv_attrs(_INT),
         doc="torch.nn.functional.conv1d",
     ),
     _op(
@@ -655,7 +669,7 @@ _TABLE: tuple[Op, ...] = (
         _conv_rule,
         params=("weight", "bias"),
         required_params=1,
-        attrs={"stride": Attr(_PAIR, 1, _positive), "padding": Attr(_PAIR, 0, _non_negative)},
+        attrs=_conv_attrs(_PAIR),
         doc="torch.nn.functional.conv2d",
     ),
     _op(
@@ -663,10 +677,7 @@ _TABLE: tuple[Op, ...] = (
         "pool",
         _pool_shape,
         _per_channel_rule,
-        attrs={
-            "kernel": Attr(_PAIR, REQUIRED, _positive),
-            "stride": Attr(lambda v: None if v is None else _PAIR(v), None),
-        },
+        attrs=_POOL_ATTRS,
         doc="average pooling per channel",
     ),
     _op(
@@ -674,10 +685,7 @@ _TABLE: tuple[Op, ...] = (
         "pool",
         _pool_shape,
         _per_channel_rule,
-        attrs={
-            "kernel": Attr(_PAIR, REQUIRED, _positive),
-            "stride": Attr(lambda v: None if v is None else _PAIR(v), None),
-        },
+        attrs=_POOL_ATTRS,
         doc="max pooling per channel",
     ),
     _op(
