@@ -409,7 +409,7 @@ def _expert_linear_rule(ctx: RuleContext) -> None:
     ctx.join(ctx.out(-1), ctx.p(0, 1), *([ctx.p(1, 1)] if bias else []))
     experts = [ctx.out(-2), ctx.p(0, 0), *([ctx.p(1, 0)] if bias else [])]
     ctx.join(*experts, *([] if shared else [ctx.x(0, -2)]))
-    ctx.hint(ctx.out(-2), "expert", ctx.label)
+    ctx.hint(ctx.out(-2), "expert", f"{ctx.label}.experts")
     ctx.hint(ctx.out(-1), "neuron", ctx.label)
 
 
@@ -535,7 +535,8 @@ def _rope_rule(ctx: RuleContext) -> None:
     """Heads pass through; positions and the rotated dims are fixed (pair frequencies)."""
     ctx.join(ctx.out(0), ctx.x(0, 0))
     ctx.join(ctx.out(1), ctx.x(0, 1))
-    ctx.fix(ctx.x(0, 2), ctx.out(2), ctx.x(0, 3), ctx.out(3))
+    ctx.join(ctx.x(0, 3), ctx.out(3))  # one class (q and k dims stay one fixed space)
+    ctx.fix(ctx.x(0, 2), ctx.out(2), ctx.x(0, 3))
 
 
 def _moe_combine_rule(ctx: RuleContext) -> None:
@@ -543,7 +544,7 @@ def _moe_combine_rule(ctx: RuleContext) -> None:
     _join_leading(ctx, inputs=[0, 1], count=rank - 1)
     ctx.join(ctx.x(0, -1), ctx.x(1, -2))
     ctx.join(ctx.x(1, -1), ctx.out(-1))
-    ctx.hint(ctx.x(0, -1), "expert", ctx.label)
+    ctx.hint(ctx.x(0, -1), "expert", f"{ctx.label}.experts")
 
 
 # ---------------------------------------------------------------- the table
