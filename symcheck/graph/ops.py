@@ -42,7 +42,6 @@ from typing import Protocol
 from symcheck.errors import InvalidArgument
 
 __all__ = [
-    "ACTIVATION_EXTRAS",
     "OPS",
     "REQUIRED",
     "Attr",
@@ -85,30 +84,13 @@ class RuleContext(Protocol):
 
 # ---------------------------------------------------------------- attributes
 
-ACTIVATION_EXTRAS = ("elu", "gelu", "gelu_tanh", "silu", "softplus")
-
 
 def check_activation_name(name: object) -> str:
-    """Accept the concrete activations of :mod:`symcheck.activations` and the extras."""
-    from symcheck.activations import ACTIVATIONS, get_activation
+    """Accept the names the activation kernel knows (one registry: its ``ELEMENTWISE``)."""
+    from symcheck.graph.kernels.elementwise import get_elementwise
 
-    if isinstance(name, str) and name in ACTIVATION_EXTRAS:
-        return name
-    concrete = sorted(k for k, v in ACTIVATIONS.items() if v.numpy is not None)
-    choices = sorted({*concrete, *ACTIVATION_EXTRAS, "leaky_relu(q)"})
-    message = (
-        f"activation name={name!r} is not supported; use one of {choices} "
-        "(q a rational, e.g. leaky_relu(1/5))"
-    )
-    if not isinstance(name, str):
-        raise InvalidArgument(message)
-    try:
-        activation = get_activation(name)
-    except InvalidArgument:
-        raise InvalidArgument(message) from None
-    if activation.numpy is None:
-        raise InvalidArgument(message)
-    return name
+    get_elementwise(name)
+    return str(name)
 
 
 def _as_int(value: object) -> int:
