@@ -55,17 +55,22 @@ class ZooModel:
     doc: str
 
 
+def _dense(
+    b: GraphBuilder, x: str, name: str, out: int, inp: int, *, bias: bool = True, output: str = ""
+) -> str:
+    """A linear node ``name`` with ``name.weight`` (out, inp) and optionally ``name.bias``."""
+    params, shapes = [f"{name}.weight"], [(out, inp)]
+    if bias:
+        params.append(f"{name}.bias")
+        shapes.append((out,))
+    return b.node("linear", [x], params, shapes=shapes, output=output or name)
+
+
 def _mlp_layers(b: GraphBuilder, x: str, widths: Sequence[int], activation: str) -> str:
     h = x
     for layer in range(1, len(widths)):
         name = f"fc{layer}"
-        h = b.node(
-            "linear",
-            [h],
-            [f"{name}.weight", f"{name}.bias"],
-            shapes=[(widths[layer], widths[layer - 1]), (widths[layer],)],
-            output=name,
-        )
+        h = _dense(b, h, name, widths[layer], widths[layer - 1])
         if layer < len(widths) - 1:
             h = b.node("activation", [h], output=f"{name}.act", name=activation)
     return h
@@ -106,13 +111,7 @@ def _cnn(o: Mapping[str, Any]) -> Graph:
     h = b.node("avg_pool2d", [h], output="pool", kernel=2)
     h = b.node("flatten", [h], output="flat")
     features = c * (size // 2) ** 2
-    y = b.node(
-        "linear",
-        [h],
-        ["fc.weight", "fc.bias"],
-        shapes=[(o["classes"], features), (o["classes"],)],
-        output="logits",
-    )
+    y = _dense(b, h, "fc", o["classes"], features, output="logits")
     return b.build(y, loss="cross_entropy")
 
 
@@ -130,36 +129,16 @@ def _resmlp(o: Mapping[str, Any]) -> Graph:
     d, f, act = o["d_model"], o["d_ff"], o["activation"]
     b = GraphBuilder()
     x = b.input("x", (o["batch"], o["inputs"]))
-    s = b.node(
-        "linear", [x], ["embed.weight", "embed.bias"], shapes=[(d, o["inputs"]), (d,)], output="s0"
-    )
+    s = _dense(b, x, "embed", d, o["inputs"], output="s0")
     for k in range(o["blocks"]):
         p = f"b{k}"
         h = _layer_norm(b, s, f"{p}.norm", d)
-        h = b.node(
-            "linear",
-            [h],
-            [f"{p}.up.weight", f"{p}.up.bias"],
-            shapes=[(f, d), (f,)],
-            output=f"{p}.up",
-        )
+        h = _dense(b, h, f"{p}.up", f, d)
         h = b.node("activation", [h], output=f"{p}.act", name=act)
-        h = b.node(
-            "linear",
-            [h],
-            [f"{p}.down.weight", f"{p}.down.bias"],
-            shapes=[(d, f), (d,)],
-            output=f"{p}.down",
-        )
+        h = _dense(b, h, f"{p}.down", d, f)
         s = b.node("add", [s, h], output=f"s{k + 1}")
     h = _layer_norm(b, s, "norm", d)
-    y = b.node(
-        "linear",
-        [h],
-        ["head.weight", "head.bias"],
-        shapes=[(o["outputs"], d), (o["outputs"],)],
-        output="y",
-    )
+    y = _dense(b, h, "head", o["outputs"], d, output="y")
     return b.build(y, loss="mse")
 
 
@@ -181,13 +160,7 @@ def _transformer(o: Mapping[str, Any]) -> Graph:
         n = _layer_norm(b, s, f"{p}.ln1", d)
         split = {}
         for name, count in (("q", heads), ("k", kv), ("v", kv)):
-            h = b.node(
-                "linear",
-                [n],
-                [f"{p}.{name}.weight"],
-                shapes=[(count * dh, d)],
-                output=f"{p}.{name}",
-            )
+            h = _dense(b, n, f"{p}.{name}", count * dh, d, bias=False)
             h = b.node("split_heads", [h], output=f"{p}.{name}.heads", heads=count)
             if o["rope"] and name in ("q", "k"):
                 h = b.node("rope", [h], output=f"{p}.{name}.rope")
@@ -199,17 +172,17 @@ def _transformer(o: Mapping[str, Any]) -> Graph:
             causal=bool(o["causal"]),
         )
         a = b.node("merge_heads", [a], output=f"{p}.attn.merged")
-        a = b.node("linear", [a], [f"{p}.o.weight"], shapes=[(d, d)], output=f"{p}.o")
+        a = _dense(b, a, f"{p}.o", d, d, bias=False)
         s = b.node("add", [s, a], output=f"{p}.res1")
         n = _layer_norm(b, s, f"{p}.ln2", d)
-        gate = b.node("linear", [n], [f"{p}.gate.weight"], shapes=[(f, d)], output=f"{p}.gate")
-        up = b.node("linear", [n], [f"{p}.up.weight"], shapes=[(f, d)], output=f"{p}.up")
+        gate = _dense(b, n, f"{p}.gate", f, d, bias=False)
+        up = _dense(b, n, f"{p}.up", f, d, bias=False)
         g = b.node("activation", [gate], output=f"{p}.silu", name="silu")
         m = b.node("mul", [g, up], output=f"{p}.glu")
-        m = b.node("linear", [m], [f"{p}.down.weight"], shapes=[(d, f)], output=f"{p}.down")
+        m = _dense(b, m, f"{p}.down", d, f, bias=False)
         s = b.node("add", [s, m], output=f"{p}.res2")
     n = _layer_norm(b, s, "ln_f", d)
-    y = b.node("linear", [n], ["unembed.weight"], shapes=[(vocab, d)], output="logits")
+    y = _dense(b, n, "unembed", vocab, d, bias=False, output="logits")
     return b.build(y, loss="cross_entropy")
 
 
@@ -217,9 +190,7 @@ def _moe(o: Mapping[str, Any]) -> Graph:
     d, e, f = o["d_model"], o["experts"], o["d_ff"]
     b = GraphBuilder()
     x = b.input("x", (o["batch"], d))
-    logits = b.node(
-        "linear", [x], ["router.weight", "router.bias"], shapes=[(e, d), (e,)], output="router"
-    )
+    logits = _dense(b, x, "router", e, d)
     gates = b.node("softmax", [logits], output="gates")
     h = b.node(
         "expert_linear",
@@ -238,13 +209,7 @@ def _moe(o: Mapping[str, Any]) -> Graph:
         output="down",
     )
     h = b.node("moe_combine", [gates, h], output="mix")
-    y = b.node(
-        "linear",
-        [h],
-        ["head.weight", "head.bias"],
-        shapes=[(o["outputs"], d), (o["outputs"],)],
-        output="y",
-    )
+    y = _dense(b, h, "head", o["outputs"], d, output="y")
     return b.build(y, loss="mse")
 
 
