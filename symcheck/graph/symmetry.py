@@ -42,11 +42,14 @@ from symcheck.graph.unionfind import AxisUnionFind
 __all__ = [
     "GROUPS",
     "KINDS",
+    "NOUNS",
     "AxisRef",
     "Symmetries",
     "UnitSpace",
     "apply_permutation",
     "infer_symmetries",
+    "space_text",
+    "symmetries_text",
 ]
 
 # Kinds in priority order: a class with several hints takes the first kind here.
@@ -361,3 +364,45 @@ def apply_permutation(
         )
         result[ref.parameter] = np.take(view, index, axis=ref.axis + 1).reshape(shape)
     return result
+
+
+# How each kind of unit is called in text output.
+NOUNS = {
+    "neuron": "neurons",
+    "channel": "channels",
+    "head": "heads",
+    "qk_dim": "query-key dims",
+    "vo_dim": "value-output dims",
+    "stream": "residual-stream dims",
+    "expert": "experts",
+    "other": "units",
+}
+
+
+def _axis_text(ref: AxisRef) -> str:
+    blocks = f" (blocks of {ref.block})" if ref.block > 1 else ""
+    return f"{ref.parameter} axis {ref.axis}{blocks}"
+
+
+def space_text(space: UnitSpace) -> str:
+    """One readable line: name, units, group, the parameter axes it acts on."""
+    count = f"{space.size} {NOUNS[space.kind]}"
+    if space.kind == "head":
+        count += f" of {min(ref.block for ref in space.axes)} dims"
+    if space.group == "restricted" and space.blocks:
+        group = (
+            f"restricted: permuted independently within each of {len(space.blocks)} blocks of "
+            f"{len(space.blocks[0])} (one per unit of {space.independent_per})"
+        )
+    else:
+        group = space.group
+    return f"{space.name}: {count}, {group}; {', '.join(_axis_text(r) for r in space.axes)}"
+
+
+def symmetries_text(symmetries: Symmetries) -> str:
+    """Every space, movable ones first, one line each."""
+    movable = symmetries.movable
+    fixed = [s for s in symmetries.spaces if s.group == "fixed"]
+    lines = [f"{len(movable)} unit spaces that permute, {len(fixed)} fixed"]
+    lines += [f"  {space_text(s)}" for s in (*movable, *fixed)]
+    return "\n".join(lines) + "\n"
