@@ -12,8 +12,9 @@ from symcheck.cli import main
 from symcheck.graph.ops import OPS
 from symcheck.graph.zoo import ZOO
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "graph.md"
-TEXT = DOC.read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[2]
+TEXT = (ROOT / "docs" / "graph.md").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_op_has_a_row_in_the_rule_table():
@@ -28,10 +29,10 @@ def test_every_zoo_model_lists_its_true_defaults(name):
     assert f"| `{name}` | `{defaults}` |" in TEXT
 
 
-def _shown_runs():
+def _shown_runs(text):
     """(argv, line slice, shown lines) of every ``$ symcheck symmetries`` example."""
     runs = []
-    lines = TEXT.splitlines()
+    lines = text.splitlines()
     for k, line in enumerate(lines):
         if not line.startswith("$ symcheck symmetries") or "echo" in line:
             continue
@@ -49,7 +50,7 @@ def _shown_runs():
     return runs
 
 
-@pytest.mark.parametrize("argv, window, shown", _shown_runs())
+@pytest.mark.parametrize("argv, window, shown", _shown_runs(TEXT) + _shown_runs(README))
 def test_the_shown_output_is_what_the_command_prints(argv, window, shown, capsys):
     assert main(argv) == 0
     assert capsys.readouterr().out.splitlines()[window] == shown
