@@ -81,3 +81,14 @@ def test_one_factorisation_leaves_the_neurons_movable():
     perm = np.roll(np.arange(6), 1)
     gap = invariance_gap(graph, params, inputs, symmetries.space("u"), perm)
     assert gap <= RELATIVE_TOLERANCE
+
+
+def test_deeply_nested_products_need_no_recursion():
+    # More stack-and-flatten levels than Python's recursion limit (1000): each flat
+    # axis is 2 x the previous one.
+    b = GraphBuilder()
+    h = b.node("linear", [b.input("x", (1, 2))], ["u.weight"], shapes=[(3, 2)], output="u")
+    for _ in range(1100):
+        h = b.node("flatten", [b.node("stack", [h, h], axis=1)])
+    graph = b.build(b.node("mean", [b.node("activation", [h], name="tanh")], axis=1))
+    assert infer_symmetries(graph).parameters["u.weight"] == ("u", None)
