@@ -116,8 +116,10 @@ def _as_fraction(value: object) -> Fraction:
     if isinstance(value, (int, Fraction)):
         return Fraction(value)
     if isinstance(value, str) and _FRACTION.match(value.strip()):
-        result = Fraction(value.strip())
-        return result
+        try:
+            return Fraction(value.strip())
+        except ZeroDivisionError:
+            raise TypeError("a rational with a non-zero denominator") from None
     raise TypeError("a rational (int, 'p/q' string or Fraction)")
 
 

@@ -81,6 +81,10 @@ BAD = {
         lambda: _graph([Node("softmax", ("x",), "y", (), {"axis": "last"})], params=()),
         "attribute axis='last' is not valid; give an int",
     ),
+    "zero denominator": (
+        lambda: _graph([Node("layer_norm", ("x",), "y", (), {"eps": "1/0"})], params=()),
+        "attribute eps='1/0' is not valid; give a rational with a non-zero denominator",
+    ),
     "bad activation": (
         lambda: _graph([Node("activation", ("x",), "y", (), {"name": "tanhh"})], params=()),
         "activation='tanhh' is not supported",
