@@ -9,7 +9,7 @@ import pytest
 from symcheck.errors import InvalidArgument
 from symcheck.graph import graphfile
 from symcheck.graph.symmetry import infer_symmetries
-from symcheck.graph.zoo import ZOO, resolve_model
+from symcheck.graph.zoo import ZOO, chain_graph, resolve_model
 
 
 def _kinds(spec):
@@ -137,3 +137,17 @@ def test_an_oversized_graph_file_is_refused_before_reading(tmp_path, monkeypatch
     monkeypatch.setattr(graphfile, "MAX_FILE_BYTES", 10)
     with pytest.raises(InvalidArgument, match="more than the limit 10"):
         resolve_model(_write(tmp_path, _small()))
+
+
+def test_a_chain_graph_takes_network_options():
+    graph = chain_graph(
+        [2, 3, 3, 1], activation=["relu", "tanh"], bias=False, loss="bce", reduction="sum"
+    )
+    assert [n.attr_dict.get("name") for n in graph.nodes if n.op == "activation"] == [
+        "relu",
+        "tanh",
+    ]
+    assert graph.parameter_names == ("fc1.weight", "fc2.weight", "fc3.weight")
+    assert (graph.loss.name, graph.loss.reduction) == ("bce", "sum")
+    with pytest.raises(InvalidArgument, match="gives 1 names for 2 hidden layers"):
+        chain_graph([2, 3, 3, 1], activation=["relu"])
