@@ -265,3 +265,34 @@ def test_a_rule_that_forgets_an_axis_fixes_it(monkeypatch):
     monkeypatch.setitem(ops.OPS, "mul", replace(ops.OPS["mul"], symmetry=silent))
     graph, _ = elementwise("mul")()
     assert infer_symmetries(graph).movable == ()
+
+
+def _softmax_over_heads():
+    b = GraphBuilder()
+    x = b.input("x", (2, 3, 4))
+    h = b.node("split_heads", [b.node("linear", [x], ["q.weight"], shapes=[(6, 4)])], heads=2)
+    h = b.node("merge_heads", [b.node("softmax", [h], axis=1)])
+    return b.build(b.node("linear", [h], ["o.weight"], shapes=[(2, 6)]))
+
+
+def test_a_softmax_over_the_heads_keeps_the_head_dims_one_shared_permutation():
+    graph = _softmax_over_heads()
+    dims = infer_symmetries(graph).space("q.weight.axis0'")
+    assert (dims.group, dims.size, dims.independent_per) == ("symmetric", 3, None)
+    rng = np.random.default_rng(0)
+    params, inputs = random_parameters(graph, rng), random_inputs(graph, rng)
+    assert invariance_gap(graph, params, inputs, dims, [1, 2, 0]) <= RELATIVE_TOLERANCE
+
+
+def test_independent_head_dim_permutations_would_be_wrong_there():
+    # Sibling: the restricted space the inference refuses to claim changes the output.
+    from dataclasses import replace
+
+    graph = _softmax_over_heads()
+    shared = infer_symmetries(graph).space("q.weight.axis0'")
+    per_head = replace(
+        shared, size=6, group="restricted", blocks=((0, 1, 2), (3, 4, 5)), independent_per="heads"
+    )
+    rng = np.random.default_rng(0)
+    params, inputs = random_parameters(graph, rng), random_inputs(graph, rng)
+    assert invariance_gap(graph, params, inputs, per_head, [1, 2, 0, 3, 4, 5]) > 1e-6
