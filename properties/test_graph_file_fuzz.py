@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from symcheck.errors import InvalidArgument
@@ -57,7 +57,6 @@ def _replace(tree, path, value):
     return tree
 
 
-@settings(max_examples=150)
 @given(st.data())
 def test_a_mutated_graph_file_loads_or_is_refused_with_invalid_argument(data):
     seed = SEEDS[data.draw(st.sampled_from(sorted(SEEDS)), label="model")]

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from symcheck.graph import ops
@@ -35,7 +35,6 @@ def _point(graph, seed):
     return random_parameters(graph, rng), random_inputs(graph, rng)
 
 
-@settings(max_examples=40)
 @given(st.data())
 def test_every_inferred_space_leaves_the_output_unchanged(data):
     graph = data.draw(graphs(), label="graph")
@@ -46,7 +45,6 @@ def test_every_inferred_space_leaves_the_output_unchanged(data):
         assert gap <= RELATIVE_TOLERANCE, (space.name, perm, gap)
 
 
-@settings(max_examples=25)
 @given(st.data())
 def test_permuting_a_space_permutes_the_gradient(data):
     # T1: L(g·θ) = L(θ) for an architecture symmetry, so ∇L(g·θ) = g·∇L(θ).
