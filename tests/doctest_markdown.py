@@ -246,7 +246,9 @@ def run_shell(script: str, cwd: Path, env: dict[str, str]) -> subprocess.Complet
     )
 
 
-def run_transcript(commands: list[Command], cwd: Path, env: dict[str, str]) -> list[tuple[int, str]]:
+def run_transcript(
+    commands: list[Command], cwd: Path, env: dict[str, str]
+) -> list[tuple[int, str]]:
     """Run the commands in one shell; return each command's (exit code, output)."""
     script = []
     for command in commands:
@@ -293,7 +295,10 @@ def check_transcript(block: Block, cwd: Path, env: dict[str, str], *, compare: b
 def _mismatch(block: Block, what: str, shown: list[str], output: str) -> str:
     return (
         f"{block.where}: the output of `{what}` differs from the doc.\n"
-        f"--- shown\n" + "\n".join(_trim(shown)) + "\n--- actual\n" + "\n".join(_trim(output.split("\n")))
+        f"--- shown\n"
+        + "\n".join(_trim(shown))
+        + "\n--- actual\n"
+        + "\n".join(_trim(output.split("\n")))
     )
 
 
@@ -332,7 +337,9 @@ def _run_block(
         if last_stdout is None:
             return [f"{block.where}: 'output' block without a runnable block before it"], None
         if not output_matches(block.text.split("\n"), last_stdout.split("\n")):
-            return [_mismatch(block, "the previous block", block.text.split("\n"), last_stdout)], None
+            return [
+                _mismatch(block, "the previous block", block.text.split("\n"), last_stdout)
+            ], None
         return [], None
     if block.marker == "output-of":
         command, code = block.marker_arg, 0
@@ -387,7 +394,9 @@ def _run_python(block: Block, cwd: Path, env: dict[str, str]) -> tuple[list[str]
         check=False,
     )
     if done.returncode != 0:
-        return [f"{block.where}: python block exited {done.returncode}:\n{done.stderr[-3000:]}"], None
+        return [
+            f"{block.where}: python block exited {done.returncode}:\n{done.stderr[-3000:]}"
+        ], None
     return [], done.stdout
 
 
