@@ -1,6 +1,6 @@
 """Execute the fenced blocks of a Markdown document and compare their shown output.
 
-The conventions (also in docs/contributing-docs.md):
+The conventions (also in docs/writing-docs.md):
 
 - ```` ```sh ````: every line is a command; each must exit 0; output not shown.
 - ```` ```python ````: the block runs in a fresh interpreter and must exit 0.

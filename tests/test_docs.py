@@ -1,6 +1,6 @@
 """Every command and snippet in README.md and docs/*.md runs, and shows its real output.
 
-The conventions are in ``tests/doctest_markdown.py`` and docs/contributing-docs.md.
+The conventions are in docs/writing-docs.md and ``tests/doctest_markdown.py``.
 One test per document; the siblings below feed the harness broken documents
 (a wrong shown output, a failing snippet, a pipe hiding an exit code, an
 unclassified block, a skip without a reason) and check that it refuses them.
