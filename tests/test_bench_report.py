@@ -50,7 +50,7 @@ def test_the_readme_and_the_area_docs_carry_generated_sections() -> None:
 
 
 def _one_section_document(tmp_path: Path, name: str, body: str) -> Path:
-    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs").mkdir(parents=True)
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n<!-- bench:{name} -->\n{body}\n<!-- /bench:{name} -->\n")
     return readme
