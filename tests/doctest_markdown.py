@@ -234,16 +234,15 @@ def environment(root: Path) -> dict[str, str]:
     return env
 
 
-def run_shell(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", "-c", "set -o pipefail\nexec 2>&1\n" + script],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
     )
+
+
+def run_shell(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` with bash under ``pipefail``, stderr merged into stdout."""
+    return _run(["bash", "-c", "set -o pipefail\nexec 2>&1\n" + script], cwd, env)
 
 
 def run_transcript(
@@ -377,22 +376,12 @@ def _run_python(block: Block, cwd: Path, env: dict[str, str]) -> tuple[list[str]
         argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path.name]
         argv += ["-o", "addopts=", "--rootdir", str(cwd)]
         pytest_env = {**env, "CI": "1"}  # Hypothesis' built-in ci profile: no deadline
-        done = subprocess.run(
-            argv, cwd=cwd, env=pytest_env, capture_output=True, text=True, timeout=TIMEOUT_S
-        )
+        done = _run(argv, cwd, pytest_env)
         path.unlink()
         if done.returncode != 0:
             return [f"{block.where}: pytest failed on the block:\n{done.stdout[-3000:]}"], None
         return [], done.stdout
-    done = subprocess.run(
-        [sys.executable, "-c", block.text],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    done = _run([sys.executable, "-c", block.text], cwd, env)
     if done.returncode != 0:
         return [
             f"{block.where}: python block exited {done.returncode}:\n{done.stderr[-3000:]}"
