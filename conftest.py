@@ -3,7 +3,10 @@
 ``dev`` is the default; ``ci`` is loaded when the ``CI`` environment variable
 is set (derandomised, no deadline, no example database, at least 100 examples
 per property); ``thorough`` (many examples) is for nightly runs:
-``HYPOTHESIS_PROFILE=thorough pytest``.
+``HYPOTHESIS_PROFILE=thorough pytest``. ``fuzz`` is for HypoFuzz (docs/fuzzing.md):
+no deadline, and the example database in the directory named by
+``SYMCHECK_FUZZ_DB`` (default ``.hypothesis/fuzz``), which every fuzzing process
+on every machine that shares that directory reads and writes.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 _NUMPY_WAS_IMPORTED = "numpy" in sys.modules
 
 from hypothesis import HealthCheck, settings  # noqa: E402  (after the BLAS setting)
+from hypothesis.database import DirectoryBasedExampleDatabase  # noqa: E402
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile(
@@ -32,6 +36,14 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("thorough", max_examples=2000, deadline=None)
+settings.register_profile(
+    "fuzz",
+    deadline=None,
+    database=DirectoryBasedExampleDatabase(
+        os.environ.get("SYMCHECK_FUZZ_DB", os.path.join(".hypothesis", "fuzz"))
+    ),
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 _default = "ci" if os.environ.get("CI") else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default))

@@ -14,6 +14,7 @@ Two files are measured: random (Kaiming-style) weights, every layer full
 width, and zero weights, every layer collapsed (the verification path).
 Target: the audit within 3x of the floor. Run from the repository root:
 ``PYTHONPATH=. python bench/audit.py`` (medians of ``--repeat`` interleaved runs).
+The figures are also written to ``bench/results/audit.json``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,6 +30,10 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import _record  # bench/ is the script's directory, hence on the path
 
 from symcheck.audit import audit_file
 
@@ -96,6 +102,9 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=6, help="number of hidden layers")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    context = _record.start()
+    rows: list[dict[str, object]] = []
+    naive = float("nan")
     widths = [args.width] * (args.hidden + 1) + [10]
     print(f"MLP widths {widths[0]}x{args.hidden + 1}-{widths[-1]}, float32 safetensors")
     header = f"{'file':8} {'params':>12} {'floor s':>9} {'audit s':>9} {'ratio':>7}"
@@ -113,10 +122,14 @@ def main() -> None:
             f, a = statistics.median(floor), statistics.median(audit)
             name = "zero" if zero else "random"
             print(f"{name:8} {count:>12,} {f:>9.3f} {a:>9.3f} {a / f:>6.2f}x")
+            rows.append({"file": name, "parameters": count, "floor_s": f, "audit_s": a})
             if zero:  # identical rows: every comparison runs to the end
                 naive = _naive_estimate(path)
                 print(f"all-pairs comparison of neurons (extrapolated): {naive:.0f} s")
             path.unlink()
+    spec = f"{widths[0]}x{args.hidden + 1}-{widths[-1]} float32 safetensors MLP"
+    figures = {"model": spec, "repeat": args.repeat, "target_ratio": TARGET, "rows": rows}
+    _record.write("audit", context, {**figures, "all_pairs_extrapolated_s": naive})
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ network it times, in the same run, one full-batch gradient with
 ``symcheck.numeric.gradients`` and with ``torch.autograd`` (CPU, float64, one thread each,
 the same parameters), and one ``sgd``/``adam`` step of ``symcheck.optim``
 against ``torch.optim``. It also checks the two gradients agree, so the
-numbers compare like with like. Reported: the median of repeated timings.
+numbers compare like with like. Reported: the median of repeated timings,
+also written to ``bench/results/numeric.json``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import _record  # bench/ is the script's directory, hence on the path
 
 from symcheck import Network, numeric
 from symcheck.init import initialize
@@ -69,9 +72,11 @@ def main() -> None:
         # Both sides single-threaded (a fair comparison on a shared machine);
         # BLAS reads these variables at import, so restart with them set.
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **_SINGLE_THREAD})
+    context = _record.start()
     import torch
 
     torch.set_num_threads(1)
+    rows = []
     print(f"numpy {np.__version__}, torch {torch.__version__}, float64, 1 torch thread")
     print(
         f"{'network':>16} {'batch':>5} | {'grad symcheck':>13} {'grad torch':>10} | "
@@ -102,6 +107,18 @@ def main() -> None:
             f"{spec:>16} {batch:>5} | {ours * 1e3:10.3f} ms {theirs * 1e3:7.3f} ms | "
             f"{step_ours * 1e3:10.3f} ms {step_theirs * 1e3:7.3f} ms | {diff:.1e}"
         )
+        rows.append(
+            {
+                "network": spec,
+                "batch": batch,
+                "grad_symcheck_ms": ours * 1e3,
+                "grad_torch_ms": theirs * 1e3,
+                "adam_symcheck_ms": step_ours * 1e3,
+                "adam_torch_ms": step_theirs * 1e3,
+                "max_abs_diff": diff,
+            }
+        )
+    _record.write("numeric", context, {"dtype": "float64", "threads": 1, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ Rows: the identical-updates theorem for zero init with MSE loss on 3-4-4-2
 the abstract ``sigma`` (zero and tied init). The plain path differentiates the
 whole batch loss with ``sympy.diff`` for every parameter, substitutes the point
 and compares the tied pairs after ``expand``. It runs twice: substituting with
-``subs`` (the textbook way, the variant DESIGN.md §5 timed at 15 s; run once
-per column) and with ``xreplace`` (the package's own plain path, about 5x
-faster, and the baseline the speed-up target is judged against); the fast path is
-``prove_identical_updates`` (layered reverse mode, structural check).
+``subs`` (the textbook way; run once per column) and with ``xreplace`` (the
+package's own plain path, about 5x faster, and the baseline the speed-up
+target is judged against); the fast path is ``prove_identical_updates``
+(layered reverse mode, structural check).
 
 Both paths are timed by the same protocol, in this order:
 
@@ -40,18 +40,26 @@ is not done either: it evicts the CPU caches and made the fast runs about
 
 The speed-up lines divide the plain path's figure by the fast path's, column
 by column (``new act+loss`` by the plain path's ``new network``, which has no
-table of local derivatives to clear).
+table of local derivatives to clear). The figures are also written to
+``bench/results/prove.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import math
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import sympy as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import _record  # bench/ is the script's directory, hence on the path
 from sympy.core.cache import clear_cache
 
 from symcheck.network import Network
@@ -121,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="fast-path runs per column")
     parser.add_argument("--plain-repeat", type=int, default=2, help="plain-path runs per column")
     args = parser.parse_args(argv)
+    context = _record.start()
     small = Network.parse("3-4-4-2", activation="tanh", loss="mse")
     large = Network.parse("32-64-64-64-64-64-10", activation="sigma", loss="mse")
     textbook = _timings(lambda: _plain_prove(small, "subs"), 1, fast=False)
@@ -145,6 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"speed-up on 3-4-4-2 (plain with subs / fast): {textbook_ratios}")
     print("every run proved the theorem (checked run by run)")
+    figures = {
+        "repeat": args.repeat,
+        "plain_repeat": args.plain_repeat,
+        "rows": [
+            {"network": net, "path": path, **{c: (None if math.isnan(t[c]) else t[c]) for c in t}}
+            for net, path, t in rows
+        ],
+    }
+    _record.write("prove", context, figures)
     return 0
 
 

@@ -1,6 +1,6 @@
 """How fast rounding pulls lumped (but not tied) neurons apart under SGD.
 
-DESIGN.md §4 reports, for one 2-2-2-1 tanh network whose second hidden layer
+docs/theory.md §4 reports, for one 2-2-2-1 tanh network whose second hidden layer
 is lumped (rows ``(a, b)`` and ``(b, a)`` over a tied first layer) but not
 exactly tied, a gap between the two neurons' activations that grows from
 rounding level to 0.18 in 3000 float64 SGD steps. This script measures that
@@ -9,14 +9,21 @@ gap over several random draws, beside an exactly tied control (rows
 
     python bench/rounding.py [--seeds 8] [--steps 3000]
 
-The gap is max over the batch of |h2_1 - h2_2| after the given steps.
+The gap is max over the batch of |h2_1 - h2_2| after the given steps. The
+figures are also written to ``bench/results/rounding.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import _record  # bench/ is the script's directory, hence on the path
 
 from symcheck import Network
 from symcheck import numeric as nm
@@ -51,6 +58,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=3000)
     args = parser.parse_args()
+    context = _record.start()
+    rows = []
     marks = [c for c in CHECKPOINTS if c <= args.steps]
     print("seed  kind    " + "  ".join(f"{f'step {c}':>10}" for c in marks))
     for seed in range(args.seeds):
@@ -58,6 +67,10 @@ def main() -> None:
             gaps = _gaps(seed, args.steps, tied=tied)
             kind = "tied  " if tied else "lumped"
             print(f"{seed:>4}  {kind}  " + "  ".join(f"{gaps[c]:>10.1e}" for c in marks))
+            by_step = {str(c): gaps[c] for c in marks}
+            rows.append({"seed": seed, "kind": kind.strip(), "gaps": by_step})
+    figures = {"network": "2-2-2-1 tanh", "optimizer": "sgd lr 0.05", "steps": args.steps}
+    _record.write("rounding", context, {**figures, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -12,17 +12,25 @@ known) and the time per evaluation of
 It also times one scale diagnosis of a 256-wide, 20-layer tanh network.
 
     python bench/scale.py [--repeat 20]
+
+The figures are also written to ``bench/results/scale.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import mpmath
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import _record  # bench/ is the script's directory, hence on the path
 
 from symcheck.activations import get_activation
 from symcheck.diagnose import diagnose_init
@@ -66,6 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
+    context = _record.start()
+    rows = []
     rng = np.random.default_rng(0)
     print(
         f"{'moment':>10} {'q':>7} | {'hermite err':>11} {'us':>6} | "
@@ -75,21 +85,30 @@ def main() -> None:
         for q in QS:
             exact = _reference(f, q)
             row = [f"{label:>10} {q:>7g}"]
+            record: dict[str, object] = {"moment": label, "q": q}
             for rule in ("hermite", "composite"):
                 value, seconds = _time(partial(_uncached, act, kind, q, rule), args.repeat)
                 row.append(f"{abs(value - exact):>11.1e} {seconds * 1e6:>6.0f}")
+                record[f"{rule}_err"], record[f"{rule}_us"] = abs(value - exact), seconds * 1e6
             draws = rng.standard_normal(1_000_000)
             f_num = MOMENTS[kind].numeric(get_activation(act))
             value, seconds = _time(partial(_monte_carlo, f_num, q, draws), 3)
             row.append(f"{abs(value - exact):>15.1e} {seconds * 1e6:>8.0f}")
+            record["monte_carlo_err"], record["monte_carlo_us"] = abs(value - exact), seconds * 1e6
+            rows.append(record)
             print(" | ".join(row))
     net = Network((256,) * 21 + (1,), "tanh")
     start = time.perf_counter()
     d = diagnose_init(net, "lecun_normal", rng=np.random.default_rng(0), samples=256)
+    seconds = time.perf_counter() - start
     print(
         f"diagnosis of {net.spec[:24]}... (20 hidden layers of 256, 256 samples): "
-        f"{time.perf_counter() - start:.2f} s, verdict {d.verdict}"
+        f"{seconds:.2f} s, verdict {d.verdict}"
     )
+    diagnosis = {"network": "256x21-1 tanh, lecun_normal, 256 samples", "seconds": seconds}
+    diagnosis["verdict"] = d.verdict
+    figures = {"repeat": args.repeat, "monte_carlo_draws": 1_000_000, "rows": rows}
+    _record.write("scale", context, {**figures, "diagnosis": diagnosis})
 
 
 if __name__ == "__main__":
