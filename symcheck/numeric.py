@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from symcheck.activations import numpy_sigmoid
 from symcheck.errors import InvalidArgument
 from symcheck.network import Network
 
@@ -152,7 +153,7 @@ def forward(network: Network, params: Sequence, x: object, *, dtype: type = np.f
         e = np.exp(z - np.max(z.real, axis=-1, keepdims=True))
         return e / np.sum(e, axis=-1, keepdims=True)
     if output == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
+        return numpy_sigmoid(z)
     return z
 
 

@@ -1,25 +1,19 @@
-"""Failures the property suite found in code this file's author does not own, pinned until fixed.
+"""Failures the property suite found, pinned as regression tests.
 
-Each test rebuilds the falsifying example exactly and is marked ``xfail``
-(strict, see pyproject.toml): it fails the suite as soon as the bug is fixed,
-so the marker goes and the test stays as a regression test.
+Each test rebuilds the falsifying example exactly. While a bug is open its
+test is marked ``xfail`` (strict, see pyproject.toml), so the suite fails as
+soon as the bug is fixed and the marker goes.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from symcheck import Network
 from symcheck.gradcheck import gradient_scale
 from symcheck.init import initialize
 
 
-@pytest.mark.xfail(
-    raises=RuntimeWarning,
-    strict=True,
-    reason="numeric.forward's sigmoid 1/(1+exp(-z)) overflows for logits below -709",
-)
 def test_gradient_scale_of_a_bce_network_with_a_very_negative_logit() -> None:
     # Found by properties/test_permutation_equivariance.py (within rounding),
     # dev profile, in a full run on 2026-11-29: a 1-2-3-2 `square` network has
