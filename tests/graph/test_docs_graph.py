@@ -54,13 +54,3 @@ def _shown_runs(text):
 def test_the_shown_output_is_what_the_command_prints(argv, window, shown, capsys):
     assert main(argv) == 0
     assert capsys.readouterr().out.splitlines()[window] == shown
-
-
-def test_the_graph_file_example_is_a_valid_graph():
-    import json
-
-    from symcheck.graph.graphfile import graph_from_json
-
-    block = TEXT.split("```json\n", 1)[1].split("```", 1)[0]
-    graph = graph_from_json(json.loads(block))
-    assert graph.shape("y") == (2, 2) and graph.loss.name == "mse"
