@@ -18,7 +18,7 @@ from symcheck.activations import Activation, get_activation
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.losses import Loss, get_loss
 
-__all__ = ["MAX_PARAMETERS", "MAX_WIDTH", "REDUCTIONS", "Network"]
+__all__ = ["MAX_PARAMETERS", "MAX_WIDTH", "REDUCTIONS", "Network", "require_network"]
 
 #: Largest width of one layer that a ``Network`` accepts.
 MAX_WIDTH = 1_000_000
@@ -52,6 +52,11 @@ class Network:
         acts = self.activations
         if isinstance(acts, (str, Activation)):
             acts = (acts,) * hidden
+        if not isinstance(acts, (tuple, list)):
+            raise InvalidArgument(
+                f"activations={acts!r} must be an activation name such as 'tanh', an "
+                "Activation, or a list of them (one per hidden layer)"
+            )
         acts = tuple(acts)
         if len(acts) != hidden:
             raise InvalidArgument(
@@ -59,6 +64,8 @@ class Network:
                 f"{hidden} hidden layers; give one name or one per hidden layer"
             )
         object.__setattr__(self, "activations", tuple(get_activation(a).name for a in acts))
+        if not isinstance(self.loss, (str, Loss)):
+            raise InvalidArgument(f"loss={self.loss!r} must be a loss name such as 'mse'")
         object.__setattr__(self, "loss", get_loss(self.loss).name)
         if get_loss(self.loss).output == "softmax" and widths[-1] < 2:
             raise InvalidArgument(
@@ -69,7 +76,7 @@ class Network:
             )
         if not isinstance(self.bias, bool):
             raise InvalidArgument(f"bias={self.bias!r} must be True or False")
-        if self.reduction not in REDUCTIONS:
+        if not isinstance(self.reduction, str) or self.reduction not in REDUCTIONS:
             raise InvalidArgument(choices_message("reduction", self.reduction, REDUCTIONS))
 
     @classmethod
@@ -145,6 +152,25 @@ class Network:
         act = acts[0] if len(acts) == 1 else ",".join(self.activations)
         bias = "" if self.bias else ", no bias"
         return f"{self.spec} ({act}, {self.loss}, {self.reduction}{bias})"
+
+
+def require_network(network: object, *, name: str = "network") -> Network:
+    """Return ``network`` if it is a :class:`Network`, else raise InvalidArgument.
+
+    Every public entry point that takes a network calls this first, so a
+    width string or another object gets a message naming the fix instead of
+    an AttributeError deep inside.
+    """
+    if isinstance(network, Network):
+        return network
+    hint = (
+        f"build one with Network.parse({network!r})"
+        if isinstance(network, str)
+        else "build one with Network.parse('2-2-1') or Network((2, 2, 1))"
+    )
+    raise InvalidArgument(
+        f"{name}={network!r} is a {type(network).__name__}, not a symcheck.Network; {hint}"
+    )
 
 
 def _validate_widths(widths: object) -> tuple[int, ...]:

@@ -1,0 +1,131 @@
+r"""The work limits of symcheck, in one table.
+
+Every command and public function that could be asked for unbounded work
+checks its input against :data:`LIMITS` **before** doing the work, and raises
+:class:`~symcheck.errors.InvalidArgument` naming the limit, the value and the
+fix. The command line turns that into one line on stderr and exit code 2.
+
+===========================  ============  ==================================================
+field                        default       bounds
+===========================  ============  ==================================================
+``symbolic_batch``           8             samples of a symbolic proof (``--batch``)
+``symbolic_parameters``      50,000        parameters of a network given to SymPy
+``plain_parameters``         60            parameters on the plain ``sympy.diff`` path
+``proof_cost``               4,096         the proof cost model :func:`proof_cost` (below)
+``lumping_hidden_layers``    12            hidden layers of a lumping proof
+``numeric_floats``           10,000,000    floats of one layer's activations: samples x width
+``samples``                  1,000,000     ``samples`` of the numeric diagnosis
+``train_floats``             50,000,000    recorded trajectory: (steps + 1) x parameters
+``train_flops``              2e10          training work: steps x samples x parameters
+``plot_lines``               256           lines drawn in one panel (entries of ``W^l``)
+``certificate_bytes``        20,000,000    size of a certificate file
+``json_depth``               64            nesting of a certificate's arrays and objects
+``json_digits``              64            digits of one number in a certificate
+``seed``                     2**63 - 1     the largest ``--seed`` (seeds are >= 0)
+``message_chars``            300           characters of one error line
+===========================  ============  ==================================================
+
+The proof cost model. SymPy's work on the symbolic gradient grows
+exponentially with the number of hidden layers, because each layer's
+expression contains the previous layer's activation and the chain rule
+multiplies them. The model is
+
+.. math::
+
+    \mathrm{cost} = B \prod_{l=1}^{L-1} g(\varphi_l)\, m_l,
+
+with :math:`B` the batch, :math:`g` the growth factor of the activation's kind
+(:data:`GROWTH`: 2 analytic, 3 the abstract :math:`\sigma`, 8 piecewise such
+as relu) and :math:`m_l` the number of distinct neurons of hidden layer
+:math:`l` at the init point (1 when the init ties them, :math:`n_l` at the
+generic ``random`` point). A point without free symbols (``zero``, a rational
+``constant``) costs :math:`B`. Calibration (width-2 nets, one core): tied tanh
+0.6 s at cost 1024 and 4 s at 4096; random tanh 3.7 s at 4096 and 11 s at
+16384; tied relu 1.2 s at 4096 and over 12 s at 32768. The default limit
+4,096 keeps every admitted proof of that family within seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+__all__ = ["GROWTH", "LIMITS", "Limits", "activation_kind", "elide", "proof_cost"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The work limits; see the module docstring for what each one bounds."""
+
+    symbolic_batch: int = 8
+    symbolic_parameters: int = 50_000
+    plain_parameters: int = 60
+    proof_cost: int = 4_096
+    lumping_hidden_layers: int = 12
+    numeric_floats: int = 10_000_000
+    samples: int = 1_000_000
+    train_floats: int = 50_000_000
+    train_flops: float = 2e10
+    plot_lines: int = 256
+    certificate_bytes: int = 20_000_000
+    json_depth: int = 64
+    json_digits: int = 64
+    seed: int = 2**63 - 1
+    message_chars: int = 300
+
+    def with_(self, **changes: float) -> Limits:
+        """A copy with some limits changed, e.g. ``LIMITS.with_(proof_cost=10_000)``."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            from symcheck.errors import InvalidArgument, choices_message
+
+            raise InvalidArgument(choices_message("limit", unknown[0], known))
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+#: The limits in force.
+LIMITS = Limits()
+
+#: Growth factor of the proof cost per hidden layer, by activation kind.
+GROWTH = {"analytic": 2, "abstract": 3, "piecewise": 8}
+
+
+def activation_kind(activation: Any) -> str:
+    """The :data:`GROWTH` key of an :class:`~symcheck.activations.Activation`."""
+    if activation.abstract:
+        return "abstract"
+    return "analytic" if activation.analytic else "piecewise"
+
+
+def proof_cost(*, factors: Sequence[int], batch: int) -> int:
+    """The proof cost model of the module docstring: ``batch`` times the product of ``factors``.
+
+    >>> proof_cost(factors=[2] * 10, batch=1)
+    1024
+    """
+    product = batch
+    for factor in factors:
+        product *= factor
+    return product
+
+
+def elide(text: str, limit: int | None = None) -> str:
+    """``text`` on one line, at most ``limit`` characters, the middle elided.
+
+    >>> elide("a" * 10 + "b" * 10, 12)
+    'aa…[14]…bbbb'
+    """
+    limit = LIMITS.message_chars if limit is None else limit
+    one = " ".join(text.split("\n"))
+    if len(one) <= limit:
+        return one
+    n = len(one)
+    for _ in range(3):  # the marker's length depends on how much is cut
+        marker_len = len(f"…[{n}]…")
+        keep = max(0, limit - marker_len)
+        head = keep // 3  # the value is usually near the start, the fix at the end
+        tail = keep - head
+        n = len(one) - head - tail
+    return one[:head] + f"…[{n}]…" + (one[len(one) - tail :] if tail else "")
