@@ -160,7 +160,7 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         prog = f"symcheck {args.command}" if getattr(args, "command", None) else "symcheck"
-        _say(f"{prog}: error: no command given (see '{prog} --help')")
+        _say(f"{prog}: error: no command given; usage: {prog} COMMAND ... (see '{prog} --help')")
         return EXIT_BAD_USAGE
     try:
         with _deadline(args.timeout, args.command):

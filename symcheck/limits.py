@@ -13,10 +13,12 @@ field                        default       bounds
 ``plain_parameters``         60            parameters on the plain ``sympy.diff`` path
 ``proof_cost``               4,096         the proof cost model :func:`proof_cost` (below)
 ``lumping_hidden_layers``    12            hidden layers of a lumping proof
-``numeric_floats``           10,000,000    floats of one layer's activations: samples x width
+``numeric_floats``           10,000,000    floats of one pass's activations: samples x sum(widths)
+``numeric_parameters``       20,000,000    parameters of a network initialised numerically
 ``samples``                  1,000,000     ``samples`` of the numeric diagnosis
-``train_floats``             50,000,000    recorded trajectory: (steps + 1) x parameters
-``train_flops``              2e10          training work: steps x samples x parameters
+``train_floats``             50,000,000    recorded trajectory: (snapshots + 1) x parameters
+``train_flops``              5e9           training work: steps x (samples x parameters + 1e5)
+``train_step_overhead``      100,000       the Python cost of one step, in multiply-adds
 ``plot_lines``               256           lines drawn in one panel (entries of ``W^l``)
 ``certificate_bytes``        20,000,000    size of a certificate file
 ``json_depth``               64            nesting of a certificate's arrays and objects
@@ -64,9 +66,11 @@ class Limits:
     proof_cost: int = 4_096
     lumping_hidden_layers: int = 12
     numeric_floats: int = 10_000_000
+    numeric_parameters: int = 20_000_000
     samples: int = 1_000_000
     train_floats: int = 50_000_000
-    train_flops: float = 2e10
+    train_flops: float = 5e9
+    train_step_overhead: int = 100_000
     plot_lines: int = 256
     certificate_bytes: int = 20_000_000
     json_depth: int = 64
@@ -111,21 +115,30 @@ def proof_cost(*, factors: Sequence[int], batch: int) -> int:
     return product
 
 
-def elide(text: str, limit: int | None = None) -> str:
-    """``text`` on one line, at most ``limit`` characters, the middle elided.
-
-    >>> elide("a" * 10 + "b" * 10, 12)
-    'aa…[14]…bbbb'
-    """
-    limit = LIMITS.message_chars if limit is None else limit
-    one = " ".join(text.split("\n"))
-    if len(one) <= limit:
-        return one
-    n = len(one)
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, the middle replaced by ``…[n]…``."""
+    if len(text) <= limit:
+        return text
+    n = len(text)
     for _ in range(3):  # the marker's length depends on how much is cut
-        marker_len = len(f"…[{n}]…")
-        keep = max(0, limit - marker_len)
+        keep = max(0, limit - len(f"…[{n}]…"))
         head = keep // 3  # the value is usually near the start, the fix at the end
         tail = keep - head
-        n = len(one) - head - tail
-    return one[:head] + f"…[{n}]…" + (one[len(one) - tail :] if tail else "")
+        n = len(text) - head - tail
+    return text[:head] + f"…[{n}]…" + (text[len(text) - tail :] if tail else "")
+
+
+def elide(text: str, limit: int | None = None) -> str:
+    """``text`` on one line of at most ``limit`` characters (``LIMITS.message_chars``).
+
+    Every word longer than a third of the limit (an echoed value) is cut in
+    its middle first, so the words around it (what is wrong, the fix) stay;
+    then the line itself, if still too long.
+
+    >>> elide("bad " + "x" * 50 + " use 2-2-1", 30)
+    'bad x…[46]…xxx use 2-2-1'
+    """
+    limit = LIMITS.message_chars if limit is None else limit
+    words = " ".join(text.splitlines()).split(" ")
+    line = " ".join(_cut(word, limit // 3) for word in words)
+    return _cut(line, limit)

@@ -169,7 +169,7 @@ def require_network(network: object, *, name: str = "network") -> Network:
         else "build one with Network.parse('2-2-1') or Network((2, 2, 1))"
     )
     raise InvalidArgument(
-        f"{name}={network!r} is a {type(network).__name__}, not a symcheck.Network; {hint}"
+        f"{name}={network!r} must be a symcheck.Network, not a {type(network).__name__}; {hint}"
     )
 
 
