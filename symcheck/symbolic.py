@@ -199,11 +199,14 @@ def check_proof_cost(network: Network, point: InitPoint, *, batch: int = 1) -> N
     """Raise :class:`InvalidArgument` when the proof cost model exceeds ``LIMITS.proof_cost``."""
     cost = estimated_proof_cost(network, point, batch=batch)
     if cost > LIMITS.proof_cost:
+        fixes = ["fewer hidden layers"]
+        fixes += ["batch=1"] if batch > 1 else []
+        fixes += ["narrower hidden layers or init='tied'"] if point.name == "random" else []
         raise InvalidArgument(
             f"a proof on {network.spec} ({', '.join(sorted(set(network.activations)))}) at the "
             f"'{point.name}' init with batch={batch} has estimated cost {cost}, beyond the "
             f"limit of {LIMITS.proof_cost} (symbolic work grows exponentially with the hidden "
-            "layers); use fewer hidden layers, batch=1, or init='tied' instead of 'random'"
+            f"layers); use {' or '.join(fixes)}"
         )
 
 
