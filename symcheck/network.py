@@ -18,7 +18,14 @@ from symcheck.activations import Activation, get_activation
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.losses import Loss, get_loss
 
-__all__ = ["MAX_PARAMETERS", "MAX_WIDTH", "REDUCTIONS", "Network", "require_network"]
+__all__ = [
+    "MAX_PARAMETERS",
+    "MAX_WIDTH",
+    "REDUCTIONS",
+    "Network",
+    "require_layers",
+    "require_network",
+]
 
 #: Largest width of one layer that a ``Network`` accepts.
 MAX_WIDTH = 1_000_000
@@ -171,6 +178,24 @@ def require_network(network: object, *, name: str = "network") -> Network:
     raise InvalidArgument(
         f"{name}={network!r} must be a symcheck.Network, not a {type(network).__name__}; {hint}"
     )
+
+
+def require_layers(network: Network, params: object) -> Sequence:
+    """Return ``params`` if it is a sequence of one ``(W, b)`` pair per layer of ``network``."""
+    if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
+        raise InvalidArgument(
+            f"params={params!r:.80} must be a list of (W, b) pairs, one per layer of "
+            f"{network.spec}; build one with symcheck.initialize(network, 'he_normal', rng=...)"
+        )
+    if len(params) != network.depth:
+        raise InvalidArgument(
+            f"params has {len(params)} layers but network {network.spec} has {network.depth}; "
+            "give one (W, b) pair per layer"
+        )
+    for layer, pair in enumerate(params, start=1):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise InvalidArgument(f"params[{layer - 1}] must be a (W, b) pair")
+    return params
 
 
 def _validate_widths(widths: object) -> tuple[int, ...]:

@@ -60,7 +60,7 @@ from symcheck.activations import Activation
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.limits import GROWTH, LIMITS, activation_kind, proof_cost
 from symcheck.losses import Loss
-from symcheck.network import Network, require_network
+from symcheck.network import Network, require_layers, require_network
 
 __all__ = [
     "INITS",
@@ -375,6 +375,7 @@ def init_point(
     ``value`` is the constant of ``constant`` (a rational such as ``"1/10"`` or a
     symbol name; default the free symbol ``c``).
     """
+    require_network(network)
     if isinstance(init, InitPoint):
         return init
     if not isinstance(init, str) or init not in INITS:
@@ -568,14 +569,15 @@ def _row(values: Sequence) -> Row:
 
 
 def _as_rows(network: Network, params: Sequence) -> SymParams:
-    if len(params) != network.depth:
-        raise InvalidArgument(
-            f"params has {len(params)} layers but network {network.spec} has {network.depth}; "
-            "give one (W, b) pair per layer"
-        )
+    require_layers(network, params)
     out = []
     for layer, ((w, b), (n_out, n_in)) in enumerate(zip(params, network.shapes), start=1):
-        rows = tuple(_row(row) for row in w)
+        try:
+            rows = tuple(_row(row) for row in w)
+        except (TypeError, ValueError, sp.SympifyError):
+            raise InvalidArgument(
+                f"W{layer} must be {n_out} rows of {n_in} numbers or SymPy expressions"
+            ) from None
         if len(rows) != n_out or any(len(r) != n_in for r in rows):
             raise InvalidArgument(f"W{layer} must have shape {(n_out, n_in)} = (n_out, n_in)")
         if network.bias:
