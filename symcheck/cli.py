@@ -43,7 +43,7 @@ EXIT_REFUTED = 1
 EXIT_BAD_USAGE = 2
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 #: Seconds a command may run before it answers ``unknown`` (``--timeout``).
-DEFAULT_TIMEOUT = 300.0
+DEFAULT_TIMEOUT = 120.0
 
 #: errno values of a write that failed because the output medium is full.
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
