@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from symcheck.activations import Activation, get_activation
 from symcheck.errors import InvalidArgument, choices_message
+from symcheck.limits import LIMITS
 from symcheck.losses import Loss, get_loss
 
 __all__ = [
@@ -27,10 +28,10 @@ __all__ = [
     "require_network",
 ]
 
-#: Largest width of one layer that a ``Network`` accepts.
-MAX_WIDTH = 1_000_000
-#: Largest total parameter count that a ``Network`` accepts.
-MAX_PARAMETERS = 2_000_000_000
+#: Largest width of one layer that a ``Network`` accepts (``LIMITS.width``).
+MAX_WIDTH = LIMITS.width
+#: Largest total parameter count that a ``Network`` accepts (``LIMITS.parameters``).
+MAX_PARAMETERS = LIMITS.parameters
 REDUCTIONS = ("mean", "sum")
 
 _SPEC = re.compile(r"^\d+(-\d+)+$")

@@ -42,8 +42,8 @@ __all__ = ["MAX_STEPS", "Trajectory", "check_training_size", "train"]
 NDArray = np.ndarray
 Params = list[tuple[NDArray, "NDArray | None"]]
 
-#: Largest number of steps :func:`train` accepts in one call.
-MAX_STEPS = 1_000_000
+#: Largest number of steps :func:`train` accepts in one call (``LIMITS.steps``).
+MAX_STEPS = LIMITS.steps
 
 
 @dataclass(frozen=True)
