@@ -58,8 +58,12 @@ _COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-class OutOfTime(SymcheckError):
-    """The command ran longer than its ``--timeout``: the answer is unknown."""
+class OutOfTime(BaseException):
+    """The command ran longer than its ``--timeout``: the answer is unknown.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``), so that no ``except
+    Exception`` in the library or in SymPy can swallow it.
+    """
 
 
 class _Parser(argparse.ArgumentParser):
@@ -168,8 +172,10 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         sys.stdout.flush()
         return code
     except SymcheckError as exc:
-        prefix = "symcheck: " if isinstance(exc, OutOfTime) else "symcheck: error: "
-        _say(f"{prefix}{exc}")
+        _say(f"symcheck: error: {exc}")
+        return EXIT_BAD_USAGE
+    except OutOfTime as exc:
+        _say(f"symcheck: {exc}")
         return EXIT_BAD_USAGE
 
 

@@ -243,3 +243,27 @@ def test_the_checker_rejects_a_run_that_breaks_the_contract() -> None:
     assert violations(run_guarded(["x"], main=long_line)) == ["a stderr line of 400 characters"]
     found = violations(run_guarded(["x"], main=names_a_missing_option), options={"--batch"})
     assert found == ["the message names --no-such-flag, which the command does not have"]
+
+
+def test_the_deadline_is_not_swallowed_by_except_exception() -> None:
+    import time
+
+    from symcheck.cli import OutOfTime, _deadline
+
+    with pytest.raises(OutOfTime, match="did not finish within --timeout 0.05 s"):
+        with _deadline(0.05, "spin"):
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                try:
+                    time.sleep(0.01)
+                except Exception:
+                    pass
+
+
+def test_no_deadline_when_the_timeout_is_zero() -> None:
+    import time
+
+    from symcheck.cli import _deadline
+
+    with _deadline(0, "sleep"):
+        time.sleep(0.1)  # nothing fires
