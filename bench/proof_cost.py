@@ -8,8 +8,9 @@ For each family (init, activation, hidden width) the identical-updates proof
 runs on deeper and deeper nets, with the cost limit lifted, until one run
 exceeds ``--budget`` (default 12 s; a run is stopped there by SIGALRM). Each
 row prints the family, the number of hidden layers, the model's cost, whether
-the default limit admits it, and the wall time. These rows are the
-calibration that the docstring of ``symcheck/limits.py`` quotes.
+the default limit admits it, and the wall time (or the error that ended the
+family). These rows are the calibration that the docstring of
+``symcheck/limits.py`` quotes.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def main() -> None:
                 seconds = f"{time.perf_counter() - start:7.2f}"
             except _Stop:
                 seconds = f"> {args.budget:g}"
+            except ValueError as exc:  # e.g. a witness too long to print (int digit limit)
+                seconds = f"> failed: {type(exc).__name__}: {str(exc)[:40]}"
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             admitted = "yes" if cost <= limit else "no"

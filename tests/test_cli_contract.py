@@ -250,7 +250,7 @@ def test_the_deadline_is_not_swallowed_by_except_exception() -> None:
 
     from symcheck.cli import OutOfTime, _deadline
 
-    with pytest.raises(OutOfTime, match="did not finish within --timeout 0.05 s"):
+    with pytest.raises(OutOfTime, match=r"did not finish within --timeout 0\.05 s"):
         with _deadline(0.05, "spin"):
             end = time.monotonic() + 10
             while time.monotonic() < end:
