@@ -10,8 +10,6 @@ TypeError, IndexError, RecursionError or MemoryError — within 20 s.
 
 from __future__ import annotations
 
-import _thread
-import threading
 from collections.abc import Callable
 
 import hypothesis.strategies as st
@@ -19,6 +17,7 @@ import numpy as np
 from hypothesis import HealthCheck, example, given, note, settings
 
 import symcheck as S
+from symcheck.cli_contract import time_guard
 from symcheck.errors import SymcheckError
 
 NET = S.Network.parse("2-2-1")
@@ -76,22 +75,6 @@ SLOTS: dict[str, Callable[[object], object]] = {
 }
 
 
-def _within(seconds: float, call: Callable[[], object]) -> object:
-    fired = threading.Event()
-
-    def expire() -> None:
-        fired.set()
-        _thread.interrupt_main()
-
-    timer = threading.Timer(seconds, expire)
-    timer.start()
-    try:
-        return call()
-    finally:
-        timer.cancel()
-        assert not fired.is_set(), f"no answer within {seconds} s"
-
-
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(slot=st.sampled_from(sorted(SLOTS)), value=HOSTILE)
 @example(slot="get_optimizer(name)", value=[])  # was TypeError: unhashable type
@@ -107,6 +90,7 @@ def _within(seconds: float, call: Callable[[], object]) -> object:
 def test_a_hostile_value_gives_a_result_or_a_symcheck_error(slot: str, value: object) -> None:
     note(f"{slot} <- {value!r:.200}")
     try:
-        _within(20.0, lambda: SLOTS[slot](value))
+        with time_guard(20.0):
+            SLOTS[slot](value)
     except SymcheckError:
         pass

@@ -14,7 +14,9 @@ same generator finds a deliberately broken subcommand.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +30,7 @@ from symcheck.cli_contract import option_names, run_guarded, violations
 from symcheck.render import render
 
 _ROOT = Path(tempfile.mkdtemp(prefix="symcheck-fuzz-"))
+atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
 os.mkfifo(_ROOT / "fifo")
 (_ROOT / "empty.json").write_text('{"schema": 1, "proofs": []}')
 (_ROOT / "cert.json").write_text(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from symcheck.limits import LIMITS
 
-__all__ = ["Run", "option_names", "run_guarded", "violations"]
+__all__ = ["Run", "TooSlow", "option_names", "run_guarded", "time_guard", "violations"]
 
 _OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
@@ -42,6 +42,38 @@ class Run:
     seconds: float
     error: BaseException | None = None
     timed_out: bool = False
+
+
+class TooSlow(BaseException):
+    """Raised by :func:`time_guard` when the guarded block ran out of time."""
+
+
+@contextlib.contextmanager
+def time_guard(seconds: float) -> Iterator[None]:
+    """Raise :class:`TooSlow` in the main thread when the block runs over ``seconds``.
+
+    A watchdog thread interrupts the main thread (``_thread.interrupt_main``),
+    so the guard works even while SIGALRM belongs to the code under test; a
+    block that catches the interrupt itself (``main`` turns it into exit code
+    130) still ends in :class:`TooSlow`.
+    """
+    fired = threading.Event()
+
+    def expire() -> None:
+        fired.set()
+        _thread.interrupt_main()
+
+    timer = threading.Timer(seconds, expire)
+    timer.start()
+    try:
+        yield
+    except KeyboardInterrupt:
+        if not fired.is_set():
+            raise
+    finally:
+        timer.cancel()
+    if fired.is_set():
+        raise TooSlow(f"no answer within {seconds:g} s")
 
 
 @contextlib.contextmanager
@@ -70,8 +102,7 @@ def run_guarded(
 ) -> Run:
     """Run ``main(argv)`` in-process, capturing its output, under a time and memory guard.
 
-    After ``seconds`` a watchdog thread interrupts the main thread
-    (``KeyboardInterrupt``, which ``main`` reports with exit code 130);
+    After ``seconds`` :func:`time_guard` stops the run (``timed_out``);
     ``extra_bytes`` caps the address space above its current size, so an
     unbounded allocation fails with MemoryError instead of exhausting the
     machine. Exceptions that escape ``main`` are recorded, not raised.
@@ -81,41 +112,27 @@ def run_guarded(
 
         main = cli_main
     out, err = io.StringIO(), io.StringIO()
-    fired = threading.Event()
-
-    def expire() -> None:
-        fired.set()
-        _thread.interrupt_main()
-
-    watchdog = threading.Timer(seconds, expire)
     start = time.perf_counter()
     code: object = None
     error: BaseException | None = None
-    watchdog.start()
+    slow = False
     try:
         with (
+            time_guard(seconds),
             _address_space(extra_bytes),
             contextlib.redirect_stdout(out),
             contextlib.redirect_stderr(err),
         ):
-            code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    except KeyboardInterrupt:
-        code = 130
-    except BaseException as exc:
+            try:
+                code = main(list(argv))
+            except SystemExit as exc:
+                code = exc.code
+    except TooSlow:
+        slow = True
+    except BaseException as exc:  # recorded as a violation, whatever it is
         error = exc
-    finally:
-        watchdog.cancel()
-    return Run(
-        tuple(argv),
-        code,
-        out.getvalue(),
-        err.getvalue(),
-        time.perf_counter() - start,
-        error,
-        fired.is_set(),
-    )
+    seconds_taken = time.perf_counter() - start
+    return Run(tuple(argv), code, out.getvalue(), err.getvalue(), seconds_taken, error, slow)
 
 
 def option_names(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:

@@ -10,14 +10,13 @@ the guard below fails a row that takes more than 20 s).
 
 from __future__ import annotations
 
-import _thread
-import threading
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 import symcheck as S
+from symcheck.cli_contract import TooSlow, time_guard
 from symcheck.diagnose import diagnose_init
 from symcheck.errors import InvalidArgument
 
@@ -124,43 +123,20 @@ ROWS: list[tuple[str, Callable[[], object], str]] = [
 ]
 
 
-class _Slow(BaseException):
-    pass
-
-
-def _call_guarded(call: Callable[[], object], seconds: float) -> object:
-    fired = threading.Event()
-
-    def expire() -> None:
-        fired.set()
-        _thread.interrupt_main()
-
-    timer = threading.Timer(seconds, expire)
-    timer.start()
-    try:
-        return call()
-    except KeyboardInterrupt:
-        if fired.is_set():
-            raise _Slow(f"did not return within {seconds} s") from None
-        raise
-    finally:
-        timer.cancel()
-
-
 @pytest.mark.parametrize(("name", "call", "fragment"), ROWS, ids=[r[0] for r in ROWS])
 def test_a_bad_argument_raises_invalid_argument_naming_it(
     name: str, call: Callable[[], object], fragment: str
 ) -> None:
-    with pytest.raises(InvalidArgument) as info:
-        _call_guarded(call, 20.0)
+    with pytest.raises(InvalidArgument) as info, time_guard(20.0):
+        call()
     assert fragment in str(info.value)
 
 
 def test_the_guard_reports_a_slow_call() -> None:
     import time
 
-    with pytest.raises(_Slow):
-        _call_guarded(lambda: time.sleep(5), 0.2)
+    with pytest.raises(TooSlow), time_guard(0.2):
+        time.sleep(5)
 
 
 def test_the_table_would_catch_a_raw_type_error() -> None:
@@ -169,6 +145,5 @@ def test_the_table_would_catch_a_raw_type_error() -> None:
     def unvalidated() -> None:
         len(None)  # type: ignore[arg-type]
 
-    with pytest.raises(TypeError):
-        with pytest.raises(InvalidArgument):
-            _call_guarded(unvalidated, 5.0)
+    with pytest.raises(TypeError), pytest.raises(InvalidArgument), time_guard(5.0):
+        unvalidated()
