@@ -55,6 +55,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "symcheck.cli_scale",
     "symcheck.cli_audit",
     "symcheck.cli_lumping",
+    "symcheck.cli_graph",
 )
 
 

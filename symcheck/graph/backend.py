@@ -45,8 +45,9 @@ def _vectorize(fn: Callable[[sp.Expr], sp.Expr]) -> Callable[[NDArray], NDArray]
 class Backend:
     """The value-computing functions a kernel may use.
 
-    ``const(q)`` turns a Python number or :class:`fractions.Fraction` into the
-    backend's scalar (a float, or an exact SymPy number). ``positive(a)`` is
+    ``const(q)`` turns a Python number, a :class:`fractions.Fraction` or an
+    exact SymPy constant such as ``sympy.sqrt(2 / sympy.pi)`` into the
+    backend's scalar (a float, or the exact SymPy number). ``positive(a)`` is
     the elementwise test ``a > 0`` as a boolean array; the SymPy backend
     answers it only where the sign is decided exactly and raises
     :class:`ValueError` otherwise, so a branch is never taken on a guess.
@@ -72,7 +73,9 @@ class Backend:
 
 
 def _np_const(q: object) -> float:
-    return float(q) if isinstance(q, Fraction) else q  # type: ignore[return-value]
+    if isinstance(q, (Fraction, sp.Basic)):
+        return float(q)  # type: ignore[arg-type]
+    return q  # type: ignore[return-value]
 
 
 def _np_erf(a: NDArray) -> NDArray:

@@ -1,0 +1,73 @@
+"""Random float64 parameters, inputs and targets for a graph (randomness always explicit).
+
+Parameters and float inputs are standard normal, except parameters whose role
+in their op (the op table's ``params``) must be positive (``running_var``),
+which are drawn from ``0.5 + |N(0, 1)|``. Integer inputs (token ids) are
+uniform over the vocabulary of the embedding that reads them. Targets are
+standard normal, or a softmax of normals for ``cross_entropy`` (a
+distribution on the last axis) and uniform on [0, 1] for ``bce``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from symcheck.graph.ir import Graph
+from symcheck.graph.ops import get_op
+
+__all__ = ["POSITIVE_ROLES", "TARGETS", "random_inputs", "random_parameters", "random_target"]
+
+POSITIVE_ROLES = frozenset({"running_var"})
+
+
+def _roles(graph: Graph) -> dict[str, str]:
+    roles = {}
+    for node in graph.nodes:
+        for role, name in zip(get_op(node.op).params, node.params):
+            roles[name] = role
+    return roles
+
+
+def random_parameters(graph: Graph, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One float64 array per parameter."""
+    roles = _roles(graph)
+    params = {}
+    for p in graph.parameters:
+        values = rng.standard_normal(p.shape)
+        params[p.name] = 0.5 + np.abs(values) if roles[p.name] in POSITIVE_ROLES else values
+    return params
+
+
+def random_inputs(graph: Graph, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One array per input: float64 normals, or ids below the reading embedding's vocabulary."""
+    vocab = {}
+    for node in graph.nodes:
+        op = get_op(node.op)
+        for position in op.int_inputs:
+            vocab[node.inputs[position]] = graph.shape(node.params[0])[0]
+    return {
+        i.name: rng.integers(0, vocab[i.name], size=i.shape)
+        if i.dtype == "int"
+        else rng.standard_normal(i.shape)
+        for i in graph.inputs
+    }
+
+
+def _distribution(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    z = rng.standard_normal(shape)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# One target recipe per loss op of the op table.
+TARGETS = {
+    "mse": lambda rng, shape: rng.standard_normal(shape),
+    "cross_entropy": _distribution,
+    "bce": lambda rng, shape: rng.uniform(0.0, 1.0, size=shape),
+}
+
+
+def random_target(graph: Graph, rng: np.random.Generator) -> np.ndarray:
+    """A target for the graph's loss (see the module docstring); mse's without a loss."""
+    name = graph.loss.name if graph.loss is not None else "mse"
+    return TARGETS[name](rng, graph.shape(graph.output))
