@@ -95,6 +95,7 @@ PLAUSIBLE: dict[str, list[str]] = {
     "tolerance": ["0", "1e-9"],
     "layers": ["a,b"],
     "max_bytes": ["1M"],
+    "model": ["2-2-1", "mlp:width=4", "transformer:layers=1", str(_ROOT / "cert.json")],
 }
 PLAUSIBLE["arch"] = PLAUSIBLE["network"]
 

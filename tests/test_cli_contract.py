@@ -116,6 +116,16 @@ TABLES: dict[str, list[tuple[list[str], int, str]]] = {
         (["lumping", "1-3-3-1", "--optimizer", ""], 2, "invalid choice: ''"),
         (["lumping", "1-3-3-3-3-3-3-1"], 2, "estimated cost"),
     ],
+    "symmetries": [
+        (["symmetries", "{fifo}"], 2, "is not known"),
+        (["symmetries", "{deep}"], 2, "nests deeper than"),
+        (["symmetries", "{digits}"], 2, "holds a number of thousands of digits"),
+        (["symmetries", "x" * 5000 + ".json"], 2, "cannot be read: File name too long"),
+        (["symmetries", LONG], 2, "is not known"),
+        (["symmetries", "2-1000000-1"], 2, "every width must be 1 to 4096"),
+        (["symmetries", "transformer:layers=100000000"], 2, "must be an integer from 1 to"),
+        (["symmetries", ""], 2, "is empty"),
+    ],
     "audit": [
         (["audit"], 2, "the following arguments are required: file"),
         (["audit", "w.npz", "--tolerance", "-1"], 2, "must be a finite number >= 0"),
