@@ -23,7 +23,7 @@ from pathlib import Path
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, find, given, note, settings
+from hypothesis import HealthCheck, example, find, given, note, settings
 
 from symcheck import Network, cli, prove_identical_updates
 from symcheck.cli_contract import option_names, run_guarded, violations
@@ -164,6 +164,8 @@ _PARSER = cli.build_parser()
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(argv=argument_lists(_PARSER))
+@example(argv=["audit", "0", "--tolerance=--epsilon", "--timeout", "5"])  # an echoed value
+@example(argv=["symmetries", "x" * 5000, "--timeout", "5"])  # was OSError: name too long
 def test_every_argument_list_keeps_the_contract(argv: list[str]) -> None:
     assert _guarded(argv) == []
 

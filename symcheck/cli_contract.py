@@ -171,7 +171,7 @@ def violations(run: Run, *, options: set[str] | None = None) -> list[str]:
     cap = LIMITS.message_chars
     found += [f"a stderr line of {len(ln)} characters" for ln in lines if len(ln) > cap]
     if options is not None:
-        given = {word.split("=")[0] for word in run.argv}  # echoing the user's words is fine
+        given = {name for word in run.argv for name in _OPTION.findall(word)}  # echoed input
         for line in lines:
             for name in _OPTION.findall(line):
                 if name not in options and name not in given:
