@@ -96,9 +96,22 @@ def leaky_relu(slope: Fraction | str | int = Fraction(1, 100)) -> Activation:
     The slope :math:`a` is an exact rational (PyTorch's default is 0.01);
     :math:`\varphi'(0) = a`.
     """
-    a = Fraction(slope)
+    if isinstance(slope, bool) or not isinstance(slope, (Fraction, str, int)):
+        raise InvalidArgument(
+            f"leaky_relu slope={slope!r} must be an exact rational (Fraction, int or a string "
+            "such as '1/5')"
+        )
+    try:
+        a = Fraction(slope)
+    except (ValueError, ZeroDivisionError):
+        raise InvalidArgument(
+            f"leaky_relu slope={slope!r} is not an exact rational; write it as 'p/q', e.g. '1/5'"
+        ) from None
     if not 0 <= a < 1:
-        raise InvalidArgument(f"leaky_relu slope={a} must satisfy 0 <= slope < 1")
+        raise InvalidArgument(
+            f"leaky_relu slope={a} must satisfy 0 <= slope < 1 (a rational in [0, 1): the left "
+            "branch must be flatter than the right one; slope 0 is relu)"
+        )
     ra = sp.Rational(a.numerator, a.denominator)
     fa = float(a)
     name = "leaky_relu" if a == Fraction(1, 100) else f"leaky_relu({a})"
@@ -198,7 +211,7 @@ ACTIVATIONS: dict[str, Activation] = {
     )
 }
 
-_LEAKY = re.compile(r"^leaky_relu\(\s*(\d+)\s*(?:/\s*(\d+)\s*)?\)$")
+_LEAKY = re.compile(r"^leaky_relu\(\s*(-?\d{1,64})\s*(?:/\s*(-?\d{1,64})\s*)?\)$")
 
 
 def get_activation(spec: str | Activation) -> Activation:
@@ -216,6 +229,11 @@ def get_activation(spec: str | Activation) -> Activation:
         if den == 0:
             raise InvalidArgument(f"activation={spec!r} has a zero denominator")
         return leaky_relu(Fraction(num, den))
+    if key.startswith("leaky_relu("):
+        raise InvalidArgument(
+            f"activation={spec!r}: the slope of leaky_relu(slope) must be a rational p/q with "
+            "0 <= slope < 1, e.g. 'leaky_relu(1/5)'"
+        )
     raise InvalidArgument(
         choices_message(
             "activation",

@@ -13,13 +13,20 @@ from typing import Any
 
 import numpy as np
 
+from symcheck.cli_args import finite_float, int_in, seed
+from symcheck.files import check_output_path
 from symcheck.init import initialize
+from symcheck.limits import LIMITS
 from symcheck.network import Network
 from symcheck.optim import OPTIMIZERS, get_optimizer, train
+from symcheck.plot import check_plot_size
+from symcheck.train import MAX_STEPS, check_training_size
 
 __all__ = ["register", "toy_data"]
 
 NDArray = np.ndarray
+#: Samples of the toy data set.
+_SAMPLES = 8
 
 
 def toy_data(
@@ -42,7 +49,10 @@ def _trajectories(args: argparse.Namespace) -> int:
     from symcheck.plot import save_figure, trajectory_figure
 
     net = Network.parse(args.network, activation=args.activation, loss=args.loss)
-    data = toy_data(net, rng=np.random.default_rng(args.seed))
+    check_output_path(args.out, what="--out")
+    check_plot_size(net, layer=args.layer)
+    check_training_size(net, steps=args.steps, samples=_SAMPLES)
+    data = toy_data(net, rng=np.random.default_rng(args.seed), samples=_SAMPLES)
     opt = get_optimizer(args.optimizer, lr=args.lr)
     rng = np.random.default_rng(args.seed + 1)
     runs: list[tuple[str, Any]] = []
@@ -54,13 +64,6 @@ def _trajectories(args: argparse.Namespace) -> int:
     path = save_figure(fig, args.out)
     print(f"wrote {path}")
     return 0
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
 
 
 def register(sub: Any) -> None:
@@ -79,15 +82,19 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--optimizer", default="sgd", metavar="NAME", help=f"one of {', '.join(OPTIMIZERS)}"
     )
-    p.add_argument("--lr", type=float, default=1.0, help="learning rate (default 1.0)")
-    p.add_argument("--steps", type=_positive, default=50, help="training steps (default 50)")
+    p.add_argument("--lr", type=finite_float(), default=1.0, help="learning rate (default 1.0)")
+    p.add_argument(
+        "--steps", type=int_in(1, MAX_STEPS), default=50, help="training steps (default 50)"
+    )
     p.add_argument(
         "--init",
         default="xavier_normal",
         metavar="NAME",
         help="the random init to compare (default xavier_normal; any catalogue name)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the data and the init")
-    p.add_argument("--layer", type=_positive, default=1, help="weight layer to draw (default 1)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the data and the init")
+    p.add_argument(
+        "--layer", type=int_in(1, LIMITS.seed), default=1, help="weight layer to draw (default 1)"
+    )
     p.add_argument("--out", required=True, help="output image, e.g. traj.png")
     p.set_defaults(func=_trajectories)

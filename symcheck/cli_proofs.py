@@ -48,7 +48,7 @@ def _prove(args: argparse.Namespace) -> int:
 
     net = _network(args)
     proofs = [prove_identical_updates(net, init=args.init, value=args.value, batch=args.batch)]
-    if args.optimizer:
+    if args.optimizer is not None:
         proofs.append(
             prove_preserved(
                 net, init=args.init, value=args.value, optimizer=args.optimizer, batch=args.batch

@@ -21,8 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from symcheck.cli_args import finite_float, int_in, seed
 from symcheck.diagnose import EPSILON, Diagnosis, diagnose_fix, diagnose_init
 from symcheck.errors import InvalidArgument
+from symcheck.files import check_output_path
+from symcheck.limits import LIMITS
 from symcheck.network import Network
 from symcheck.proof import exit_code
 from symcheck.render import FORMATS, render
@@ -132,6 +135,8 @@ def format_diagnosis(d: Diagnosis, fmt: str = "text") -> str:
 
 def _run_scale(args: argparse.Namespace) -> int:
     net = Network.parse(args.arch, activation=args.activation, loss=args.loss)
+    if args.plot is not None:
+        check_output_path(args.plot, what="--plot")
     options = {} if args.std is None else {"std": args.std}
     settings: dict[str, Any] = {
         "samples": args.samples,
@@ -181,6 +186,8 @@ def catalogue_markdown() -> str:
 
 
 def _run_catalogue(args: argparse.Namespace) -> int:
+    if args.write is not None:
+        check_output_path(args.write, what="--write")
     text = catalogue_markdown() if args.format == "md" else render(catalogue(), args.format)
     if args.write:
         try:
@@ -197,7 +204,7 @@ def _run_catalogue(args: argparse.Namespace) -> int:
 def _run_derive(args: argparse.Namespace) -> int:
     if args.catalogue:
         return _run_catalogue(args)
-    if args.write:
+    if args.write is not None:
         raise InvalidArgument("--write goes with --catalogue")
     if args.glorot:
         if (args.fan_in is None) != (args.fan_out is None):
@@ -232,13 +239,20 @@ def register(sub: Any) -> None:
     p.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
     p.add_argument("--loss", default="mse", help="loss (default mse)")
     p.add_argument("--init", required=True, help="initialiser of symcheck.init, e.g. he_normal")
-    p.add_argument("--std", type=float, help="the std option of the initialiser (normal, ...)")
-    p.add_argument("--bias", type=float, default=0.0, help="constant bias (default 0)")
-    p.add_argument("--samples", type=int, default=256, help="number of inputs (default 256)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--std", type=finite_float(), help="the std option of the initialiser (normal, ...)"
+    )
+    p.add_argument("--bias", type=finite_float(), default=0.0, help="constant bias (default 0)")
+    p.add_argument(
+        "--samples",
+        type=int_in(1, LIMITS.samples),
+        default=256,
+        help="number of inputs (default 256)",
+    )
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument(
         "--epsilon",
-        type=float,
+        type=finite_float(positive=True),
         default=EPSILON,
         help=f"saturation threshold on |phi'(z)| (default {EPSILON:.4g})",
     )

@@ -11,14 +11,15 @@ from __future__ import annotations
 import sympy as sp
 
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
+from symcheck.limits import LIMITS
+from symcheck.network import Network, require_network
 from symcheck.proof import PROVED, Proof, Step
 from symcheck.symbolic import InitPoint, init_point, layered_gradients
 
 __all__ = ["MAX_DERIVE_PARAMETERS", "derive"]
 
-#: Largest network whose formulas ``derive`` prints.
-MAX_DERIVE_PARAMETERS = 200
+#: Largest network whose formulas ``derive`` prints (``LIMITS.derive_parameters``).
+MAX_DERIVE_PARAMETERS = LIMITS.derive_parameters
 
 
 def _name(layer: int, kind: str, i: int, k: int | None) -> str:
@@ -27,6 +28,7 @@ def _name(layer: int, kind: str, i: int, k: int | None) -> str:
 
 def derive(network: Network, *, init: str | InitPoint = "random", value: object = None) -> Proof:
     """The gradient of the loss of one symbolic sample with respect to every parameter."""
+    require_network(network)
     if network.parameter_count > MAX_DERIVE_PARAMETERS:
         raise InvalidArgument(
             f"network {network.spec} has {network.parameter_count} parameters, beyond the "

@@ -56,7 +56,8 @@ from symcheck.activations import Activation, get_activation
 from symcheck.errors import InvalidArgument
 from symcheck.gaussian import moment
 from symcheck.init import Initializer, get_initializer, initialize, variance_scaling
-from symcheck.network import Network
+from symcheck.limits import LIMITS
+from symcheck.network import Network, require_network
 from symcheck.numeric import as_params, backward, forward_trace
 from symcheck.scale_derive import Recommendation, critical_variance, recommend_init
 
@@ -66,6 +67,7 @@ __all__ = [
     "VERDICTS",
     "Diagnosis",
     "LayerReport",
+    "check_numeric_size",
     "diagnose",
     "diagnose_fix",
     "diagnose_init",
@@ -94,12 +96,42 @@ TARGETS: dict[str, Callable[[np.random.Generator, int, int], NDArray]] = {
 }
 
 
+def check_numeric_size(network: Network, *, samples: int) -> None:
+    """Raise :class:`InvalidArgument` unless a numeric pass of ``samples`` inputs is bounded.
+
+    Checked before anything is allocated: ``samples`` a positive int at most
+    ``LIMITS.samples``, the parameter count at most ``LIMITS.numeric_parameters``
+    and ``samples * sum(widths)`` (the floats of one forward pass) at most
+    ``LIMITS.numeric_floats`` (:mod:`symcheck.limits`).
+    """
+    require_network(network)
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise InvalidArgument(f"samples={samples!r} must be a positive int, e.g. 256")
+    if samples > LIMITS.samples:
+        raise InvalidArgument(
+            f"samples={samples} exceeds the limit of {LIMITS.samples}; a few hundred samples "
+            "estimate the moments well, e.g. 256"
+        )
+    if network.parameter_count > LIMITS.numeric_parameters:
+        raise InvalidArgument(
+            f"network {network.spec} has {network.parameter_count} parameters, beyond the "
+            f"numeric limit of {LIMITS.numeric_parameters}; mean-field theory "
+            "(symcheck.mean_field) needs no network"
+        )
+    floats = samples * sum(network.widths)
+    if floats > LIMITS.numeric_floats:
+        raise InvalidArgument(
+            f"samples={samples} on network {network.spec} needs {floats} floats per pass, "
+            f"beyond the limit of {LIMITS.numeric_floats}; use fewer samples (at most "
+            f"{max(1, LIMITS.numeric_floats // sum(network.widths))}) or narrower layers"
+        )
+
+
 def sample_data(
     network: Network, *, rng: np.random.Generator, samples: int = 256
 ) -> tuple[NDArray, NDArray]:
     r"""Inputs :math:`x \sim \mathcal N(0, I)` and targets of :data:`TARGETS` for the loss."""
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise InvalidArgument(f"samples={samples!r} must be a positive int, e.g. 256")
+    check_numeric_size(network, samples=samples)
     x = rng.standard_normal((samples, network.widths[0]))
     y = TARGETS[network.loss_fn.output](rng, samples, network.widths[-1])
     return x, y
@@ -419,6 +451,11 @@ def diagnose_init(
     """
     opts = dict(options or {})
     get_initializer(init)
+    check_numeric_size(network, samples=samples)
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidArgument(
+            f"rng={rng!r} must be a numpy.random.Generator, e.g. numpy.random.default_rng(0)"
+        )
     x, y = sample_data(network, rng=rng, samples=samples)
     params = _scaled(initialize(network, init, rng=rng, bias=bias, **opts), scale)
     label = _describe(init, opts) + (f" x {scale:g}" if scale != 1.0 else "")

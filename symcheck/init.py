@@ -586,7 +586,7 @@ def get_initializer(name: str | Initializer) -> Initializer:
     """Look up an initialiser by name or alias, e.g. ``"he_normal"``."""
     if isinstance(name, Initializer):
         return name
-    key = name.strip().lower() if isinstance(name, str) else name
+    key = name.strip().lower() if isinstance(name, str) else None
     if key not in INITIALIZERS:
         raise InvalidArgument(choices_message("initializer", name, INITIALIZERS))
     return INITIALIZERS[key]

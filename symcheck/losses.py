@@ -154,7 +154,7 @@ def get_loss(spec: str | Loss) -> Loss:
     """Look up a loss by name."""
     if isinstance(spec, Loss):
         return spec
-    key = spec.strip().lower() if isinstance(spec, str) else spec
+    key = spec.strip().lower() if isinstance(spec, str) else None
     if key not in LOSSES:
         raise InvalidArgument(choices_message("loss", spec, LOSSES))
     return LOSSES[key]

@@ -55,11 +55,12 @@ from types import MappingProxyType
 import sympy as sp
 
 from symcheck.errors import InvalidArgument, choices_message
-from symcheck.network import Network
+from symcheck.limits import GROWTH, LIMITS, activation_kind, proof_cost
+from symcheck.network import Network, require_network
 from symcheck.optimizers import HYPER, SYMBOLIC_OPTIMIZERS, SymbolicOptimizer
 from symcheck.partition import Partition
 from symcheck.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
-from symcheck.symbolic import layered_gradients
+from symcheck.symbolic import check_symbolic_size, layered_gradients
 
 __all__ = ["MODES", "prove_lumping_preserved"]
 
@@ -333,6 +334,34 @@ def _classify(
 # --------------------------------------------------------------------------- the theorem
 
 
+def _check_size(network: Network) -> None:
+    check_symbolic_size(network)
+    hidden = network.depth - 1
+    if hidden > LIMITS.lumping_hidden_layers:
+        raise InvalidArgument(
+            f"network {network.spec} has {hidden} hidden layers, beyond the lumping limit of "
+            f"{LIMITS.lumping_hidden_layers}; one step's symbolic update grows exponentially "
+            "with depth, so prove the lumping on a shallower network"
+        )
+
+
+def _check_cost(network: Network, blocks: list[Blocks], mode: str) -> None:
+    """The proof cost model of :mod:`symcheck.limits`: lumped weights are generic, tied ones
+    have one value per block."""
+    factors = [
+        GROWTH[activation_kind(network.activation(layer))]
+        * (network.widths[layer] if mode == "lumped" else len(blocks[layer - 1]))
+        for layer in network.hidden_layers
+    ]
+    cost = proof_cost(factors=factors, batch=1)
+    if cost > LIMITS.proof_cost:
+        raise InvalidArgument(
+            f"a lumping proof on {network.spec} in mode {mode!r} has estimated cost {cost}, "
+            f"beyond the limit of {LIMITS.proof_cost} (symbolic work grows exponentially with "
+            "the hidden layers); use fewer hidden layers or narrower ones"
+        )
+
+
 def prove_lumping_preserved(
     network: Network,
     partition: Partition | Sequence[Sequence[int]],
@@ -350,13 +379,17 @@ def prove_lumping_preserved(
     ``"lumped"`` (any weights meeting the block-sum constraints) or
     ``"tied"`` (weights constant on block pairs: exact ties).
     """
-    if not isinstance(network, Network):
-        raise InvalidArgument(f"network={network!r} must be a symcheck.Network")
-    if mode not in MODES:
+    require_network(network)
+    if not isinstance(mode, str) or mode not in MODES:
         raise InvalidArgument(choices_message("mode", mode, MODES))
-    if optimizer not in SYMBOLIC_OPTIMIZERS:
+    if not isinstance(optimizer, str) or optimizer not in SYMBOLIC_OPTIMIZERS:
         raise InvalidArgument(choices_message("optimizer", optimizer, SYMBOLIC_OPTIMIZERS))
+    for name, flag in (("weight_decay", weight_decay), ("l1", l1)):
+        if not isinstance(flag, bool):
+            raise InvalidArgument(f"{name}={flag!r} must be True or False")
+    _check_size(network)
     blocks = _layer_blocks(network, partition)
+    _check_cost(network, blocks, mode)
     rule = SYMBOLIC_OPTIMIZERS[optimizer]
     weights = _parametrise(network, blocks, mode)
     part_a = _part_a(network, blocks, weights)

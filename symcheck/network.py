@@ -16,14 +16,22 @@ from dataclasses import dataclass
 
 from symcheck.activations import Activation, get_activation
 from symcheck.errors import InvalidArgument, choices_message
+from symcheck.limits import LIMITS
 from symcheck.losses import Loss, get_loss
 
-__all__ = ["MAX_PARAMETERS", "MAX_WIDTH", "REDUCTIONS", "Network"]
+__all__ = [
+    "MAX_PARAMETERS",
+    "MAX_WIDTH",
+    "REDUCTIONS",
+    "Network",
+    "require_layers",
+    "require_network",
+]
 
-#: Largest width of one layer that a ``Network`` accepts.
-MAX_WIDTH = 1_000_000
-#: Largest total parameter count that a ``Network`` accepts.
-MAX_PARAMETERS = 2_000_000_000
+#: Largest width of one layer that a ``Network`` accepts (``LIMITS.width``).
+MAX_WIDTH = LIMITS.width
+#: Largest total parameter count that a ``Network`` accepts (``LIMITS.parameters``).
+MAX_PARAMETERS = LIMITS.parameters
 REDUCTIONS = ("mean", "sum")
 
 _SPEC = re.compile(r"^\d+(-\d+)+$")
@@ -52,6 +60,11 @@ class Network:
         acts = self.activations
         if isinstance(acts, (str, Activation)):
             acts = (acts,) * hidden
+        if not isinstance(acts, (tuple, list)):
+            raise InvalidArgument(
+                f"activations={acts!r} must be an activation name such as 'tanh', an "
+                "Activation, or a list of them (one per hidden layer)"
+            )
         acts = tuple(acts)
         if len(acts) != hidden:
             raise InvalidArgument(
@@ -59,6 +72,8 @@ class Network:
                 f"{hidden} hidden layers; give one name or one per hidden layer"
             )
         object.__setattr__(self, "activations", tuple(get_activation(a).name for a in acts))
+        if not isinstance(self.loss, (str, Loss)):
+            raise InvalidArgument(f"loss={self.loss!r} must be a loss name such as 'mse'")
         object.__setattr__(self, "loss", get_loss(self.loss).name)
         if get_loss(self.loss).output == "softmax" and widths[-1] < 2:
             raise InvalidArgument(
@@ -69,7 +84,7 @@ class Network:
             )
         if not isinstance(self.bias, bool):
             raise InvalidArgument(f"bias={self.bias!r} must be True or False")
-        if self.reduction not in REDUCTIONS:
+        if not isinstance(self.reduction, str) or self.reduction not in REDUCTIONS:
             raise InvalidArgument(choices_message("reduction", self.reduction, REDUCTIONS))
 
     @classmethod
@@ -145,6 +160,43 @@ class Network:
         act = acts[0] if len(acts) == 1 else ",".join(self.activations)
         bias = "" if self.bias else ", no bias"
         return f"{self.spec} ({act}, {self.loss}, {self.reduction}{bias})"
+
+
+def require_network(network: object, *, name: str = "network") -> Network:
+    """Return ``network`` if it is a :class:`Network`, else raise InvalidArgument.
+
+    Every public entry point that takes a network calls this first, so a
+    width string or another object gets a message naming the fix instead of
+    an AttributeError deep inside.
+    """
+    if isinstance(network, Network):
+        return network
+    hint = (
+        f"build one with Network.parse({network!r})"
+        if isinstance(network, str)
+        else "build one with Network.parse('2-2-1') or Network((2, 2, 1))"
+    )
+    raise InvalidArgument(
+        f"{name}={network!r} must be a symcheck.Network, not a {type(network).__name__}; {hint}"
+    )
+
+
+def require_layers(network: Network, params: object) -> Sequence:
+    """Return ``params`` if it is a sequence of one ``(W, b)`` pair per layer of ``network``."""
+    if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
+        raise InvalidArgument(
+            f"params={params!r:.80} must be a list of (W, b) pairs, one per layer of "
+            f"{network.spec}; build one with symcheck.initialize(network, 'he_normal', rng=...)"
+        )
+    if len(params) != network.depth:
+        raise InvalidArgument(
+            f"params has {len(params)} layers but network {network.spec} has {network.depth}; "
+            "give one (W, b) pair per layer"
+        )
+    for layer, pair in enumerate(params, start=1):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise InvalidArgument(f"params[{layer - 1}] must be a (W, b) pair")
+    return params
 
 
 def _validate_widths(widths: object) -> tuple[int, ...]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from symcheck.activations import numpy_sigmoid
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
+from symcheck.network import Network, require_layers, require_network
 
 __all__ = [
     "Params",
@@ -66,11 +66,8 @@ class Trace:
 
 def as_params(network: Network, params: Sequence, *, dtype: type = np.float64) -> Params:
     """Validate ``params`` against ``network`` and convert them to ``dtype`` arrays."""
-    if len(params) != network.depth:
-        raise InvalidArgument(
-            f"params has {len(params)} layers but network {network.spec} has {network.depth}; "
-            "give one (W, b) pair per layer"
-        )
+    require_network(network)
+    require_layers(network, params)
     out: Params = []
     for layer, (pair, shape) in enumerate(zip(params, network.shapes), start=1):
         try:

@@ -253,7 +253,7 @@ def get_optimizer(name: str, *, lr: float, **hyper: Any) -> Optimizer:
     Accepts the rule's hyperparameters (see :data:`OPTIMIZERS`) and the
     common options ``weight_decay``, ``l1``, ``clip_norm``, ``clip_value``.
     """
-    key = name.strip().lower() if isinstance(name, str) else name
+    key = name.strip().lower() if isinstance(name, str) else None
     if key not in OPTIMIZERS:
         raise InvalidArgument(choices_message("optimizer", name, OPTIMIZERS))
     rule = OPTIMIZERS[key]

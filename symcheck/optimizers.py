@@ -203,6 +203,6 @@ SYMBOLIC_OPTIMIZERS: Mapping[str, SymbolicOptimizer] = MappingProxyType(
 
 def get_symbolic_optimizer(name: str) -> SymbolicOptimizer:
     """Look up a symbolic optimiser by name (one of :data:`SYMBOLIC_OPTIMIZERS`)."""
-    if name not in SYMBOLIC_OPTIMIZERS:
+    if not isinstance(name, str) or name not in SYMBOLIC_OPTIMIZERS:
         raise InvalidArgument(choices_message("optimizer", name, SYMBOLIC_OPTIMIZERS))
     return SYMBOLIC_OPTIMIZERS[name]

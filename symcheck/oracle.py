@@ -19,7 +19,7 @@ import numpy as np
 import sympy as sp
 
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
+from symcheck.network import Network, require_layers, require_network
 from symcheck.symbolic import SymParams, layered_gradients
 from symcheck.zerotest import certified_value
 
@@ -64,10 +64,7 @@ def _rows(a: object, width: int, name: str) -> tuple[tuple[sp.Rational, ...], ..
 
 
 def _params(network: Network, params: Sequence) -> SymParams:
-    if len(params) != network.depth:
-        raise InvalidArgument(
-            f"params has {len(params)} layers but network {network.spec} has {network.depth}"
-        )
+    require_layers(network, params)
     out = []
     for layer, ((w, b), (n_out, n_in)) in enumerate(zip(params, network.shapes), start=1):
         rows = _rows(w, n_in, f"W{layer}")
@@ -102,6 +99,7 @@ def gradients(
     tuples of SymPy numbers. ``digits`` (optional) rounds closed forms to that
     many certified significant digits.
     """
+    require_network(network)
     network.loss_fn.require_numeric()
     for layer in network.hidden_layers:
         network.activation(layer).require_numeric()

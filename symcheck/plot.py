@@ -16,9 +16,12 @@ from typing import Any
 import numpy as np
 
 from symcheck.errors import InvalidArgument, SymcheckError
+from symcheck.files import check_output_path
+from symcheck.limits import LIMITS
+from symcheck.network import Network
 from symcheck.train import Trajectory
 
-__all__ = ["PlotUnavailable", "save_figure", "trajectory_figure"]
+__all__ = ["PlotUnavailable", "check_plot_size", "save_figure", "trajectory_figure"]
 
 #: One colour per neuron (colour-blind safe, Okabe & Ito).
 _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
@@ -40,6 +43,24 @@ def _figure_class() -> Any:
             "plotting needs matplotlib, which is not installed; "
             "install it with: pip install 'symcheck[plot]'"
         ) from None
+
+
+def check_plot_size(network: Network, *, layer: int) -> None:
+    """Raise :class:`InvalidArgument` unless ``layer`` exists and has few enough entries to draw.
+
+    One line is drawn per entry of :math:`W^l`; at most ``LIMITS.plot_lines``
+    (:mod:`symcheck.limits`), checked before any training.
+    """
+    if isinstance(layer, bool) or not isinstance(layer, int) or not 1 <= layer <= network.depth:
+        raise InvalidArgument(
+            f"layer={layer!r} is not a weight layer of {network.spec}; use 1..{network.depth}"
+        )
+    n_out, n_in = network.shapes[layer - 1]
+    if n_out * n_in > LIMITS.plot_lines:
+        raise InvalidArgument(
+            f"layer {layer} of {network.spec} has {n_out * n_in} weights, one line each, beyond "
+            f"the limit of {LIMITS.plot_lines} lines per panel; draw a narrower network"
+        )
 
 
 def _closest_pair_gaps(traj: Trajectory, layer: int) -> NDArray:
@@ -102,6 +123,10 @@ def trajectory_figure(
     """
     if not runs:
         raise InvalidArgument("runs is empty; give at least one (label, trajectory) pair")
+    for _, traj in runs:
+        if not isinstance(traj, Trajectory):
+            raise InvalidArgument(f"runs holds {traj!r:.60}; give (label, Trajectory) pairs")
+        check_plot_size(traj.network, layer=layer)
     figure_class = _figure_class()
     fig = figure_class(figsize=(5.2 * (len(runs) + 1), 4.6), layout="constrained")
     axes = fig.subplots(1, len(runs) + 1)
@@ -128,14 +153,23 @@ def trajectory_figure(
 
 
 def save_figure(fig: Any, out: str | Path, *, dpi: int = 110) -> Path:
-    """Render ``fig`` to ``out`` (format from the suffix, e.g. ``.png``, ``.svg``)."""
-    path = Path(out)
-    if not path.parent.exists():
+    """Render ``fig`` to ``out`` (format from the suffix, e.g. ``.png``, ``.svg``).
+
+    ``out`` must be a regular file (or a new one) whose suffix names a format
+    that matplotlib writes; a write error (full disk) is an InvalidArgument.
+    """
+    path = check_output_path(out, what="out")
+    formats = fig.canvas.get_supported_filetypes()
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in formats:
         raise InvalidArgument(
-            f"out={str(out)!r}: directory {str(path.parent)!r} does not exist; create it first"
+            f"out={str(out)!r} has no image suffix; end it with one of "
+            f"{sorted('.' + f for f in formats)!r}, e.g. traj.png"
         )
     try:
-        fig.savefig(path, dpi=dpi)
+        fig.savefig(path, dpi=dpi, format=suffix)
     except ValueError as exc:  # unknown format
         raise InvalidArgument(f"out={str(out)!r}: {exc}") from None
+    except OSError as exc:
+        raise InvalidArgument(f"out={str(out)!r} cannot be written: {exc.strerror}") from None
     return path

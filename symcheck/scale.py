@@ -32,6 +32,7 @@ information propagation*, ICLR 2017.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,6 +68,8 @@ _SCAN = 16.0
 
 
 def _check_variance(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidArgument(f"{name}={value!r:.80} must be a real number (a variance >= 0)")
     v = float(value)
     if not math.isfinite(v) or v < 0:
         raise InvalidArgument(f"{name}={value!r} must be a finite variance >= 0")

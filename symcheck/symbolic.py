@@ -58,8 +58,9 @@ import sympy as sp
 
 from symcheck.activations import Activation
 from symcheck.errors import InvalidArgument, choices_message
+from symcheck.limits import GROWTH, LIMITS, activation_kind, proof_cost
 from symcheck.losses import Loss
-from symcheck.network import Network
+from symcheck.network import Network, require_layers, require_network
 
 __all__ = [
     "INITS",
@@ -72,9 +73,11 @@ __all__ = [
     "SymbolicPass",
     "bias_symbol",
     "canonical_derivatives",
+    "check_proof_cost",
     "check_symbolic_size",
     "clear_local_derivatives",
     "data_symbols",
+    "estimated_proof_cost",
     "generic_params",
     "init_point",
     "input_symbol",
@@ -91,12 +94,12 @@ Row = tuple[sp.Expr, ...]
 SymParams = tuple[tuple[tuple[Row, ...], "Row | None"], ...]
 SymGrads = SymParams
 
-#: Largest parameter count the layered symbolic path accepts.
-MAX_SYMBOLIC_PARAMETERS = 50_000
-#: Largest parameter count the plain whole-loss ``sympy.diff`` path accepts.
-MAX_PLAIN_PARAMETERS = 60
-#: Largest symbolic batch.
-MAX_SYMBOLIC_BATCH = 8
+#: Largest parameter count the layered symbolic path accepts (``LIMITS.symbolic_parameters``).
+MAX_SYMBOLIC_PARAMETERS = LIMITS.symbolic_parameters
+#: Largest parameter count of the plain ``sympy.diff`` path (``LIMITS.plain_parameters``).
+MAX_PLAIN_PARAMETERS = LIMITS.plain_parameters
+#: Largest symbolic batch (``LIMITS.symbolic_batch``).
+MAX_SYMBOLIC_BATCH = LIMITS.symbolic_batch
 
 _NAME = re.compile(r"^(?:W(\d+)_(\d+|t)_(\d+|t)|b(\d+)_(\d+|t)|([xy])(\d+)_(\d+))$")
 
@@ -146,17 +149,18 @@ def parse_symbol(name: str) -> tuple[str, int, int | str, int | str | None]:
 
 def check_symbolic_size(network: Network, *, batch: int = 1, plain: bool = False) -> None:
     """Raise :class:`InvalidArgument` when ``network`` is too large to treat symbolically."""
+    require_network(network)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch:
         raise InvalidArgument(f"batch={batch!r} must be a positive int, e.g. 1")
-    if batch > MAX_SYMBOLIC_BATCH:
+    if batch > LIMITS.symbolic_batch:
         raise InvalidArgument(
-            f"batch={batch} exceeds the symbolic limit of {MAX_SYMBOLIC_BATCH} samples; "
+            f"batch={batch} exceeds the symbolic limit of {LIMITS.symbolic_batch} samples; "
             "the gradient of a batch is the sum of per-sample gradients, so batch=1 suffices"
         )
     limit, fix = (
-        (MAX_PLAIN_PARAMETERS, "use the layered path (layered_gradients)")
+        (LIMITS.plain_parameters, "use the layered path (layered_gradients)")
         if plain
-        else (MAX_SYMBOLIC_PARAMETERS, "use a smaller network or the numeric engine")
+        else (LIMITS.symbolic_parameters, "use a smaller network or the numeric engine")
     )
     count = network.parameter_count
     if count > limit:
@@ -164,6 +168,45 @@ def check_symbolic_size(network: Network, *, batch: int = 1, plain: bool = False
         raise InvalidArgument(
             f"network {network.spec} has {count} parameters, beyond the {path} limit "
             f"of {limit}; {fix}"
+        )
+
+
+def _distinct_rows(layer: tuple) -> int:
+    w, b = layer
+    return len({(row, None if b is None else b[i]) for i, row in enumerate(w)})
+
+
+def estimated_proof_cost(network: Network, point: InitPoint, *, batch: int = 1) -> int:
+    """The proof cost model of :mod:`symcheck.limits` for ``point`` of ``network``.
+
+    A point without free symbols (``zero``, a rational ``constant``) costs
+    ``batch``: every pre-activation is a number times the data. Otherwise
+    hidden layer ``l`` contributes its activation's growth factor
+    (:data:`~symcheck.limits.GROWTH`) times its number of distinct neurons
+    (distinct incoming rows and biases at the point: 1 when the init ties
+    them, ``n_l`` at the generic point).
+    """
+    if not point.symbols:
+        return batch
+    factors = [
+        GROWTH[activation_kind(network.activation(layer))] * _distinct_rows(point.params[layer - 1])
+        for layer in network.hidden_layers
+    ]
+    return proof_cost(factors=factors, batch=batch)
+
+
+def check_proof_cost(network: Network, point: InitPoint, *, batch: int = 1) -> None:
+    """Raise :class:`InvalidArgument` when the proof cost model exceeds ``LIMITS.proof_cost``."""
+    cost = estimated_proof_cost(network, point, batch=batch)
+    if cost > LIMITS.proof_cost:
+        fixes = ["fewer hidden layers"]
+        fixes += ["batch=1"] if batch > 1 else []
+        fixes += ["narrower hidden layers or init='tied'"] if point.name == "random" else []
+        raise InvalidArgument(
+            f"a proof on {network.spec} ({', '.join(sorted(set(network.activations)))}) at the "
+            f"'{point.name}' init with batch={batch} has estimated cost {cost}, beyond the "
+            f"limit of {LIMITS.proof_cost} (symbolic work grows exponentially with the hidden "
+            f"layers); use {' or '.join(fixes)}"
         )
 
 
@@ -245,6 +288,10 @@ def _zero(network: Network, value: object) -> InitPoint:
     )
 
 
+#: Names that read as numbers, refused as symbol names of ``init='constant'``.
+_NOT_SYMBOL_NAMES = frozenset({"nan", "inf", "infinity", "oo", "zoo"})
+
+
 def _as_value(value: object) -> sp.Expr:
     if value is None:
         return sp.Symbol("c")
@@ -255,6 +302,11 @@ def _as_value(value: object) -> sp.Expr:
             f"value={value!r} is a float; give an exact rational such as '1/10' or a symbol name"
         )
     if isinstance(value, str) and re.fullmatch(r"[A-Za-z]\w*", value.strip()):
+        if value.strip().lower() in _NOT_SYMBOL_NAMES:
+            raise InvalidArgument(
+                f"value={value!r} names a non-finite number, not a constant; give an exact "
+                "rational such as '1/10' or a symbol name such as 'c'"
+            )
         return sp.Symbol(value.strip())
     try:
         f = Fraction(value.strip()) if isinstance(value, str) else Fraction(value)  # type: ignore[arg-type]
@@ -323,9 +375,10 @@ def init_point(
     ``value`` is the constant of ``constant`` (a rational such as ``"1/10"`` or a
     symbol name; default the free symbol ``c``).
     """
+    require_network(network)
     if isinstance(init, InitPoint):
         return init
-    if init not in INITS:
+    if not isinstance(init, str) or init not in INITS:
         raise InvalidArgument(choices_message("init", init, INITS))
     if value is not None and init != "constant":
         raise InvalidArgument(
@@ -516,14 +569,15 @@ def _row(values: Sequence) -> Row:
 
 
 def _as_rows(network: Network, params: Sequence) -> SymParams:
-    if len(params) != network.depth:
-        raise InvalidArgument(
-            f"params has {len(params)} layers but network {network.spec} has {network.depth}; "
-            "give one (W, b) pair per layer"
-        )
+    require_layers(network, params)
     out = []
     for layer, ((w, b), (n_out, n_in)) in enumerate(zip(params, network.shapes), start=1):
-        rows = tuple(_row(row) for row in w)
+        try:
+            rows = tuple(_row(row) for row in w)
+        except (TypeError, ValueError, sp.SympifyError):
+            raise InvalidArgument(
+                f"W{layer} must be {n_out} rows of {n_in} numbers or SymPy expressions"
+            ) from None
         if len(rows) != n_out or any(len(r) != n_in for r in rows):
             raise InvalidArgument(f"W{layer} must have shape {(n_out, n_in)} = (n_out, n_in)")
         if network.bias:

@@ -24,12 +24,14 @@ from typing import Any
 
 import sympy as sp
 
-from symcheck.network import Network
+from symcheck.network import Network, require_network
 from symcheck.optimizers import get_symbolic_optimizer
 from symcheck.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
 from symcheck.symbolic import (
     InitPoint,
     SymParams,
+    check_proof_cost,
+    check_symbolic_size,
     data_symbols,
     init_point,
     layered_gradients,
@@ -199,6 +201,19 @@ def _update_sentence(status: dict[str, str]) -> str:
     return "whether the hidden gradients vanish is undecided"
 
 
+def _prepare(network: Network, init: str | InitPoint, value: object, batch: int) -> tuple:
+    """Validate the arguments and every limit, then build the point and the data symbols.
+
+    The batch and size limits are checked before any symbol is built, the
+    proof cost model (:mod:`symcheck.limits`) before any gradient.
+    """
+    require_network(network)
+    check_symbolic_size(network, batch=batch)
+    point = init_point(network, init, value=value)
+    check_proof_cost(network, point, batch=batch)
+    return (point, *data_symbols(network, batch))
+
+
 def _point_step(point: InitPoint, network: Network, batch: int) -> Step:
     return Step(
         "Point",
@@ -225,8 +240,7 @@ def prove_identical_updates(
     vanish (structurally or after expand/cancel), ``refuted`` with a witness,
     ``unknown`` otherwise.
     """
-    point = init_point(network, init, value=value)
-    xs, ys = data_symbols(network, batch)
+    point, xs, ys = _prepare(network, init, value, batch)
     grads, _ = layered_gradients(network, point.params, xs, ys)
     witnesses = _gradient_witnesses(
         network, point.params, xs, ys, _free(point, xs, ys), _kink_filter(network, point.params, xs)
@@ -335,8 +349,7 @@ def prove_preserved(
     or identical non-zero updates.
     """
     opt = get_symbolic_optimizer(optimizer)
-    point = init_point(network, init, value=value)
-    xs, ys = data_symbols(network, batch)
+    point, xs, ys = _prepare(network, init, value, batch)
     states = [_state_like(point, prefix) for prefix in opt.state]
 
     def after_step(subs: dict | None, forms: bool) -> list[SymParams]:
@@ -459,14 +472,14 @@ def prove_symmetry_breaks(network: Network, *, batch: int = 1) -> Proof:
     """T4: at the generic point, neurons 1 and 0 of every hidden layer get different gradients."""
     from symcheck.errors import InvalidArgument
 
+    require_network(network)
     layers = [layer for layer in network.hidden_layers if network.widths[layer] >= 2]
     if not layers:
         raise InvalidArgument(
             f"network {network.spec} has no hidden layer with two neurons; symmetry breaking "
             "needs a pair, e.g. '2-2-1'"
         )
-    point = init_point(network, "random")
-    xs, ys = data_symbols(network, batch)
+    point, xs, ys = _prepare(network, "random", None, batch)
     grads, _ = layered_gradients(network, point.params, xs, ys)
     classes = tuple(((0, 1),) if layer in layers else () for layer in network.hidden_layers)
     witnesses = _gradient_witnesses(

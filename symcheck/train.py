@@ -30,19 +30,20 @@ import numpy as np
 
 from symcheck import numeric
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
+from symcheck.limits import LIMITS
+from symcheck.network import Network, require_network
 from symcheck.tree import map_params
 
 if TYPE_CHECKING:
     from symcheck.optim import Optimizer
 
-__all__ = ["MAX_STEPS", "Trajectory", "train"]
+__all__ = ["MAX_STEPS", "Trajectory", "check_training_size", "train"]
 
 NDArray = np.ndarray
 Params = list[tuple[NDArray, "NDArray | None"]]
 
-#: Largest number of steps :func:`train` accepts in one call.
-MAX_STEPS = 1_000_000
+#: Largest number of steps :func:`train` accepts in one call (``LIMITS.steps``).
+MAX_STEPS = LIMITS.steps
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,33 @@ class Trajectory:
                 f"layer={layer!r} is not a weight layer of {self.network.spec}; "
                 f"use 1..{self.network.depth}"
             )
+
+
+def check_training_size(
+    network: Network, *, steps: int, samples: int, record_every: int = 1
+) -> None:
+    """Raise :class:`InvalidArgument` unless a training run is bounded (:mod:`symcheck.limits`).
+
+    Work: ``steps * (samples * parameters + LIMITS.train_step_overhead)`` at most
+    ``LIMITS.train_flops`` (the overhead is the Python cost of one step);
+    memory of the recorded trajectory: ``(steps // record_every + 2) *
+    parameters`` floats at most ``LIMITS.train_floats``.
+    """
+    params = network.parameter_count
+    work = steps * (samples * params + LIMITS.train_step_overhead)
+    if work > LIMITS.train_flops:
+        raise InvalidArgument(
+            f"{steps} steps on {samples} samples of network {network.spec} ({params} "
+            f"parameters) cost {work:.3g} multiply-adds, beyond the limit of "
+            f"{LIMITS.train_flops:.3g}; use fewer steps or a smaller network"
+        )
+    floats = (steps // record_every + 2) * params
+    if floats > LIMITS.train_floats:
+        raise InvalidArgument(
+            f"recording {steps // record_every + 1} snapshots of network {network.spec} "
+            f"({params} parameters) needs {floats} floats, beyond the limit of "
+            f"{LIMITS.train_floats}; use fewer steps, a larger record_every or a smaller network"
+        )
 
 
 def _check_rate(name: str, value: object, *, upper: float | None = None) -> float:
@@ -149,8 +177,7 @@ def train(
     arguments and ``rng``). Parameters are recorded every ``record_every``
     steps and after the last one.
     """
-    if not isinstance(network, Network):
-        raise InvalidArgument(f"network={network!r} must be a symcheck.Network")
+    require_network(network)
     if not callable(getattr(optimizer, "step", None)) or not callable(
         getattr(optimizer, "init", None)
     ):
@@ -176,6 +203,8 @@ def train(
             f"data is a {type(data).__name__}; it must be a pair (x, y) of arrays"
         )
     x, y = data
+    rows = np.shape(x)[0] if np.ndim(x) >= 1 else 1
+    check_training_size(network, steps=steps, samples=max(1, rows), record_every=record_every)
     current = numeric.as_params(network, params)
     first_loss = numeric.loss(network, current, x, y)  # validates x and y
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))

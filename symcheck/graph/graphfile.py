@@ -167,14 +167,17 @@ def graph_from_json(data: object) -> Graph:
 def load_graph_file(path: str | Path) -> Graph:
     """Read and validate a graph file (size and nesting checked before parsing)."""
     file = Path(path)
-    if not file.is_file():
-        raise InvalidArgument(f"graph file {str(path)!r} does not exist or is not a file")
-    size = file.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise InvalidArgument(
-            f"graph file {file.name!r} has {size} bytes, more than the limit {MAX_FILE_BYTES}"
-        )
-    text = file.read_text(encoding="utf-8", errors="replace")
+    try:
+        if not file.is_file():
+            raise InvalidArgument(f"graph file {str(path)!r} does not exist or is not a file")
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InvalidArgument(
+                f"graph file {file.name!r} has {size} bytes, more than the limit {MAX_FILE_BYTES}"
+            )
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise InvalidArgument(f"graph file {str(path)!r} cannot be read: {exc.strerror}") from None
     if _nesting(text) > MAX_NESTING:
         raise InvalidArgument(
             f"graph file {file.name!r} nests deeper than {MAX_NESTING} levels; "
@@ -184,4 +187,9 @@ def load_graph_file(path: str | Path) -> Graph:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidArgument(f"graph file {file.name!r} is not valid JSON: {exc}") from None
+    except ValueError:  # a number beyond Python's int-to-str digit limit
+        raise InvalidArgument(
+            f"graph file {file.name!r} holds a number of thousands of digits; "
+            "graph files hold small numbers"
+        ) from None
     return graph_from_json(data)

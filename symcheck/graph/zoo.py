@@ -328,6 +328,13 @@ def parse_zoo_spec(spec: str) -> tuple[ZooModel, dict[str, Any]]:
     return model, options
 
 
+def _is_file(spec: str) -> bool:
+    try:
+        return Path(spec).is_file()
+    except (OSError, ValueError):  # e.g. a name too long for the file system
+        return False
+
+
 def resolve_model(spec: str) -> Graph:
     """A graph from a chain spec (``3-4-4-2``), a zoo spec or a JSON graph-file path."""
     if not isinstance(spec, str) or not spec.strip():
@@ -337,7 +344,7 @@ def resolve_model(spec: str) -> Graph:
         if not all(1 <= w <= MAX_VALUE for w in widths):
             raise InvalidArgument(f"chain spec {spec!r}: every width must be 1 to {MAX_VALUE}")
         return chain_graph(widths)
-    if spec.endswith(".json") or Path(spec).is_file():
+    if spec.endswith(".json") or _is_file(spec):
         return load_graph_file(spec)
     model, options = parse_zoo_spec(spec)
     return model.build(options)
