@@ -1,0 +1,19 @@
+"""The PyTorch front end: a user's ``nn.Module`` as a symcheck graph.
+
+Needs the optional ``torch`` extra. :func:`symmetries`, :func:`tie_classes`
+and :func:`gradients` (see :mod:`symcheck.torch.api`) capture the module with
+``torch.export`` (:mod:`symcheck.torch.capture`) and translate its aten graph
+op by op (:mod:`symcheck.torch.translate`); results are keyed by the
+module's own parameter names. Guide: ``docs/torch.md``.
+"""
+
+try:
+    import torch  # noqa: F401
+except ImportError as exc:  # torch is an optional extra
+    raise ImportError(
+        "symcheck.torch needs PyTorch; install it with: pip install 'symcheck[torch]'"
+    ) from exc
+
+from symcheck.torch.api import Gradients, TieClasses, gradients, symmetries, tie_classes
+
+__all__ = ["Gradients", "TieClasses", "gradients", "symmetries", "tie_classes"]
