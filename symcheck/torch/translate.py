@@ -581,6 +581,11 @@ def _is_dynamic(node: torch.fx.Node, dynamic: set[str]) -> bool:
 def _fold(e: Emitter, node: torch.fx.Node) -> None:
     """Evaluate a node that reads only constants (once, with torch)."""
 
+    if torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ()):
+        raise _refuse(
+            node, e.captured, "draws random numbers in forward(); symcheck needs a function"
+        )
+
     def real(arg: object) -> object:
         return e.constants[arg.name] if isinstance(arg, torch.fx.Node) else arg
 

@@ -574,3 +574,11 @@ def test_bad_modules_and_inputs_get_one_clear_line(model, inputs, fragments):
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message
+
+
+def test_every_table_entry_names_graph_ops_that_exist():
+    from symcheck.graph.ops import OPS
+
+    for name, entry in translate_module_table.ATEN.items():
+        assert name.startswith("aten."), name
+        assert set(entry.graph_ops) <= set(OPS), (name, entry.graph_ops)
