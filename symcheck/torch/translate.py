@@ -72,11 +72,24 @@ class Emitter:
         self.constants: dict[str, torch.Tensor] = {}  # fx node name -> folded/constant tensor
         self.values: dict[str, np.ndarray] = {}
         self.current = ""
+        self._fresh_used = False
         self._count = 0
         self._param_values: dict[str, str] = {}
 
     # -- names and shapes
+    def start(self, node: torch.fx.Node) -> None:
+        """Name the graph values of ``node`` after its module path and its own name."""
+        path = _path(node)
+        self.current = f"{path}/{node.name}" if path else node.name
+        if self.current in self.captured.state:  # a root parameter named like the node
+            self.current = f"/{self.current}"
+        self._fresh_used = False
+
     def fresh(self) -> str:
+        """``<module path>/<node>`` for the first value of a node, then with a counter."""
+        if not self._fresh_used:
+            self._fresh_used = True
+            return self.current
         self._count += 1
         return f"{self.current}.{self._count}"
 
@@ -153,7 +166,8 @@ class Emitter:
         """A tensor or scalar argument as a value of shape ``target``."""
         number = self.scalar(arg)
         if number is not None and not self.is_node(arg):
-            state = f"const.{self.current}.{self._count + 1}"
+            self._count += 1
+            state = f"const.{self.current}.{self._count}"
             self.values[state] = np.full((1,), number)
             self.b.param(state, (1,))
             name = self.b.node("parameter", [], [state], output=self.fresh())
@@ -549,6 +563,11 @@ ATEN: dict[str, Aten] = {
 # ---------------------------------------------------------------- the walk
 
 
+def _path(node: torch.fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    return str(list(stack.values())[-1][0]) if stack else ""
+
+
 def _module_path(node: torch.fx.Node, root: str) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     if not stack:
@@ -625,7 +644,7 @@ def translate(captured: Captured) -> Translation:
     dynamic: set[str] = set()
     output = None
     for node in captured.program.graph.nodes:
-        e.current = node.name
+        e.start(node)
         if node.op == "placeholder":
             _placeholder(e, node, dynamic)
         elif node.op == "output":
