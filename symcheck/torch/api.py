@@ -22,7 +22,13 @@ import torch
 
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.graph.evaluate import loss_and_gradients
-from symcheck.graph.symmetry import Symmetries, UnitSpace, apply_permutation, infer_symmetries
+from symcheck.graph.symmetry import (
+    AxisRef,
+    Symmetries,
+    UnitSpace,
+    apply_permutation,
+    infer_symmetries,
+)
 from symcheck.torch.capture import capture, to_numpy
 from symcheck.torch.translate import Translation, translate
 
@@ -37,6 +43,7 @@ __all__ = [
     "symmetries",
     "tie_classes",
     "translate_module",
+    "unit_entries",
 ]
 
 LOSS_NAMES = ("mse", "cross_entropy", "bce")
@@ -102,18 +109,18 @@ class TieClasses:
         }
 
 
+def unit_entries(array: np.ndarray, space: UnitSpace, ref: AxisRef, unit: int) -> np.ndarray:
+    """The entries of ``array`` that ``unit`` of ``space`` holds on axis ``ref`` (the
+    indexing of :func:`~symcheck.graph.symmetry.apply_permutation`: blocks, repeats)."""
+    shape = array.shape
+    outer = shape[ref.axis] // (space.size * ref.block)
+    view = array.reshape((*shape[: ref.axis], outer, space.size, ref.block, *shape[ref.axis + 1 :]))
+    return np.take(view, unit, axis=ref.axis + 1)
+
+
 def _unit_slices(values: Mapping[str, np.ndarray], space: UnitSpace, unit: int) -> tuple:
-    """The entries every axis of ``space`` holds for ``unit`` (as apply_permutation sees them)."""
-    parts = []
-    for ref in space.axes:
-        array = values[ref.parameter]
-        shape = array.shape
-        outer = shape[ref.axis] // (space.size * ref.block)
-        view = array.reshape(
-            (*shape[: ref.axis], outer, space.size, ref.block, *shape[ref.axis + 1 :])
-        )
-        parts.append(np.take(view, unit, axis=ref.axis + 1).tobytes())
-    return tuple(parts)
+    """Every axis's entries of ``unit``, as bytes (exact equality)."""
+    return tuple(unit_entries(values[r.parameter], space, r, unit).tobytes() for r in space.axes)
 
 
 def _candidates(space: UnitSpace, values: Mapping[str, np.ndarray]) -> list[list[int]]:
