@@ -14,13 +14,17 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from symcheck.graph import ops
-from symcheck.graph.confirm import RELATIVE_TOLERANCE, invariance_gap
+from symcheck.graph.confirm import (
+    RELATIVE_TOLERANCE,
+    gradient_equivariance_gap,
+    invariance_gap,
+)
 from symcheck.graph.ir import GraphBuilder
-from symcheck.graph.sample import random_inputs, random_parameters
+from symcheck.graph.sample import random_inputs, random_parameters, random_target
 from symcheck.graph.strategies import graphs, permutation_of
 from symcheck.graph.symmetry import infer_symmetries
 from symcheck.graph.zoo import resolve_model
@@ -31,7 +35,6 @@ def _point(graph, seed):
     return random_parameters(graph, rng), random_inputs(graph, rng)
 
 
-@settings(max_examples=40)
 @given(st.data())
 def test_every_inferred_space_leaves_the_output_unchanged(data):
     graph = data.draw(graphs(), label="graph")
@@ -39,6 +42,19 @@ def test_every_inferred_space_leaves_the_output_unchanged(data):
     for space in infer_symmetries(graph).movable:
         perm = data.draw(permutation_of(space), label=space.name)
         gap = invariance_gap(graph, params, inputs, space, perm)
+        assert gap <= RELATIVE_TOLERANCE, (space.name, perm, gap)
+
+
+@given(st.data())
+def test_permuting_a_space_permutes_the_gradient(data):
+    # T1: L(g·θ) = L(θ) for an architecture symmetry, so ∇L(g·θ) = g·∇L(θ).
+    graph = data.draw(graphs(), label="graph")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    params, inputs = _point(graph, seed)
+    target = random_target(graph, np.random.default_rng(seed + 1))
+    for space in infer_symmetries(graph).movable:
+        perm = data.draw(permutation_of(space), label=space.name)
+        gap = gradient_equivariance_gap(graph, params, inputs, target, space, perm)
         assert gap <= RELATIVE_TOLERANCE, (space.name, perm, gap)
 
 
@@ -86,7 +102,7 @@ def _conv_without_pool():
     x = b.input("x", (2, 1, 4, 4))
     h = b.node("conv2d", [x], ["c.weight"], shapes=[(2, 1, 3, 3)], padding=1)
     h = b.node("activation", [b.node("flatten", [h])], name="tanh")
-    return b.build(b.node("linear", [h], ["fc.weight"], shapes=[(2, 32)]))
+    return b.build(b.node("linear", [h], ["fc.weight"], shapes=[(2, 32)]), loss="mse")
 
 
 BROKEN = {
@@ -129,4 +145,9 @@ def test_a_wrong_symmetry_rule_is_caught_by_the_invariance_check(case, monkeypat
         gaps[space.name] = worst
     caught = {name for name, gap in gaps.items() if gap > 1e-6}
     assert caught, gaps
+    target = random_target(graph, rng)
+    space = infer_symmetries(graph).space(sorted(caught)[0])
+    blocks = space.blocks if space.group == "restricted" else [range(space.size)]
+    perm = np.concatenate([np.roll(list(b), 1) for b in blocks])  # moves every unit
+    assert gradient_equivariance_gap(graph, params, inputs, target, space, perm) > 1e-6
     assert all(gaps[name] <= RELATIVE_TOLERANCE for name in honest & set(gaps) - caught)

@@ -157,6 +157,8 @@ def _step_attention(draw: st.DrawFn, s: _State) -> None:
     if rope:
         split[0] = s.b.node("rope", [split[0]])
         split[1] = s.b.node("rope", [split[1]])
+    if draw(st.booleans()):  # a softmax over heads, positions or head dims of the values
+        split[2] = s.b.node("softmax", [split[2]], axis=draw(st.integers(1, 3)))
     a = s.b.node("sdpa", split, causal=draw(st.booleans()))
     a = s.b.node("merge_heads", [a])
     width, s.width = s.width, heads * dim
