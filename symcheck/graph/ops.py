@@ -1008,7 +1008,8 @@ def _einsum_shape(xs: Sequence[Shape], ps: Sequence[Shape], attrs: Mapping) -> S
 
 def _einsum_rule(ctx: RuleContext) -> None:
     """Every axis carrying one letter is joined: permuting a letter's index in every
-    operand permutes the output (or leaves a summed letter's sum unchanged)."""
+    operand permutes the output (or leaves a summed letter's sum unchanged); a
+    summed letter mixes its axes."""
     left, out = str(ctx.attrs["equation"]).replace(" ", "").split("->")
     carriers: dict[str, list[int]] = {}
     for i, subscripts in enumerate(left.split(",")):
@@ -1016,8 +1017,10 @@ def _einsum_rule(ctx: RuleContext) -> None:
             carriers.setdefault(letter, []).append(ctx.x(i, a))
     for a, letter in enumerate(out):
         carriers[letter].append(ctx.out(a))
-    for dims in carriers.values():
+    for letter, dims in carriers.items():
         ctx.join(*dims)
+        if letter not in out:
+            ctx.mixes(*dims)  # a summed letter combines values along its axes
 
 
 _GENERIC: tuple[Op, ...] = (
