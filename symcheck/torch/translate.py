@@ -114,6 +114,10 @@ class Emitter:
                 return float(tensor.reshape(()).item())
         return None
 
+    def is_state(self, arg: object) -> bool:
+        """Whether ``arg`` is a parameter, buffer or constant (not computed from an input)."""
+        return self.is_node(arg) and (arg.name in self.state or arg.name in self.constants)  # type: ignore[union-attr]
+
     def param(self, arg: object, role: str) -> str:
         """The graph parameter holding ``arg`` (a parameter, buffer or constant)."""
         if not self.is_node(arg):
@@ -200,6 +204,14 @@ def _ints(value: object, count: int) -> tuple[int, ...]:
 
 
 def _linear(e: Emitter, a: Mapping[str, Any], node: torch.fx.Node) -> str:
+    if not e.is_state(a["weight"]):  # a weight computed in forward(): x W^T as an einsum
+        lead = _LETTERS[: len(e.shape(a["input"])) - 1]
+        out = e.emit(
+            "einsum", [e.value(a["input"]), e.value(a["weight"])], equation=f"{lead}y,zy->{lead}z"
+        )
+        if a["bias"] is None:
+            return out
+        return e.emit("add", [out, e.operand(a["bias"], e.shape(node))])
     params = [e.param(a["weight"], "weight")]
     if a["bias"] is not None:
         params.append(e.param(a["bias"], "bias"))

@@ -5,8 +5,9 @@ Zoo: ``mlp_gelu``, ``activations`` (every supported activation in a row),
 ``resmlp`` (pre-norm residual MLP with LayerNorm), ``rope_attention``
 (RMSNorm, causal GQA attention, rotary embeddings from buffers, residual),
 ``mha`` (``nn.MultiheadAttention``), ``swiglu`` (embedding, RMSNorm, SwiGLU
-FFN) and ``soft_moe`` (softmax router; experts as batched parameters used
-through ``torch.einsum``).
+FFN), ``soft_moe`` (softmax router; experts as batched parameters used
+through ``torch.einsum``) and ``tied_lm`` (a weight used transposed, an
+unembedding tied to the embedding).
 
 Checked for every model: the translated graph computes what the module
 computes; every inferred unit space leaves the output unchanged (relative
@@ -210,6 +211,20 @@ class SoftMoE(nn.Module):
         return self.head(torch.einsum("be,bed->bd", gates, y))
 
 
+class TiedLM(nn.Module):
+    """A weight stored transposed (used as ``w.t()``) and an unembedding tied to the embedding."""
+
+    def __init__(self, vocab=5, d=4, f=6):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        self.proj = nn.Parameter(torch.randn(d, f) / d**0.5)  # (in, out)
+        self.back = nn.Linear(f, d)
+
+    def forward(self, ids):
+        h = torch.tanh(F.linear(self.embed(ids), self.proj.t()))
+        return F.linear(self.back(h), self.embed.weight)
+
+
 def _float(*shape: int) -> Callable[[torch.Generator], tuple[torch.Tensor, ...]]:
     return lambda g: (torch.randn(*shape, generator=g, dtype=torch.float64),)
 
@@ -224,6 +239,7 @@ ZOO: dict[str, tuple[Callable[[], nn.Module], Callable[[torch.Generator], tuple]
     "mha": (MHA, _float(2, 3, 8)),
     "swiglu": (SwiGLU, lambda g: (torch.randint(0, 5, (2, 3), generator=g),)),
     "soft_moe": (SoftMoE, _float(3, 4)),
+    "tied_lm": (TiedLM, lambda g: (torch.randint(0, 5, (2, 3), generator=g),)),
 }
 
 
