@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from symcheck.errors import InvalidArgument
 from symcheck.graph import ops
@@ -383,3 +385,58 @@ def test_a_wrong_view_rule_is_caught_by_the_invariance_check(case, monkeypatch):
     monkeypatch.setitem(ops.OPS, op_name, replace(ops.OPS[op_name], symmetry=rule))
     gaps = _worst_gaps(build())
     assert any(gap > 1e-6 for gap in gaps.values()), gaps
+
+
+# ---- random view chains: split, scale per entry, permute, regroup, merge
+
+
+@st.composite
+def _factorisation(draw, total: int) -> tuple[int, ...]:
+    parts, rest = [], total
+    while rest > 1 and len(parts) < 3:
+        divisors = [d for d in range(2, rest + 1) if rest % d == 0]
+        d = draw(st.sampled_from(divisors))
+        parts.append(d)
+        rest //= d
+    if rest > 1:
+        parts.append(rest)
+    if draw(st.booleans()):
+        parts.insert(draw(st.integers(0, len(parts))), 1)  # a size-1 axis (unsqueeze)
+    return tuple(parts) or (1,)
+
+
+def _scaled(b, h, shape, name):
+    """h * P entrywise, P a parameter of ``shape`` broadcast over the batch."""
+    p = b.node("reshape", [b.node("parameter", [], [name], shapes=[shape])], shape=(1, *shape))
+    return b.node("mul", [h, b.node("expand", [p], shape=(2, *shape))])
+
+
+@st.composite
+def _view_chains(draw):
+    first = draw(_factorisation(draw(st.sampled_from([4, 6, 8, 12]))))
+    total = int(np.prod(first))
+    b = GraphBuilder()
+    h = b.node("linear", [b.input("x", (2, 3))], ["w1"], shapes=[(total, 3)])
+    h = b.node("reshape", [h], shape=(2, *first))
+    h = b.node("activation", [_scaled(b, h, first, "p1")], name="tanh")
+    order = draw(st.permutations(range(1, len(first) + 1)))
+    h = b.node("permute", [h], dims=(0, *order))
+    second = draw(_factorisation(total))
+    h = b.node("reshape", [h], shape=(2, *second))
+    h = b.node("activation", [_scaled(b, h, second, "p2")], name="tanh")
+    h = b.node("reshape", [h], shape=(2, total))
+    return b.build(b.node("linear", [h], ["w2"], shapes=[(3, total)]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(graph=_view_chains(), seed=st.integers(0, 2**16))
+def test_random_view_chains_claim_only_true_symmetries(graph, seed):
+    rng = np.random.default_rng(seed)
+    params, inputs = random_parameters(graph, rng), random_inputs(graph, rng)
+    for space in infer_symmetries(graph).movable:
+        if space.group == "restricted":
+            perm = np.concatenate([rng.permutation(list(block)) for block in space.blocks])
+        else:
+            perm = rng.permutation(space.size)
+        gap = invariance_gap(graph, params, inputs, space, perm)
+        assert gap <= RELATIVE_TOLERANCE, (space.name, gap)
