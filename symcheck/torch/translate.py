@@ -492,6 +492,28 @@ def _cat(op: str) -> Callable[[Emitter, Mapping[str, Any], torch.fx.Node], str]:
     return build
 
 
+def _in_place(
+    build: Callable[[Emitter, Mapping[str, Any], torch.fx.Node], str],
+) -> Callable[[Emitter, Mapping[str, Any], torch.fx.Node], str]:
+    """``x.relu_()``, ``out += y``: the out-of-place op, when nothing else reads ``x``.
+
+    The mutated tensor must be a value computed in forward() that only this op
+    reads; otherwise a later reader would see the new value and the pure
+    translation would be wrong.
+    """
+
+    def build_in_place(e: Emitter, a: Mapping[str, Any], node: torch.fx.Node) -> str:
+        target = node.args[0]
+        _require(
+            isinstance(target, torch.fx.Node) and target.name not in e.state,
+            "it modifies a parameter, buffer or input in place",
+        )
+        _require(len(target.users) == 1, "it modifies in place a tensor that is read elsewhere")
+        return build(e, a, node)
+
+    return build_in_place
+
+
 _VIEWS = (
     "view.default",
     "reshape.default",
@@ -561,6 +583,16 @@ ATEN: dict[str, Aten] = {
     "aten.mean.dim": Aten(("mean", "reshape"), _mean, "x.mean(dims), not the batch"),
     **{f"aten.{v}": Aten(("reshape",), _view, "a view") for v in _VIEWS},
     **{f"aten.{v}": Aten((), _identity, "identity in eval mode") for v in _IDENTITIES},
+    **{
+        f"aten.{name}_.default": Aten(("activation",), _in_place(_activation(g)), f"x.{name}_()")
+        for name, g in _ACTIVATIONS.items()
+    },
+    "aten.leaky_relu_.default": Aten(("activation",), _in_place(_leaky_relu), "x.leaky_relu_()"),
+    "aten.elu_.default": Aten(("activation",), _in_place(_elu), "x.elu_()"),
+    "aten.add_.Tensor": Aten(("add", "scale", "expand"), _in_place(_binary("add")), "x += y"),
+    "aten.sub_.Tensor": Aten(("add", "scale", "expand"), _in_place(_binary("sub")), "x -= y"),
+    "aten.mul_.Tensor": Aten(("mul", "scale", "expand"), _in_place(_binary("mul")), "x *= y"),
+    "aten.div_.Tensor": Aten(("scale",), _in_place(_div), "x /= number"),
     "aten.transpose.int": Aten(("permute",), _transpose, "x.transpose(i, j)"),
     "aten.t.default": Aten(("permute",), _transpose, "x.t()"),
     "aten.permute.default": Aten(("permute",), _transpose, "x.permute(dims)"),

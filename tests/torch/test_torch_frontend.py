@@ -7,7 +7,8 @@ Zoo: ``mlp_gelu``, ``activations`` (every supported activation in a row),
 ``mha`` (``nn.MultiheadAttention``), ``swiglu`` (embedding, RMSNorm, SwiGLU
 FFN), ``soft_moe`` (softmax router; experts as batched parameters used
 through ``torch.einsum``) and ``tied_lm`` (a weight used transposed, an
-unembedding tied to the embedding).
+unembedding tied to the embedding), ``resnet_block`` (in-place ReLU, ``out +=
+x``, adaptive pooling, dropout, BatchNorm1d).
 
 Checked for every model: the translated graph computes what the module
 computes; every inferred unit space leaves the output unchanged (relative
@@ -225,6 +226,30 @@ class TiedLM(nn.Module):
         return F.linear(self.back(h), self.embed.weight)
 
 
+class ResNetBlock(nn.Module):
+    """A residual conv block written the usual way: in-place ReLU and ``out += x``."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 3, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(3)
+        self.conv2 = nn.Conv2d(3, 2, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(2)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(2, 3),
+            nn.BatchNorm1d(3),
+        )
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        out = self.bn2(self.conv2(out))
+        out += x
+        return self.head(F.relu(out, inplace=True))
+
+
 def _float(*shape: int) -> Callable[[torch.Generator], tuple[torch.Tensor, ...]]:
     return lambda g: (torch.randn(*shape, generator=g, dtype=torch.float64),)
 
@@ -239,6 +264,7 @@ ZOO: dict[str, tuple[Callable[[], nn.Module], Callable[[torch.Generator], tuple]
     "mha": (MHA, _float(2, 3, 8)),
     "swiglu": (SwiGLU, lambda g: (torch.randint(0, 5, (2, 3), generator=g),)),
     "soft_moe": (SoftMoE, _float(3, 4)),
+    "resnet_block": (ResNetBlock, _float(2, 2, 4, 4)),
     "tied_lm": (TiedLM, lambda g: (torch.randint(0, 5, (2, 3), generator=g),)),
 }
 
@@ -248,10 +274,11 @@ def make(name: str, seed: int = 0) -> tuple[nn.Module, tuple[torch.Tensor, ...]]
     factory, inputs = ZOO[name]
     torch.manual_seed(seed)
     model = factory().double().eval()
-    if name == "cnn":  # non-trivial running statistics
-        with torch.no_grad():
-            model.bn.running_mean.normal_()
-            model.bn.running_var.uniform_(0.5, 2.0)
+    with torch.no_grad():  # non-trivial running statistics
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.running_mean.normal_()
+                module.running_var.uniform_(0.5, 2.0)
     return model, inputs(torch.Generator().manual_seed(seed + 1))
 
 
@@ -556,6 +583,18 @@ def test_an_unsupported_op_is_refused_naming_the_op_and_the_module_path():
     assert "aten.cumsum.default" in message and "module 'block.1' (_Inner)" in message
 
 
+class _Aliased(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        h = self.fc(x)
+        g = h * 2
+        h.relu_()  # g was computed before; a pure translation of relu_ would be wrong for h
+        return g + h
+
+
 class _Masked(nn.Module):
     def forward(self, q):
         mask = torch.ones(3, 3, dtype=torch.bool)
@@ -573,6 +612,7 @@ class _DataDependent(nn.Module):
     ("model", "inputs", "fragments"),
     [
         (_Masked(), (torch.randn(1, 2, 3, 4),), ["scaled_dot_product_attention", "attn_mask"]),
+        (_Aliased(), (torch.randn(2, 3),), ["aten.relu_.default", "read elsewhere"]),
         (
             _DataDependent(),
             (torch.randn(2, 3),),
