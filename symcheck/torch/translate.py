@@ -23,7 +23,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import torch
@@ -101,28 +101,29 @@ class Emitter:
         return self.b.node(op, list(inputs), list(params), output=self.fresh(), **attrs)
 
     # -- arguments
-    def is_node(self, arg: object) -> bool:
+    @staticmethod
+    def is_node(arg: object) -> TypeGuard[torch.fx.Node]:
         return isinstance(arg, torch.fx.Node)
 
     def scalar(self, arg: object) -> float | None:
         """A Python number or a one-element constant tensor as a float; else None."""
         if isinstance(arg, (int, float)) and not isinstance(arg, bool):
             return float(arg)
-        if self.is_node(arg) and arg.name in self.constants:  # type: ignore[union-attr]
-            tensor = self.constants[arg.name]  # type: ignore[union-attr]
-            if tensor.numel() == 1 and arg.name not in self.state:  # type: ignore[union-attr]
+        if self.is_node(arg) and arg.name in self.constants:
+            tensor = self.constants[arg.name]
+            if tensor.numel() == 1 and arg.name not in self.state:
                 return float(tensor.reshape(()).item())
         return None
 
     def is_state(self, arg: object) -> bool:
         """Whether ``arg`` is a parameter, buffer or constant (not computed from an input)."""
-        return self.is_node(arg) and (arg.name in self.state or arg.name in self.constants)  # type: ignore[union-attr]
+        return self.is_node(arg) and (arg.name in self.state or arg.name in self.constants)
 
     def param(self, arg: object, role: str) -> str:
         """The graph parameter holding ``arg`` (a parameter, buffer or constant)."""
         if not self.is_node(arg):
             raise Unsupported(f"its {role} is {arg!r}, not a tensor")
-        name = arg.name  # type: ignore[union-attr]
+        name = arg.name
         if name in self.state:
             state = self.state[name]
         elif name in self.constants:
@@ -140,7 +141,7 @@ class Emitter:
         """The graph value of a tensor argument (parameters and constants enter as values)."""
         if not self.is_node(arg):
             raise Unsupported(f"an argument is {arg!r}, not a tensor")
-        name = arg.name  # type: ignore[union-attr]
+        name = arg.name
         ref = self.refs.get(name)
         if isinstance(ref, str):
             return ref
