@@ -638,3 +638,16 @@ def test_every_table_entry_names_graph_ops_that_exist():
     for name, entry in translate_module_table.ATEN.items():
         assert name.startswith("aten."), name
         assert set(entry.graph_ops) <= set(OPS), (name, entry.graph_ops)
+
+
+def test_nn_transformer_encoder_translates_as_it_is():
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(8, 2, 12, batch_first=True)
+    model = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False).double().eval()
+    inputs = (torch.randn(2, 3, 8, dtype=torch.float64),)
+    kinds = {(s.kind, s.size, s.group) for s in symmetries(model, inputs).movable}
+    assert {("head", 2, "symmetric"), ("neuron", 12, "symmetric")} <= kinds
+    targets = _mse_targets(model, inputs)
+    ours = gradients(model, inputs, targets, nn.MSELoss())
+    reference = _autograd(model, inputs, targets, nn.MSELoss())
+    assert _relative_error(ours, reference) <= GRADIENT_TOLERANCE
