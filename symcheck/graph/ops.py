@@ -857,3 +857,237 @@ def get_op(name: object) -> Op:
     if not isinstance(name, str) or name not in OPS:
         raise InvalidArgument(f"op {name!r} is not in the op table; known: {sorted(OPS)}")
     return OPS[name]
+
+
+# ================================================================ generic view ops
+# Views, contractions and scalings that a PyTorch module's aten graph needs
+# (symcheck.torch); every rule only joins axes along which the op is
+# equivariant for *any* permutation (checked in tests/torch/test_view_ops.py).
+
+
+def _as_ints(value: object) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise TypeError("a list of ints")
+    return tuple(_as_int(v) for v in value)
+
+
+def _permute_shape(xs: Sequence[Shape], ps: Sequence[Shape], attrs: Mapping) -> Shape:
+    (x,), dims = xs, attrs["dims"]
+    _need(sorted(dims) == list(range(len(x))), f"dims={list(dims)} must permute the axes of {x}")
+    return tuple(x[d] for d in dims)
+
+
+def _permute_rule(ctx: RuleContext) -> None:
+    for k, d in enumerate(ctx.attrs["dims"]):  # type: ignore[attr-defined]
+        ctx.join(ctx.out(k), ctx.x(0, d))
+
+
+def _product(sizes: Sequence[int]) -> int:
+    return reduce(lambda a, b: a * b, sizes, 1)
+
+
+def _reshape_shape(xs: Sequence[Shape], ps: Sequence[Shape], attrs: Mapping) -> Shape:
+    (x,), shape = xs, tuple(attrs["shape"])
+    _need(bool(shape), "reshape needs a target shape of rank >= 1")
+    _need(_product(shape) == _product(x), f"shape={list(shape)} does not hold the entries of {x}")
+    return shape
+
+
+def _spans(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """(start, end) prefix products of each axis: axis k covers the C-order digits
+    between ``prod(sizes[:k])`` and ``prod(sizes[:k+1])``."""
+    spans, running = [], 1
+    for size in sizes:
+        spans.append((running, running * size))
+        running *= size
+    return spans
+
+
+def _reshape_rule(ctx: RuleContext) -> None:
+    """Axes passing unchanged are joined; split or merged axes are factored over the
+    common C-order refinement; a group of axes without one stays fixed.
+
+    A group is the axes between two prefix products both shapes share; inside
+    it the cut points (prefix products of either shape) must each divide the
+    next, and then every axis is the C-order product of the segments it spans.
+    """
+    from itertools import pairwise
+
+    shape = tuple(ctx.attrs["shape"])  # type: ignore[arg-type]
+    source = [ctx.x_size(0, a) for a in range(ctx.x_rank(0))]
+    dims = [(ctx.x(0, a), span) for a, span in enumerate(_spans(source))]
+    dims += [(ctx.out(a), span) for a, span in enumerate(_spans(shape))]
+    ctx.keep(*(d for d, (lo, hi) in dims if lo == hi))  # size-1 axes carry no units
+    ends_in = {hi for _, (_, hi) in dims[: len(source)]}
+    ends_out = {hi for _, (_, hi) in dims[len(source) :]}
+    lo = 1
+    for hi in sorted(ends_in & ends_out):
+        members = [(d, span) for d, span in dims if lo <= span[0] < span[1] <= hi]
+        chain = sorted({lo} | {span[1] for _, span in members})
+        if all(b % a == 0 for a, b in pairwise(chain)):
+            segments = {b: ctx.new(b // a) for a, b in pairwise(chain)}
+            for d, (start, end) in members:
+                ctx.factor(d, [segments[c] for c in chain[1:] if start < c <= end])
+        lo = hi
+
+
+def _expand_shape(xs: Sequence[Shape], ps: Sequence[Shape], attrs: Mapping) -> Shape:
+    (x,), shape = xs, tuple(attrs["shape"])
+    _need(
+        len(x) == len(shape) and all(s in (1, t) for s, t in zip(x, shape)),
+        f"{x} cannot be expanded to {list(shape)} (only axes of size 1 grow, same rank)",
+    )
+    return shape
+
+
+def _expand_rule(ctx: RuleContext) -> None:
+    """Unchanged axes are joined; a repeated axis is constant, so any permutation of it
+    leaves the output as it is (kept, free to join a space downstream)."""
+    for a, size in enumerate(ctx.attrs["shape"]):  # type: ignore[arg-type]
+        if ctx.x_size(0, a) == size:
+            ctx.join(ctx.out(a), ctx.x(0, a))
+        else:
+            ctx.keep(ctx.out(a), ctx.x(0, a))
+
+
+def _slice_range(size: int, attrs: Mapping) -> range:
+    return range(size)[slice(attrs["start"], attrs["stop"], attrs["step"])]
+
+
+def _slice_shape(xs: Sequence[Shape], ps: Sequence[Shape], attrs: Mapping) -> Shape:
+    (x,) = xs
+    axis = _axis(attrs["axis"], len(x))  # type: ignore[arg-type]
+    kept = len(_slice_range(x[axis], attrs))
+    _need(kept > 0, f"slice {attrs['start']}:{attrs['stop']}:{attrs['step']} selects nothing")
+    return (*x[:axis], kept, *x[axis + 1 :])
+
+
+def _slice_rule(ctx: RuleContext) -> None:
+    """Other axes pass through; the sliced axis is fixed unless the slice is everything."""
+    axis = int(ctx.attrs["axis"]) % ctx.x_rank(0)  # type: ignore[call-overload]
+    for a in range(ctx.x_rank(0)):
+        size = ctx.x_size(0, a)
+        if a != axis or _slice_range(size, ctx.attrs) == range(size):
+            ctx.join(ctx.out(a), ctx.x(0, a))
+        else:
+            ctx.fix(ctx.out(a), ctx.x(0, a))
+
+
+def _parameter_shape(xs: Sequence[Shape], ps: Sequence[Shape], attrs: Mapping) -> Shape:
+    _need(len(ps[0]) >= 1, "a parameter used as a value needs rank >= 1")
+    return ps[0]
+
+
+def _parameter_rule(ctx: RuleContext) -> None:
+    for a in range(ctx.out_rank()):
+        ctx.join(ctx.out(a), ctx.p(0, a))
+
+
+def _equation(value: object) -> object:
+    from symcheck.graph.kernels.contract import parse_equation
+
+    parse_equation(value, str(value).split("->")[0].count(",") + 1)
+    return value
+
+
+def _einsum_shape(xs: Sequence[Shape], ps: Sequence[Shape], attrs: Mapping) -> Shape:
+    from symcheck.graph.kernels.contract import parse_equation
+
+    try:
+        operands, out = parse_equation(attrs["equation"], len(xs))
+    except InvalidArgument as exc:
+        raise ShapeMismatch(str(exc)) from None
+    sizes: dict[str, int] = {}
+    for subscripts, x in zip(operands, xs):
+        _need(len(subscripts) == len(x), f"operand {subscripts!r} does not match shape {x}")
+        for letter, size in zip(subscripts, x):
+            _need(sizes.setdefault(letter, size) == size, f"letter {letter!r} has two sizes")
+    _need(bool(out), "einsum needs an output with a batch axis")
+    return tuple(sizes[c] for c in out)
+
+
+def _einsum_rule(ctx: RuleContext) -> None:
+    """Every axis carrying one letter is joined: permuting a letter's index in every
+    operand permutes the output (or leaves a summed letter's sum unchanged); a
+    summed letter mixes its axes."""
+    left, out = str(ctx.attrs["equation"]).replace(" ", "").split("->")
+    carriers: dict[str, list[int]] = {}
+    for i, subscripts in enumerate(left.split(",")):
+        for a, letter in enumerate(subscripts):
+            carriers.setdefault(letter, []).append(ctx.x(i, a))
+    for a, letter in enumerate(out):
+        carriers[letter].append(ctx.out(a))
+    for letter, dims in carriers.items():
+        ctx.join(*dims)
+        if letter not in out:
+            ctx.mixes(*dims)  # a summed letter combines values along its axes
+
+
+_GENERIC: tuple[Op, ...] = (
+    _op(
+        "permute",
+        "view",
+        _permute_shape,
+        _permute_rule,
+        attrs={"dims": Attr(_as_ints)},
+        doc="torch.permute / transpose",
+    ),
+    _op(
+        "reshape",
+        "view",
+        _reshape_shape,
+        _reshape_rule,
+        attrs={"shape": Attr(_as_ints)},
+        doc="C-order reshape (view, flatten, unsqueeze, squeeze, unflatten)",
+    ),
+    _op(
+        "expand",
+        "view",
+        _expand_shape,
+        _expand_rule,
+        attrs={"shape": Attr(_as_ints)},
+        doc="repeat axes of size 1 (broadcasting)",
+    ),
+    _op(
+        "slice_axis",
+        "view",
+        _slice_shape,
+        _slice_rule,
+        attrs={
+            "axis": Attr(_INT),
+            "start": Attr(_INT),
+            "stop": Attr(_INT),
+            "step": Attr(_INT, 1, _positive),
+        },
+        doc="x[..., start:stop:step, ...] along one axis",
+    ),
+    _op(
+        "parameter",
+        "view",
+        _parameter_shape,
+        _parameter_rule,
+        arity=(0, 0),
+        params=("value",),
+        required_params=1,
+        doc="a parameter (or carried constant) used as a value",
+    ),
+    _op(
+        "einsum",
+        "contract",
+        _einsum_shape,
+        _einsum_rule,
+        arity=(1, None),
+        attrs={"equation": Attr(_as_str, REQUIRED, _equation)},
+        doc="torch.einsum with an explicit equation (matmul, bmm, sums)",
+    ),
+    _op(
+        "scale",
+        "contract",
+        _same_shape,
+        _elementwise_rule,
+        attrs={"factor": Attr(_as_fraction)},
+        doc="factor * x for an exact constant factor",
+    ),
+)
+
+OPS.update({op.name: op for op in _GENERIC})

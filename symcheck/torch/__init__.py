@@ -1,0 +1,30 @@
+"""The PyTorch front end: a user's ``nn.Module`` as a symcheck graph.
+
+Needs the optional ``torch`` extra. :func:`symmetries`, :func:`tie_classes`
+and :func:`gradients` (see :mod:`symcheck.torch.api`) capture the module with
+``torch.export`` (:mod:`symcheck.torch.capture`) and translate its aten graph
+op by op (:mod:`symcheck.torch.translate`); results are keyed by the
+module's own parameter names. :func:`tie_survival`
+(:mod:`symcheck.torch.survival`) trains a copy with a torch optimiser and
+measures how long the ties last. Guide: ``docs/torch.md``.
+"""
+
+try:
+    import torch  # noqa: F401
+except ImportError as exc:  # torch is an optional extra
+    raise ImportError(
+        "symcheck.torch needs PyTorch; install it with: pip install 'symcheck[torch]'"
+    ) from exc
+
+from symcheck.torch.api import Gradients, TieClasses, gradients, symmetries, tie_classes
+from symcheck.torch.survival import TieSurvival, tie_survival
+
+__all__ = [
+    "Gradients",
+    "TieClasses",
+    "TieSurvival",
+    "gradients",
+    "symmetries",
+    "tie_classes",
+    "tie_survival",
+]

@@ -1,0 +1,179 @@
+r"""Tie survival measured in the user's framework: train a copy, watch the spread of each tie.
+
+The identical-update theorem is exact; floating-point training is not (a
+matmul may round an output column differently depending on where it falls
+in a tile; theory: docs/theory.md, floating point). :func:`tie_survival`
+finds the certified tie classes of the module now (:func:`tie_classes`),
+trains a *copy* with the user's own torch optimiser in the module's own
+dtype, and after every step records, per tie class, the relative spread
+
+.. math::  s_t = \max_{u \in C}\ \lVert \theta_u - \theta_{u_0} \rVert_\infty
+           \,/\, \max(\lVert \theta_{u_0} \rVert_\infty, \text{tiny})
+
+over every parameter axis of the class's unit space (:math:`\theta_u` the
+entries unit :math:`u` holds). Reported per class: the first step with
+:math:`s_t > 0`, the fitted exponential growth rate :math:`r` (least squares
+of :math:`\log s_t` on :math:`t` over the non-zero steps; the spread grows
+by :math:`e^r` per step) and the first step with :math:`s_t \ge` ``threshold``.
+Verdict: ``exact`` (every :math:`s_t = 0`), ``broken`` (some
+:math:`s_t \ge` ``threshold``) or ``drifting`` (non-zero, below it).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from symcheck.errors import InvalidArgument
+from symcheck.graph.symmetry import UnitSpace
+from symcheck.torch.api import TieClass, tie_classes, unit_entries
+from symcheck.torch.capture import to_numpy
+
+__all__ = ["VERDICTS", "ClassSurvival", "TieSurvival", "growth_rate", "tie_survival", "verdict_of"]
+
+VERDICTS = ("exact", "drifting", "broken")  # in order of severity
+MAX_STEPS = 100_000
+
+
+def growth_rate(spreads: Sequence[float]) -> float | None:
+    """Least-squares slope of ``log s_t`` against ``t`` over the non-zero spreads (None if < 2)."""
+    points = [(t, math.log(s)) for t, s in enumerate(spreads, start=1) if s > 0]
+    if len(points) < 2:
+        return None
+    t, y = np.array(points).T
+    return float(np.polyfit(t, y, 1)[0])
+
+
+def verdict_of(spreads: Sequence[float], threshold: float) -> str:
+    """``exact``, ``drifting`` or ``broken`` (see the module docstring)."""
+    if not any(s > 0 for s in spreads):
+        return "exact"
+    return "broken" if max(spreads) >= threshold else "drifting"
+
+
+@dataclass(frozen=True)
+class ClassSurvival:
+    """The spread of one tie class over the steps."""
+
+    tie: TieClass
+    spreads: tuple[float, ...]
+    threshold: float
+
+    @property
+    def first_nonzero(self) -> int | None:
+        return next((t for t, s in enumerate(self.spreads, start=1) if s > 0), None)
+
+    @property
+    def first_broken(self) -> int | None:
+        return next((t for t, s in enumerate(self.spreads, start=1) if s >= self.threshold), None)
+
+    @property
+    def rate(self) -> float | None:
+        return growth_rate(self.spreads)
+
+    @property
+    def verdict(self) -> str:
+        return verdict_of(self.spreads, self.threshold)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            **self.tie.to_json(),
+            "verdict": self.verdict,
+            "first_nonzero_step": self.first_nonzero,
+            "first_broken_step": self.first_broken,
+            "growth_rate_per_step": self.rate,
+            "spreads": list(self.spreads),
+        }
+
+
+@dataclass(frozen=True)
+class TieSurvival:
+    """Every tie class followed through training; ``verdict`` is the worst class's."""
+
+    classes: tuple[ClassSurvival, ...]
+    steps: int
+    dtype: str
+    threshold: float
+
+    @property
+    def verdict(self) -> str:
+        return max((c.verdict for c in self.classes), key=VERDICTS.index)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "verdict": self.verdict,
+            "steps": self.steps,
+            "dtype": self.dtype,
+            "threshold": self.threshold,
+            "classes": [c.to_json() for c in self.classes],
+        }
+
+
+def _spread(state: dict[str, np.ndarray], space: UnitSpace, units: Sequence[int]) -> float:
+    worst, scale = 0.0, 0.0
+    for ref in space.axes:
+        if ref.parameter not in state:  # a folded constant: it never trains
+            continue
+        array = state[ref.parameter]
+        first = unit_entries(array, space, ref, units[0])
+        scale = max(scale, float(np.max(np.abs(first))))
+        for u in units[1:]:
+            other = unit_entries(array, space, ref, u)
+            worst = max(worst, float(np.max(np.abs(other - first))))
+    return worst / max(scale, np.finfo(np.float64).tiny)
+
+
+def _state(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    return {name: to_numpy(t) for name, t in tensors}
+
+
+def tie_survival(
+    model: torch.nn.Module,
+    make_optimizer: Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer],
+    inputs: object,
+    targets: torch.Tensor,
+    steps: int,
+    *,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    threshold: float = 1e-6,
+) -> TieSurvival:
+    """Train a copy of ``model`` (its own dtype) for ``steps`` steps; follow every tie class.
+
+    ``make_optimizer`` receives the copy's parameters and returns a torch
+    optimiser; ``loss`` defaults to ``nn.MSELoss()``. The user's module is
+    not modified.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise InvalidArgument(f"steps={steps!r} is not valid; use an int from 1 to {MAX_STEPS}")
+    if not isinstance(threshold, (int, float)) or not 0 < threshold:
+        raise InvalidArgument(f"threshold={threshold!r} is not valid; use a number > 0")
+    args = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
+    found = tie_classes(model, args)
+    if not found.classes:
+        raise InvalidArgument(
+            f"module {type(model).__name__} has no tie classes now; tie units first "
+            "(constant initialisation or copied rows) to follow them through training"
+        )
+    spaces = {c.space: found.symmetries.space(c.space) for c in found.classes}
+    trained = copy.deepcopy(model).train()
+    optimizer = make_optimizer(trained.parameters())
+    criterion = loss if loss is not None else torch.nn.MSELoss()
+    spreads: list[list[float]] = [[] for _ in found.classes]
+    for _ in range(steps):
+        optimizer.zero_grad()
+        criterion(trained(*args), targets).backward()
+        optimizer.step()
+        state = _state(trained)
+        for k, tie in enumerate(found.classes):
+            spreads[k].append(_spread(state, spaces[tie.space], tie.units))
+    dtype = str(next(trained.parameters()).dtype).removeprefix("torch.")
+    classes = tuple(
+        ClassSurvival(tie, tuple(s), float(threshold)) for tie, s in zip(found.classes, spreads)
+    )
+    return TieSurvival(classes, steps, dtype, float(threshold))
