@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+import sympy as sp
 import torch
 import torch.nn.functional as F
 
@@ -544,3 +545,127 @@ def test_derivative_at_the_kink_follows_the_registry_and_torch(xp, name, referen
     t = torch.zeros((1, 1), dtype=torch.float64, requires_grad=True)
     reference(t).sum().backward()
     assert float(grad[0, 0]) == slope == t.grad.item()
+
+
+# ---------------------------------------------------------------- SymPy backend
+
+
+def _rational(kind: str, shp: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """A rational point of one input (object array of sympy.Rational)."""
+    if kind == "normal":
+        nums = rng.choice([n for n in range(-15, 16) if n], size=shp)
+        return np.vectorize(lambda n: sp.Rational(int(n), 7), otypes=[object])(nums)
+    nums = rng.integers(1, 10, size=shp)
+    point = np.vectorize(lambda n: sp.Rational(int(n), 10), otypes=[object])(nums)
+    return point / point.sum(axis=-1, keepdims=True) if kind == "prob" else point
+
+
+def _symbols(prefix: str, shp: tuple[int, ...]) -> np.ndarray:
+    flat = [sp.Symbol(f"{prefix}{i}", real=True) for i in range(int(np.prod(shp)))]
+    return np.array(flat, dtype=object).reshape(shp)
+
+
+def _floats(a: np.ndarray) -> np.ndarray:
+    return np.vectorize(lambda v: float(sp.sympify(v).evalf(30)), otypes=[float])(a)
+
+
+def _at(a: np.ndarray, point: dict) -> np.ndarray:
+    return np.vectorize(lambda v: sp.sympify(v).xreplace(point), otypes=[object])(a)
+
+
+@dataclass(frozen=True)
+class SymbolicRun:
+    """A SymPy forward pass on a tiny shape, and the rational point to judge it at."""
+
+    inputs: list[np.ndarray]  # symbols (or the rational point for branchy kernels)
+    point: dict  # symbol -> rational (empty for branchy kernels)
+    rationals: list[np.ndarray]
+    out: np.ndarray
+    cache: tuple
+
+
+def _symbolic_run(case: Case) -> SymbolicRun:
+    rng = np.random.default_rng(5)
+    shapes = case.tiny or case.shapes
+    rationals = [_rational(case.kind(k), s, rng) for k, s in enumerate(shapes)]
+    if case.symbolic:
+        inputs = [_symbols(f"v{k}_", s) for k, s in enumerate(shapes)]
+        point = {v: r for a, q in zip(inputs, rationals) for v, r in zip(a.flat, q.flat)}
+    else:
+        inputs, point = rationals, {}
+    out, cache = case.forward(SYMPY, *inputs)
+    return SymbolicRun(inputs, point, rationals, np.asarray(out, dtype=object), cache)
+
+
+def _vanishes(expr: sp.Expr, point: dict) -> bool:
+    """Exactly zero after expansion, or (transcendental) zero at a rational point."""
+    if sp.expand(expr) == 0:
+        return True
+    return abs(complex(expr.xreplace(point).evalf(40))) < 1e-25
+
+
+def sympy_backward_failures(case: Case, backward: Callable) -> int:
+    """Entries where ``backward`` on SymPy differs from sympy.diff of sum(g * out)
+    (branchy kernels: from the NumPy backward at the same rational point)."""
+    run = _symbolic_run(case)
+    grad_symbols = _symbols("g", run.out.shape)
+    grads = backward(SYMPY, run.cache, grad_symbols)
+    if not case.symbolic:
+        g_point = _rational("normal", run.out.shape, np.random.default_rng(6))
+        at_point = backward(SYMPY, run.cache, g_point)
+        _, cache = case.forward(NUMPY, *[_floats(a) for a in run.rationals])
+        want = case.backward(NUMPY, cache, _floats(g_point))
+        return sum(_rel_error(_floats(g), w) > REL for g, w in zip(at_point, want))
+    g_values = _rational("normal", run.out.shape, np.random.default_rng(6))
+    point = run.point | dict(zip(grad_symbols.flat, g_values.flat))
+    contraction = sp.Add(*[g * o for g, o in zip(grad_symbols.flat, run.out.flat)])
+    failures = 0
+    for symbols, grad in zip(run.inputs, grads):
+        assert np.shape(grad) == symbols.shape
+        for v, got in zip(symbols.flat, np.asarray(grad, dtype=object).flat):
+            failures += not _vanishes(sp.diff(contraction, v) - got, point)
+    return failures
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_sympy_forward_equals_numpy_forward_at_a_rational_point(case: Case) -> None:
+    run = _symbolic_run(case)
+    got = _floats(_at(run.out, run.point))
+    want, _ = case.forward(NUMPY, *[_floats(a) for a in run.rationals])
+    assert _rel_error(got, want) <= REL
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_sympy_backward_equals_sympy_diff(case: Case) -> None:
+    assert sympy_backward_failures(case, case.backward) == 0
+
+
+@pytest.mark.parametrize(
+    "slip", ["linear-square-transposed-weight", "mean-missing-1/n", "gelu-missing-density-term"]
+)
+def test_a_wrong_backward_is_caught_on_sympy(slip: str) -> None:
+    case, make = WRONG[slip]
+    assert sympy_backward_failures(case, case.backward) == 0
+    assert sympy_backward_failures(case, make(case)) > 0
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: pool.max_pool2d_forward(SYMPY, x, kernel=2),
+        lambda x: elementwise.activation_forward(SYMPY, x, name="elu"),
+    ],
+    ids=["max_pool2d", "elu"],
+)
+def test_sympy_refuses_to_branch_on_an_undecided_sign(call) -> None:
+    with pytest.raises(ValueError, match="not decided exactly"):
+        call(_symbols("x", (1, 1, 2, 2)))
+
+
+def test_sympy_branches_where_the_sign_is_decided() -> None:
+    t = sp.Symbol("t", positive=True)
+    x = np.array([t, -t, 1 + t, sp.Integer(0)], dtype=object).reshape(1, 1, 2, 2)
+    out, cache = pool.max_pool2d_forward(SYMPY, x, kernel=2)
+    (grad,) = pool.max_pool2d_backward(SYMPY, cache, np.array([[[[sp.Integer(5)]]]], dtype=object))
+    assert out[0, 0, 0, 0] == 1 + t
+    assert grad.ravel().tolist() == [0, 0, 5, 0]
