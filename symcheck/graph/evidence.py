@@ -52,6 +52,7 @@ __all__ = [
     "Evidence",
     "computational",
     "optimizer_equivariant",
+    "step_equivariant",
     "structural",
 ]
 
@@ -79,28 +80,44 @@ class Evidence:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def optimizer_equivariant(opt: SymbolicOptimizer, units: int = 3) -> tuple[str, str]:
-    """Is ``opt`` equivariant: one step on permuted entries equals the permuted step? (exact)."""
+VectorStep = Callable[[list, list, list], tuple[list, list]]
+
+
+def step_equivariant(step: VectorStep, states: int, units: int = 3) -> tuple[str, str]:
+    r"""Does a vector step ``step(theta, grad, states)`` commute with permutations?
+
+    Checked exactly on ``units`` symbolic entries for the transposition
+    :math:`(0\,1)` and the cycle :math:`(0 \ldots n-1)`, which generate
+    :math:`S_n`: :math:`U(\pi\theta, \pi g, \pi s) = \pi U(\theta, g, s)`.
+    """
     theta = [sp.Symbol(f"theta_{k}") for k in range(units)]
     grad = [sp.Symbol(f"g_{k}") for k in range(units)]
-    state = [[sp.Symbol(f"{s}_{k}") for k in range(units)] for s in opt.state]
-
-    def step(perm: Sequence[int]) -> list[tuple]:
-        out = []
-        for k in range(units):
-            j = perm[k]
-            new, new_state = opt.update(theta[j], grad[j], tuple(s[j] for s in state))
-            out.append((new, *new_state))
-        return out
-
-    plain = step(range(units))
+    state = [[sp.Symbol(f"s{j}_{k}") for k in range(units)] for j in range(states)]
+    plain_theta, plain_state = step(theta, grad, state)
     for perm in ((1, 0, *range(2, units)), (*range(1, units), 0)):
-        moved = step(perm)
-        for k in range(units):
-            for a, b in zip(moved[k], plain[perm[k]]):
-                if a != b and zero_test(a - b).status != ZERO:
-                    return UNKNOWN, f"not shown for permutation {perm}"
+        moved_theta, moved_state = step(
+            [theta[j] for j in perm], [grad[j] for j in perm], [[s[j] for j in perm] for s in state]
+        )
+        pairs = list(zip(moved_theta, [plain_theta[j] for j in perm]))
+        for new, old in zip(moved_state, plain_state):
+            pairs += list(zip(new, [old[j] for j in perm]))
+        for a, b in pairs:
+            if a != b and zero_test(sp.sympify(a) - sp.sympify(b)).status != ZERO:
+                return UNKNOWN, f"not shown for permutation {perm}"
     return ZERO, "structural"
+
+
+def optimizer_equivariant(opt: SymbolicOptimizer, units: int = 3) -> tuple[str, str]:
+    """Is one step of ``opt``, applied entry by entry, equivariant (:func:`step_equivariant`)?"""
+
+    def step(theta: list, grad: list, state: list) -> tuple[list, list]:
+        results = [
+            opt.update(theta[k], grad[k], tuple(s[k] for s in state)) for k in range(len(theta))
+        ]
+        new_state = [[r[1][j] for r in results] for j in range(len(opt.state))]
+        return [r[0] for r in results], new_state
+
+    return step_equivariant(step, len(opt.state), units)
 
 
 def structural(
