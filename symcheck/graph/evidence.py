@@ -156,6 +156,17 @@ def structural(
         )
     )
     certified = {s.space: s.classes for s in ties.spaces}
+    checked = {c.space for c in checks}
+    for space, _ in claims:
+        if space.name not in checked:  # no op was certified for this space: nothing is proved
+            residuals.append(
+                Residual(
+                    f"op certificates for {space.name}",
+                    "no node was checked for this space",
+                    UNKNOWN,
+                    "not checked",
+                )
+            )
     for space, classes in claims:
         for units in classes:
             ok = any(set(units) <= set(found) for found in certified.get(space.name, ()))
