@@ -130,8 +130,8 @@ def _run(
         else f"is still tied after one {opt.name} step (parameters and optimiser state)"
     )
     statement = (
-        f"At the '{point.name}' init of {name}, every claimed pair of tied units ({pairs} "
-        f"pairs in {spaces}) {what}, for all inputs and targets."
+        f"At the '{point.name}' init of {name}, every claimed pair of tied units ({pairs} pair(s) "
+        f"in {spaces}) {what}, for all inputs and targets."
     )
     assumptions = [
         f"loss {graph.loss.name if graph.loss else 'none'}, reduction "
