@@ -7,7 +7,7 @@ every value that is not a rational number is replaced by a fresh *opaque*
 symbol whose enclosure :func:`symcheck.zerotest.interval` computes from the
 node's (shallow) expression and the enclosures of its inputs. The symbol
 carries the sign its enclosure decides, so the kernels' branches
-(``xp.positive``) are taken only where the sign is certain. A residual
+(``xp.positive``) are taken only where the enclosure decides the sign. A residual
 :math:`a - b` of two results is then certified non-zero by
 :func:`symcheck.zerotest.certified_value` with these enclosures (``env``):
 interval arithmetic at :data:`symcheck.zerotest.PRECISION_BITS` bits, so a
@@ -17,6 +17,7 @@ returned value is a proof, not a float.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from itertools import count
 
 import numpy as np
@@ -36,6 +37,20 @@ class Enclosures:
     def __init__(self) -> None:
         self.env: dict[sp.Symbol, object] = {}
         self._names = count()
+        # The SymPy backend, with signs decided by enclosures (max pooling, elu).
+        self.backend = replace(SYMPY, name="sympy-enclosed", positive=self._positive)
+
+    def _positive(self, array: object) -> np.ndarray:
+        """``a > 0`` entrywise where the enclosure decides it; raise where it straddles 0."""
+        array = np.asarray(array, dtype=object)
+        out = np.empty(array.shape, dtype=bool)
+        for index, value in np.ndenumerate(array):
+            enclosure = interval(sp.sympify(value), env=self.env)
+            if enclosure.a > 0 or enclosure.b <= 0:  # type: ignore[attr-defined]
+                out[index] = bool(enclosure.a > 0)  # type: ignore[attr-defined]
+            else:
+                raise ValueError(f"the sign of {value} is not decided by its enclosure")
+        return out
 
     def opaque(self, array: object) -> np.ndarray:
         """Every non-rational entry replaced by a symbol with a certified enclosure and sign."""
@@ -70,18 +85,22 @@ class Enclosures:
         caches: dict[str, object] = {}
         for node in graph.nodes:
             arrays = [values[n] for n in (*node.inputs, *node.params)]
-            out, caches[node.output] = get_op(node.op).forward()(SYMPY, *arrays, **node.attr_dict)
+            out, caches[node.output] = get_op(node.op).forward()(
+                self.backend, *arrays, **node.attr_dict
+            )
             values[node.output] = self.opaque(out)
         loss_op = get_op(graph.loss.name)
         _, loss_cache = loss_op.forward()(
-            SYMPY, values[graph.output], target, reduction=graph.loss.reduction
+            self.backend, values[graph.output], target, reduction=graph.loss.reduction
         )
         one = np.asarray(sp.Integer(1), dtype=object)
-        grads = {graph.output: self.opaque(loss_op.backward()(SYMPY, loss_cache, one)[0])}
+        grads = {graph.output: self.opaque(loss_op.backward()(self.backend, loss_cache, one)[0])}
         for node in reversed(graph.nodes):
             if node.output not in grads:
                 continue
-            parts = get_op(node.op).backward()(SYMPY, caches[node.output], grads[node.output])
+            parts = get_op(node.op).backward()(
+                self.backend, caches[node.output], grads[node.output]
+            )
             for name, grad in zip((*node.inputs, *node.params), parts, strict=True):
                 if grad is None:
                     continue

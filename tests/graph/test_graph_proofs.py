@@ -16,6 +16,7 @@ from symcheck.graph import ops
 from symcheck.graph.equivariance import TensorAction, certify_ops, space_atoms
 from symcheck.graph.evaluate import loss_and_gradients
 from symcheck.graph.evidence import Evidence, computational, optimizer_equivariant, step_equivariant
+from symcheck.graph.ir import GraphBuilder
 from symcheck.graph.points import init_point
 from symcheck.graph.prove import (
     _combine,
@@ -170,3 +171,18 @@ def test_cli_exit_codes_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.count("\n") == 1 and "not known" in err
     assert main(["ties", "2-3-1", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["spaces"][0]["classes"] == [[0, 1, 2]]
+
+
+def test_sign_branching_ops_leave_the_structural_proof_unknown_but_witnesses_still_work() -> None:
+    b = GraphBuilder()
+    x = b.input("x", (1, 1, 4, 4))
+    h = b.node("conv2d", [x], ["c.weight", "c.bias"], shapes=[(2, 1, 3, 3), (2,)], padding=1)
+    h = b.node("max_pool2d", [b.node("activation", [h], name="elu")], kernel=2)
+    y = b.node("linear", [b.node("flatten", [h])], ["fc.weight"], shapes=[(1, 8)])
+    graph = b.build(y, loss="mse")
+    unknown = {c.op for c in certify_ops(graph, infer_symmetries(graph)) if c.status != "zero"}
+    assert unknown == {"activation", "max_pool2d"}
+    assert prove_identical_updates(graph, init="zero", kind="structural").verdict == "unknown"
+    assert prove_identical_updates(graph, init="zero", kind="computational").verdict == "proved"
+    random = prove_identical_updates(graph, init="random", kind="computational")
+    assert random.verdict == "refuted"
