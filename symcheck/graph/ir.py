@@ -273,12 +273,19 @@ class GraphBuilder:
         self._nodes.append(Node(op, tuple(inputs), out, tuple(params), attrs))
         return out
 
-    def build(self, output: str, *, loss: str | None = None, target: str = "target") -> Graph:
-        """Validate and return the graph."""
+    def build(
+        self,
+        output: str,
+        *,
+        loss: str | None = None,
+        target: str = "target",
+        reduction: str = "mean",
+    ) -> Graph:
+        """Validate and return the graph (with a loss on ``output`` if ``loss`` is given)."""
         return Graph(
             tuple(self._inputs),
             tuple(self._params.values()),
             tuple(self._nodes),
             output,
-            Loss(loss, target) if loss is not None else None,
+            Loss(loss, target, reduction) if loss is not None else None,
         )

@@ -19,9 +19,12 @@ together, ``ctx.fix(...)`` that they may not be permuted, ``ctx.keep(...)``
 that the op is invariant under any permutation of that axis on its own (a
 reduced axis), ``ctx.factor(a, parts)`` that axis ``a`` is the C-order product
 of the ``parts`` (heads x head_dim; channel x spatial after flatten), and
-``ctx.hint(a, kind, name)`` names the unit space. **Soundness:** every axis a
-rule does not mention is fixed by the caller, and an op without a rule fixes
-every axis it touches (theory: docs/theory.md, "unit spaces"). A join is only
+``ctx.hint(a, kind, name)`` names the unit space; ``ctx.mixes(a)`` says the op
+combines values along axis ``a`` (a contraction, a softmax, a normalisation),
+so a permutation of the tensor's other axes may not depend on the position
+along ``a``. **Soundness:** every axis a rule does not mention is fixed by the
+caller, and an op without a rule fixes every axis it touches (theory:
+docs/theory.md, "unit spaces"). A join is only
 correct when the op is equivariant for any permutation of the joined axes;
 the property suite (``properties/test_graph_symmetries.py``) checks every
 inferred space numerically.
@@ -77,6 +80,7 @@ class RuleContext(Protocol):
     def new(self, size: int) -> int: ...
     def join(self, *dims: int) -> None: ...
     def fix(self, *dims: int) -> None: ...
+    def mixes(self, *dims: int) -> None: ...
     def keep(self, *dims: int) -> None: ...
     def factor(self, dim: int, parts: Sequence[int]) -> None: ...
     def hint(self, dim: int, kind: str, name: str) -> None: ...
@@ -116,8 +120,10 @@ def _as_fraction(value: object) -> Fraction:
     if isinstance(value, (int, Fraction)):
         return Fraction(value)
     if isinstance(value, str) and _FRACTION.match(value.strip()):
-        result = Fraction(value.strip())
-        return result
+        try:
+            return Fraction(value.strip())
+        except ZeroDivisionError:
+            raise TypeError("a rational with a non-zero denominator") from None
     raise TypeError("a rational (int, 'p/q' string or Fraction)")
 
 
@@ -377,6 +383,7 @@ def _linear_rule(ctx: RuleContext) -> None:
     rank = ctx.x_rank(0)
     _join_leading(ctx, inputs=[0], count=rank - 1)
     ctx.join(ctx.x(0, -1), ctx.p(0, 1))
+    ctx.mixes(ctx.x(0, -1))
     ctx.join(ctx.out(-1), ctx.p(0, 0), *([ctx.p(1, 0)] if ctx.n_params > 1 else []))
     ctx.hint(ctx.out(-1), "neuron", ctx.label)
 
@@ -388,6 +395,7 @@ def _expert_linear_rule(ctx: RuleContext) -> None:
     _join_leading(ctx, inputs=[0], count=lead)
     bias = ctx.n_params > 1
     ctx.join(ctx.x(0, -1), ctx.p(0, 2))
+    ctx.mixes(ctx.x(0, -1))
     ctx.join(ctx.out(-1), ctx.p(0, 1), *([ctx.p(1, 1)] if bias else []))
     experts = [ctx.out(-2), ctx.p(0, 0), *([ctx.p(1, 0)] if bias else [])]
     ctx.join(*experts, *([] if shared else [ctx.x(0, -2)]))
@@ -398,6 +406,7 @@ def _expert_linear_rule(ctx: RuleContext) -> None:
 def _conv_rule(ctx: RuleContext) -> None:
     ctx.join(ctx.out(0), ctx.x(0, 0))
     ctx.join(ctx.x(0, 1), ctx.p(0, 1))
+    ctx.mixes(*(ctx.x(0, a) for a in range(1, ctx.x_rank(0))))
     ctx.join(ctx.out(1), ctx.p(0, 0), *([ctx.p(1, 0)] if ctx.n_params > 1 else []))
     ctx.hint(ctx.out(1), "channel", ctx.label)
     # spatial axes (of x, the kernel and the output) are not mentioned: fixed
@@ -407,6 +416,7 @@ def _per_channel_rule(ctx: RuleContext) -> None:
     """Pooling: batch and channel axes pass through; spatial axes are fixed."""
     ctx.join(ctx.out(0), ctx.x(0, 0))
     ctx.join(ctx.out(1), ctx.x(0, 1))
+    ctx.mixes(ctx.x(0, 2), ctx.x(0, 3))
 
 
 def _mean_rule(ctx: RuleContext) -> None:
@@ -416,6 +426,7 @@ def _mean_rule(ctx: RuleContext) -> None:
     for out_axis, in_axis in enumerate(kept):
         ctx.join(ctx.out(out_axis), ctx.x(0, in_axis))
     ctx.keep(ctx.x(0, axis))  # a mean is invariant under any permutation of its axis
+    ctx.mixes(ctx.x(0, axis))
 
 
 def _elementwise_rule(ctx: RuleContext) -> None:
@@ -470,6 +481,7 @@ def _norm_rule(ctx: RuleContext) -> None:
     """Normalising the last axis commutes with permuting it (with gamma and beta)."""
     _elementwise_rule(ctx)
     ctx.join(ctx.x(0, -1), *(ctx.p(j, 0) for j in range(ctx.n_params)))
+    ctx.mixes(ctx.x(0, -1))
 
 
 def _batch_norm_rule(ctx: RuleContext) -> None:
@@ -487,6 +499,7 @@ def _embedding_rule(ctx: RuleContext) -> None:
 
 def _softmax_rule(ctx: RuleContext) -> None:
     _elementwise_rule(ctx)  # softmax along any axis commutes with permuting any axis
+    ctx.mixes(ctx.x(0, int(ctx.attrs["axis"])))  # type: ignore[call-overload]
 
 
 def _sdpa_rule(ctx: RuleContext) -> None:
@@ -508,6 +521,7 @@ def _sdpa_rule(ctx: RuleContext) -> None:
         ctx.join(ctx.x(1, 2), ctx.x(2, 2))
     # causal: the positions are not mentioned, so they are fixed
     ctx.join(ctx.x(0, 3), ctx.x(1, 3))
+    ctx.mixes(ctx.x(0, 3), ctx.x(1, 2))  # q.k contracts the dims; softmax over the keys
     ctx.hint(ctx.x(0, 3), "qk_dim", f"{ctx.label}.qk_dim")
     ctx.join(ctx.x(2, 3), ctx.out(3))
     ctx.hint(ctx.out(3), "vo_dim", f"{ctx.label}.vo_dim")
@@ -519,12 +533,14 @@ def _rope_rule(ctx: RuleContext) -> None:
     ctx.join(ctx.out(1), ctx.x(0, 1))
     ctx.join(ctx.x(0, 3), ctx.out(3))  # one class (q and k dims stay one fixed space)
     ctx.fix(ctx.x(0, 2), ctx.out(2), ctx.x(0, 3))
+    ctx.mixes(ctx.x(0, 3))  # pairs (i, i + D/2) are rotated together
 
 
 def _moe_combine_rule(ctx: RuleContext) -> None:
     rank = ctx.x_rank(0)
     _join_leading(ctx, inputs=[0, 1], count=rank - 1)
     ctx.join(ctx.x(0, -1), ctx.x(1, -2))
+    ctx.mixes(ctx.x(0, -1))  # the sum over experts
     ctx.join(ctx.x(1, -1), ctx.out(-1))
     ctx.hint(ctx.x(0, -1), "expert", f"{ctx.label}.experts")
 

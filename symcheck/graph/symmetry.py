@@ -154,6 +154,7 @@ class _Context:
         first = node.params[0] if node.params else node.output
         self.label = first.removesuffix(".weight").removesuffix(".table")
         self.mentioned: set[int] = set()
+        self.mixed: list[int] = []
 
     def x(self, i: int, axis: int) -> int:
         return self._dims[self._node.inputs[i]][axis]
@@ -186,6 +187,9 @@ class _Context:
         for d in dims:
             self._uf.fix(d)
 
+    def mixes(self, *dims: int) -> None:
+        self.mixed.extend(dims)
+
     def keep(self, *dims: int) -> None:
         self.mentioned.update(dims)
 
@@ -201,17 +205,21 @@ class _Context:
         return [d for name in names for d in self._dims[name]]
 
 
-def _build(graph: Graph) -> tuple[AxisUnionFind, dict[str, list[int]]]:
+def _build(graph: Graph) -> tuple[AxisUnionFind, dict[str, list[int]], list[tuple[str, int]]]:
+    """The closed union-find, each tensor's axis elements, and the (tensor, axis) mixings."""
     uf = AxisUnionFind()
     names = [*graph.input_names, *graph.parameter_names, *(n.output for n in graph.nodes)]
     if graph.loss is not None:
         names.append(graph.loss.target)
     dims = {name: [uf.new(size) for size in graph.shape(name)] for name in names}
+    owner = {d: name for name, ds in dims.items() for d in ds}
+    mixings: list[tuple[str, int]] = []
     for node in graph.nodes:
         ctx = _Context(uf, dims, node)
         rule = get_op(node.op).symmetry
         if rule is not None:
             rule(ctx)
+        mixings.extend((owner[d], d) for d in ctx.mixed if d in owner)
         for d in ctx.touched():  # soundness: what a rule does not mention is fixed
             if d not in ctx.mentioned:
                 uf.fix(d)
@@ -222,34 +230,69 @@ def _build(graph: Graph) -> tuple[AxisUnionFind, dict[str, list[int]]]:
         for d in dims[name]:
             uf.fix(d)
     uf.close()
-    return uf, dims
+    return uf, dims, mixings
 
 
-def _independent_outer(
-    uf: AxisUnionFind, atom: int, tensors: list[list[list[int]]], param_axes: list[list[int]]
-) -> int | None:
+@dataclass
+class _Occurrences:
+    """Where each unfactored class occurs: parameter axes (with preceding class) and tensors."""
+
+    refs: dict[int, list[AxisRef]]
+    before: dict[int, set[int | None]]
+    tensors: dict[int, list[set[int]]]
+    mixed: dict[int, list[set[int]]]  # atom -> axes mixed along in a tensor carrying it
+
+
+def _occurrences(
+    uf: AxisUnionFind,
+    atoms_of: dict[str, list[list[int]]],
+    params: set[str],
+    mixings: list[tuple[str, int]],
+) -> _Occurrences:
+    found = _Occurrences({}, {}, {}, {})
+    for name, dim in mixings:
+        axis = set(uf.atoms(dim))
+        for atom in {a for atoms in atoms_of[name] for a in atoms} - axis:
+            found.mixed.setdefault(atom, []).append(axis)
+    for name, axes in atoms_of.items():
+        flat = {a for axis in axes for a in axis}
+        for atom in flat:
+            found.tensors.setdefault(atom, []).append(flat)
+        if name not in params:
+            continue
+        for axis, atoms in enumerate(axes):
+            for k, atom in enumerate(atoms):
+                block = 1
+                for later in atoms[k + 1 :]:
+                    block *= uf.size(later)
+                found.refs.setdefault(atom, []).append(AxisRef(name, axis, block))
+                found.before.setdefault(atom, set()).add(atoms[k - 1] if k > 0 else None)
+    return found
+
+
+def _independent_outer(uf: AxisUnionFind, atom: int, found: _Occurrences) -> int | None:
     """The outer space per unit of which ``atom`` may be permuted independently, if any.
 
     Sound when (1) in every parameter axis carrying ``atom`` the same movable
-    class ``outer`` comes right before it, and (2) every tensor that carries
-    ``atom`` also carries ``outer``: every op joins the axes it does not contract
-    pointwise, so a permutation that depends on the ``outer`` unit commutes
-    with each of them. The property suite checks it numerically.
+    class ``outer`` comes right before it, (2) every tensor that carries
+    ``atom`` also carries ``outer`` (an op that contracts ``outer`` away mixes
+    its units), and (3) no op mixes values along an axis made of ``outer``
+    in a tensor that carries ``atom`` elsewhere (a softmax over the heads at a
+    fixed head dim): every
+    other op treats each ``outer`` unit separately, so a permutation that
+    depends on the ``outer`` unit commutes with it. The property suite checks
+    it numerically.
     """
-    outers = set()
-    for atoms in param_axes:
-        for k, a in enumerate(atoms):
-            if a == atom:
-                outers.add(atoms[k - 1] if k > 0 else None)
+    outers = found.before.get(atom, set())
     if len(outers) != 1:
         return None
     (outer,) = outers
     if outer is None or uf.is_fixed(outer):
         return None
-    for tensor in tensors:
-        flat = {a for axis in tensor for a in axis}
-        if atom in flat and outer not in flat:
-            return None
+    if any(outer not in tensor for tensor in found.tensors[atom]):
+        return None
+    if any(outer in axis for axis in found.mixed.get(atom, [])):
+        return None
     return outer
 
 
@@ -261,58 +304,36 @@ def _name_and_kind(uf: AxisUnionFind, atom: int, fallback: str) -> tuple[str, st
 
 
 def infer_symmetries(graph: Graph) -> Symmetries:
-    """The unit spaces of ``graph`` (see the module docstring)."""
-    uf, dims = _build(graph)
+    """The unit spaces of ``graph`` (see the module docstring); linear in the graph's size."""
+    uf, dims, mixings = _build(graph)
     atoms_of = {name: [uf.atoms(d) for d in ds] for name, ds in dims.items()}
-    param_atoms = {p: atoms_of[p] for p in graph.parameter_names}
-    tensors = list(atoms_of.values())
-    order: list[int] = []
-    for p in graph.parameter_names:
-        for atoms in param_atoms[p]:
-            order.extend(a for a in atoms if a not in order)
+    found = _occurrences(uf, atoms_of, set(graph.parameter_names), mixings)
+    order = list(found.refs)  # first appearance in parameter order
     names: dict[int, str] = {}
-    spaces: list[UnitSpace] = []
-    outer_of: dict[int, int] = {}
+    taken: set[str] = set()
     for atom in order:
-        carrying = [axis for axes in param_atoms.values() for axis in axes if atom in axis]
-        outer = None if uf.is_fixed(atom) else _independent_outer(uf, atom, tensors, carrying)
-        if outer is not None:
-            outer_of[atom] = outer
-    for atom in order:
-        first = next(
-            (p, k) for p, axes in param_atoms.items() for k, ax in enumerate(axes) if atom in ax
-        )
-        name, _ = _name_and_kind(uf, atom, f"{first[0]}.axis{first[1]}")
-        while name in names.values():
+        first = found.refs[atom][0]
+        name, _ = _name_and_kind(uf, atom, f"{first.parameter}.axis{first.axis}")
+        while name in taken:
             name = f"{name}'"
         names[atom] = name
+        taken.add(name)
+    spaces = []
     for atom in order:
-        spaces.append(_space(uf, atom, names, outer_of, param_atoms))
+        outer = None if uf.is_fixed(atom) else _independent_outer(uf, atom, found)
+        spaces.append(_space(uf, atom, outer, names, found.refs[atom]))
     parameters = {
-        p: tuple(_axis_entry(uf, atoms, names) for atoms in axes) for p, axes in param_atoms.items()
+        p: tuple(_axis_entry(uf, atoms, names) for atoms in atoms_of[p])
+        for p in graph.parameter_names
     }
     return Symmetries(tuple(spaces), parameters)
 
 
 def _space(
-    uf: AxisUnionFind,
-    atom: int,
-    names: dict[int, str],
-    outer_of: dict[int, int],
-    param_atoms: dict[str, list[list[int]]],
+    uf: AxisUnionFind, atom: int, outer: int | None, names: dict[int, str], refs: list[AxisRef]
 ) -> UnitSpace:
-    outer = outer_of.get(atom)
     size = uf.size(atom)
     units = size * (uf.size(outer) if outer is not None else 1)
-    refs = []
-    for p, axes in param_atoms.items():
-        for axis, atoms in enumerate(axes):
-            for k, a in enumerate(atoms):
-                if a == atom:
-                    block = 1
-                    for b in atoms[k + 1 :]:
-                        block *= uf.size(b)
-                    refs.append(AxisRef(p, axis, block))
     _, kind = _name_and_kind(uf, atom, "")
     if uf.is_fixed(atom):
         group, blocks = "fixed", None

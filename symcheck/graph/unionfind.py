@@ -44,20 +44,24 @@ class AxisUnionFind:
         return self._size[self.find(a)]
 
     def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return
-        if self._size[ra] != self._size[rb]:
-            raise AssertionError(
-                f"a symmetry rule joined axes of sizes {self._size[ra]} and {self._size[rb]}"
-            )
-        self._parent[rb] = ra
-        if rb in self._fixed:
-            self._fixed.add(ra)
-        self._hints.setdefault(ra, []).extend(self._hints.pop(rb, []))
-        fb = self._factors.pop(rb, None)
-        if fb is not None:
-            self._set_factors(ra, fb)
+        """Join the classes of ``a`` and ``b`` (and, pairwise, the factors of two products)."""
+        pending = [(a, b)]
+        while pending:  # a work list, not recursion: products may nest deeply
+            x, y = pending.pop()
+            rx, ry = self.find(x), self.find(y)
+            if rx == ry:
+                continue
+            if self._size[rx] != self._size[ry]:
+                raise AssertionError(
+                    f"a symmetry rule joined axes of sizes {self._size[rx]} and {self._size[ry]}"
+                )
+            self._parent[ry] = rx
+            if ry in self._fixed:
+                self._fixed.add(rx)
+            self._hints.setdefault(rx, []).extend(self._hints.pop(ry, []))
+            fy = self._factors.pop(ry, None)
+            if fy is not None:
+                pending.extend(self._merge_factors(rx, fy))
 
     def factor(self, a: int, parts: Sequence[int]) -> None:
         """Say that ``a`` is the C-order product of ``parts`` (size-1 parts are dropped)."""
@@ -70,20 +74,21 @@ class AxisUnionFind:
         if len(kept) == 1:
             self.union(a, kept[0])
         elif kept:
-            self._set_factors(self.find(a), kept)
+            for x, y in self._merge_factors(self.find(a), kept):
+                self.union(x, y)
 
-    def _set_factors(self, root: int, parts: tuple[int, ...]) -> None:
+    def _merge_factors(self, root: int, parts: tuple[int, ...]) -> list[tuple[int, int]]:
+        """Record ``parts`` as the factors of ``root``; return the pairs still to join."""
         old = self._factors.get(root)
         if old is None:
             self._factors[root] = parts
-            return
+            return []
         if [self.size(p) for p in old] == [self.size(p) for p in parts]:
-            for p, q in zip(old, parts):
-                self.union(p, q)
-            return
+            return list(zip(old, parts))
         self._fixed.add(root)  # two factorisations disagree: fix everything (sound)
         for p in (*old, *parts):
             self._fixed.add(self.find(p))
+        return []
 
     def fix(self, a: int) -> None:
         self._fixed.add(self.find(a))
@@ -106,11 +111,17 @@ class AxisUnionFind:
 
     def atoms(self, a: int) -> list[int]:
         """The unfactored classes that make up ``a``, outermost first (sizes > 1)."""
-        root = self.find(a)
-        parts = self._factors.get(root)
-        if parts is None:
-            return [root] if self._size[root] > 1 else []
-        return [atom for p in parts for atom in self.atoms(p)]
+        result: list[int] = []
+        stack = [a]
+        while stack:  # depth-first, left to right, without recursion
+            root = self.find(stack.pop())
+            parts = self._factors.get(root)
+            if parts is None:
+                if self._size[root] > 1:
+                    result.append(root)
+            else:
+                stack.extend(reversed(parts))
+        return result
 
     def is_fixed(self, a: int) -> bool:
         return self.find(a) in self._fixed

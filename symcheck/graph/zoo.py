@@ -66,23 +66,37 @@ def _dense(
     return b.node("linear", [x], params, shapes=shapes, output=output or name)
 
 
-def _mlp_layers(b: GraphBuilder, x: str, widths: Sequence[int], activation: str) -> str:
-    h = x
+def chain_graph(
+    widths: Sequence[int],
+    *,
+    activation: str | Sequence[str] = "tanh",
+    bias: bool = True,
+    batch: int = 2,
+    loss: str = "mse",
+    reduction: str = "mean",
+) -> Graph:
+    """The graph of a fully connected chain, in ``Network``'s layout.
+
+    Layer ``l`` is ``fc{l}`` with ``fc{l}.weight`` of shape (widths[l], widths[l-1])
+    (rows are neurons, as PyTorch stores them) and ``fc{l}.bias``; every hidden
+    layer is followed by its activation (one name, or one per hidden layer);
+    the output layer is linear (the loss applies its own link).
+    """
+    hidden = len(widths) - 2
+    names = [activation] * hidden if isinstance(activation, str) else list(activation)
+    if len(names) != hidden:
+        raise InvalidArgument(
+            f"activation={activation!r} gives {len(names)} names for {hidden} hidden layers; "
+            "give one name or one per hidden layer"
+        )
+    b = GraphBuilder()
+    h = b.input("x", (batch, widths[0]))
     for layer in range(1, len(widths)):
         name = f"fc{layer}"
-        h = _dense(b, h, name, widths[layer], widths[layer - 1])
-        if layer < len(widths) - 1:
-            h = b.node("activation", [h], output=f"{name}.act", name=activation)
-    return h
-
-
-def chain_graph(
-    widths: Sequence[int], *, activation: str = "tanh", batch: int = 2, loss: str = "mse"
-) -> Graph:
-    """The graph of a fully connected chain (``Network``'s layout: W^l rows are neurons)."""
-    b = GraphBuilder()
-    x = b.input("x", (batch, widths[0]))
-    return b.build(_mlp_layers(b, x, widths, activation), loss=loss)
+        h = _dense(b, h, name, widths[layer], widths[layer - 1], bias=bias)
+        if layer <= hidden:
+            h = b.node("activation", [h], output=f"{name}.act", name=names[layer - 1])
+    return b.build(h, loss=loss, reduction=reduction)
 
 
 def _mlp(o: Mapping[str, Any]) -> Graph:

@@ -9,7 +9,9 @@ Every kernel is checked the same way (one table of cases, one checker each):
   rational point, and the backward equals ``sympy.diff`` of the forward's
   contraction with a symbolic upstream gradient.
 
-Sibling tests feed deliberately wrong backward passes to the same checkers.
+Sibling tests feed deliberately wrong backward passes to the same checkers. A
+Hypothesis property draws conv and pool geometries (kernel, stride, padding,
+sizes) and compares forward and backward with torch.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import pytest
 import sympy as sp
 import torch
 import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
 
 from symcheck.errors import InvalidArgument
 from symcheck.graph.backend import NUMPY, SYMPY
@@ -144,6 +148,15 @@ CASES = [
         lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(1, 2)),
         {"stride": (2, 1), "padding": (1, 2)},
         tiny=((1, 1, 3, 3), (1, 1, 2, 2), (1,)),
+    ),
+    Case(  # stride 2 leaves the last row and column out of every window
+        "conv2d-stride-tail",
+        conv,
+        "conv2d",
+        ((1, 2, 6, 5), (2, 2, 3, 2)),
+        lambda x, w: F.conv2d(x, w, stride=2),
+        {"stride": 2},
+        tiny=((1, 1, 3, 3), (1, 1, 2, 2)),
     ),
     Case(
         "conv2d",
@@ -331,6 +344,10 @@ _Z = np.zeros
                 NUMPY, _Z((2, 3)), _Z((2, 4, 3)), shared_input=False
             ),
             "must end in (2, 3)",
+        ),
+        (
+            lambda: dense.expert_linear_forward(NUMPY, _Z((2, 3)), _Z((2, 4, 3)), shared_input=1),
+            "shared_input=1",
         ),
         (lambda: conv.conv2d_forward(NUMPY, _Z((1, 2, 4, 4)), _Z((1, 3, 2, 2))), "2 channels"),
         (
@@ -669,3 +686,51 @@ def test_sympy_branches_where_the_sign_is_decided() -> None:
     (grad,) = pool.max_pool2d_backward(SYMPY, cache, np.array([[[[sp.Integer(5)]]]], dtype=object))
     assert out[0, 0, 0, 0] == 1 + t
     assert grad.ravel().tolist() == [0, 0, 5, 0]
+
+
+# ---------------------------------------------------------------- window geometry, drawn
+
+
+def _geometry_case(draw, *, conv_layer: bool) -> tuple[Case, list[np.ndarray]]:
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pad = (draw(st.integers(0, 2)), draw(st.integers(0, 2))) if conv_layer else (0, 0)
+    height = draw(st.integers(max(1, kernel[0] - 2 * pad[0]), 6))
+    width = draw(st.integers(max(1, kernel[1] - 2 * pad[1]), 6))
+    batch, channels = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    x_shape = (batch, channels, height, width)
+    if conv_layer:
+        w_shape = (draw(st.integers(1, 3)), channels, *kernel)
+        shapes = (x_shape, w_shape, w_shape[:1]) if draw(st.booleans()) else (x_shape, w_shape)
+        case = Case(
+            "conv2d-drawn",
+            conv,
+            "conv2d",
+            shapes,
+            lambda *a: F.conv2d(*a, stride=stride, padding=pad),
+            {"stride": stride, "padding": pad},
+        )
+    else:
+        op = draw(st.sampled_from(["avg_pool2d", "max_pool2d"]))
+        reference = getattr(F, op)
+        case = Case(
+            op,
+            pool,
+            op,
+            (x_shape,),
+            lambda x: reference(x, kernel, stride=stride),
+            {"kernel": kernel, "stride": stride},
+        )
+    return case, _inputs(case, seed=draw(st.integers(0, 2**16)))
+
+
+@given(data=st.data(), conv_layer=st.booleans())
+def test_drawn_window_geometry_matches_torch(data, conv_layer: bool) -> None:
+    case, arrays = _geometry_case(data.draw, conv_layer=conv_layer)
+    out, cache = case.forward(NUMPY, *arrays)
+    grad_out = np.random.default_rng(0).normal(size=out.shape)
+    want, want_grads = _torch(case, arrays, grad_out)
+    assert _rel_error(out, want) <= REL
+    got = case.backward(NUMPY, cache, grad_out)
+    assert len(got) == len(want_grads)
+    assert all(_rel_error(g, w) <= REL for g, w in zip(got, want_grads))

@@ -8,12 +8,13 @@ With zero padding :math:`p` and stride :math:`s`,
     \tilde x_{b c,\, s_h i + a,\, s_w j + d},
 
 :math:`\tilde x` the padded input. The windows :math:`\tilde x_{b c, s i + a,
-s j + d}` are gathered once by index arithmetic (:mod:`.windows`), so the layer
-is one tensor contraction (``np.tensordot``, BLAS on float arrays) and works on
-object arrays too. Backward: :math:`\partial s/\partial W` contracts the upstream
-gradient with the windows; :math:`\partial s/\partial x` contracts it with
-:math:`W` and adds every window entry back to its input position (the adjoint of
-the gather), then drops the padding. ``conv1d`` is ``conv2d`` on a height-1 image.
+s j + d}` are gathered once by index arithmetic (:mod:`.windows`), channels
+last, as one row per output position, so the layer is one matrix product
+(``np.matmul``: BLAS on float arrays, and it works on object arrays too).
+Backward: :math:`\partial s/\partial W` is the upstream gradient (one row per
+position) times the window rows; :math:`\partial s/\partial x` is the upstream
+gradient times :math:`W`, each window entry added back to its input position
+(the adjoint of the gather), then the padding dropped. ``conv1d`` is ``conv2d`` on a height-1 image.
 """
 
 from __future__ import annotations
@@ -63,22 +64,25 @@ def conv2d_forward(
     padded = np.pad(
         x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])), constant_values=xp.const(0)
     )
-    patches = windows(padded, kernel, step)  # (B, C, H_out, W_out, k_h, k_w)
-    out = np.tensordot(patches, weight, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
+    patches = windows(padded.transpose(0, 2, 3, 1), kernel, step)  # (B, H_o, W_o, kh, kw, C)
+    flat_weight = weight.transpose(0, 2, 3, 1).reshape(weight.shape[0], -1)  # (C_out, kh*kw*C)
+    rows = patches.reshape(-1, flat_weight.shape[1])  # one row of window entries per position
+    out = np.matmul(rows, flat_weight.T).reshape(*patches.shape[:3], -1).transpose(0, 3, 1, 2)
     if bias is not None:
         out = out + bias[:, None, None]
-    return out, (patches, weight, x.shape, step, pad, bias is not None)
+    return out, (rows, flat_weight, patches.shape, padded.shape, step, pad, bias is not None)
 
 
 def conv2d_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
     """Gradients for (x, weight[, bias])."""
-    patches, weight, x_shape, step, pad, has_bias = cache
-    grad_w = np.tensordot(grad_out, patches, axes=([0, 2, 3], [0, 2, 3]))
-    grad_patches = np.tensordot(grad_out, weight, axes=([1], [0])).transpose(0, 3, 1, 2, 4, 5)
-    padded_shape = (*x_shape[:2], x_shape[2] + 2 * pad[0], x_shape[3] + 2 * pad[1])
-    grad_padded = scatter_windows(grad_patches, padded_shape, step, xp.const(0))
-    grad_x = grad_padded[:, :, pad[0] : pad[0] + x_shape[2], pad[1] : pad[1] + x_shape[3]]
-    grads = (grad_x, grad_w)
+    rows, flat_weight, patches_shape, padded_shape, step, pad, has_bias = cache
+    grad_rows = grad_out.transpose(0, 2, 3, 1).reshape(-1, flat_weight.shape[0])
+    grad_w = np.matmul(grad_rows.T, rows).reshape(-1, *patches_shape[3:])  # (C_out, kh, kw, C)
+    grad_patches = np.matmul(grad_rows, flat_weight).reshape(patches_shape)
+    b, c, h, w = padded_shape
+    grad_padded = scatter_windows(grad_patches, (b, h, w, c), step, xp.const(0))
+    grad_x = grad_padded.transpose(0, 3, 1, 2)[:, :, pad[0] : h - pad[0], pad[1] : w - pad[1]]
+    grads = (grad_x, grad_w.transpose(0, 3, 1, 2))
     return (*grads, grad_out.sum(axis=(0, 2, 3))) if has_bias else grads
 
 

@@ -66,6 +66,11 @@ def expert_linear_forward(
 
     Returns (..., E, out).
     """
+    if not isinstance(shared_input, bool):
+        raise InvalidArgument(
+            f"expert_linear: shared_input={shared_input!r} is not valid; use True (x is "
+            "(..., in), one input for all experts) or False (x is (..., experts, in))"
+        )
     require_ndim("expert_linear", "weight", weight, 3, "(experts, out, in)")
     experts, n_out, n_in = weight.shape
     tail = (n_in,) if shared_input else (experts, n_in)

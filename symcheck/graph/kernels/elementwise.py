@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 
 import numpy as np
 import sympy as sp
@@ -77,7 +78,10 @@ def _on_sympy(fn: Callable[[sp.Expr], sp.Expr], z: NDArray) -> NDArray:
 def _from_registry(activation: Activation) -> Elementwise:
     """The registry's forms: NumPy form and derivative, or SymPy form and its diff."""
     t = sp.Dummy("t")
-    derivative = sp.diff(activation.sympy(t), t)
+
+    @cache
+    def symbolic_slope() -> sp.Expr:  # one sympy.diff per activation, on first use
+        return sp.diff(activation.sympy(t), t)
 
     def value(xp: Backend, z: NDArray) -> NDArray:
         if xp.exact:
@@ -86,7 +90,7 @@ def _from_registry(activation: Activation) -> Elementwise:
 
     def slope(xp: Backend, z: NDArray) -> NDArray:
         if xp.exact:
-            return _on_sympy(lambda v: derivative.subs(t, v), z)
+            return _on_sympy(lambda v: symbolic_slope().subs(t, v), z)
         return activation.numpy_derivative(z)  # type: ignore[misc]
 
     return Elementwise(activation.name, value, slope)

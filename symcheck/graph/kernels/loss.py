@@ -32,6 +32,7 @@ from symcheck.losses import LOSSES, Loss
 
 __all__ = [
     "LOSS_KERNELS",
+    "LossKernel",
     "bce_backward",
     "bce_forward",
     "cross_entropy_backward",
@@ -51,17 +52,17 @@ def _logsumexp(z: NDArray) -> NDArray:
 
 
 @dataclass(frozen=True)
-class _LossKernel:
+class LossKernel:
     """A registry loss and its NumPy gradient with respect to the target."""
 
     loss: Loss
     target_gradient: Callable[[NDArray, NDArray], NDArray]
 
 
-LOSS_KERNELS: dict[str, _LossKernel] = {
-    "mse": _LossKernel(LOSSES["mse"], lambda z, y: y - z),
-    "cross_entropy": _LossKernel(LOSSES["cross_entropy"], lambda z, y: _logsumexp(z) - z),
-    "bce": _LossKernel(LOSSES["bce"], lambda z, y: -z),
+LOSS_KERNELS: dict[str, LossKernel] = {
+    "mse": LossKernel(LOSSES["mse"], lambda z, y: y - z),
+    "cross_entropy": LossKernel(LOSSES["cross_entropy"], lambda z, y: _logsumexp(z) - z),
+    "bce": LossKernel(LOSSES["bce"], lambda z, y: -z),
 }
 
 

@@ -39,51 +39,69 @@ NDArray = np.ndarray
 def _pool_windows(
     op: str, x: NDArray, kernel: object, stride: object
 ) -> tuple[NDArray, tuple[int, int]]:
+    """The windows of x (B, C, H, W), channels last: (B, H_out, W_out, k_h, k_w, C)."""
     require_ndim(op, "x", x, 4, "(batch, channels, height, width)")
     size = require_pair(op, "kernel", kernel, minimum=1)
     step = size if stride is None else require_pair(op, "stride", stride, minimum=1)
     output_size(op, x.shape[2:], size, step)
-    return windows(x, size, step), step
+    return windows(x.transpose(0, 2, 3, 1), size, step), step
+
+
+def _scatter(xp: Backend, grad_patches: NDArray, x_shape: tuple, step: tuple) -> NDArray:
+    """The input gradient (B, C, H, W) from channels-last window gradients."""
+    b, c, h, w = x_shape
+    return scatter_windows(grad_patches, (b, h, w, c), step, xp.const(0)).transpose(0, 3, 1, 2)
 
 
 def avg_pool2d_forward(
-    xp: Backend, x: NDArray, *, kernel: int | tuple[int, int], stride: object = None
+    xp: Backend,
+    x: NDArray,
+    *,
+    kernel: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
 ) -> tuple[NDArray, tuple]:
     """Average over each window: x (B, C, H, W) -> (B, C, H_out, W_out)."""
     patches, step = _pool_windows("avg_pool2d", x, kernel, stride)
-    scale = xp.const(Fraction(1, patches.shape[4] * patches.shape[5]))
-    return patches.sum(axis=(4, 5)) * scale, (x.shape, patches.shape, step, scale)
+    scale = xp.const(Fraction(1, patches.shape[3] * patches.shape[4]))
+    out = patches.sum(axis=(3, 4)) * scale
+    return out.transpose(0, 3, 1, 2), (x.shape, patches.shape, step, scale)
 
 
 def avg_pool2d_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
     """Gradient for (x,)."""
     x_shape, patches_shape, step, scale = cache
-    grad_patches = np.broadcast_to((grad_out * scale)[..., None, None], patches_shape)
-    return (scatter_windows(grad_patches, x_shape, step, xp.const(0)),)
+    spread = (grad_out * scale).transpose(0, 2, 3, 1)[:, :, :, None, None, :]
+    return (_scatter(xp, np.broadcast_to(spread, patches_shape), x_shape, step),)
 
 
 def max_pool2d_forward(
-    xp: Backend, x: NDArray, *, kernel: int | tuple[int, int], stride: object = None
+    xp: Backend,
+    x: NDArray,
+    *,
+    kernel: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
 ) -> tuple[NDArray, tuple]:
     """Maximum over each window: x (B, C, H, W) -> (B, C, H_out, W_out)."""
     patches, step = _pool_windows("max_pool2d", x, kernel, stride)
-    flat = patches.reshape(*patches.shape[:4], -1)
-    best = flat[..., 0]
+    b, h_out, w_out, k_h, k_w, c = patches.shape
+    flat = patches.reshape(b, h_out, w_out, k_h * k_w, c)  # window entries in row-major order
+    best = flat[:, :, :, 0]
     first = np.zeros(best.shape, dtype=np.intp)
-    for k in range(1, flat.shape[-1]):
-        larger = xp.positive(flat[..., k] - best)
-        best = np.where(larger, flat[..., k], best)
+    for k in range(1, k_h * k_w):
+        larger = xp.positive(flat[:, :, :, k] - best)
+        best = np.where(larger, flat[:, :, :, k], best)
         first = np.where(larger, k, first)
-    return best, (x.shape, patches.shape, step, first)
+    return best.transpose(0, 3, 1, 2), (x.shape, patches.shape, step, first)
 
 
 def max_pool2d_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
     """Gradient for (x,): each window's gradient goes to its first maximum."""
     x_shape, patches_shape, step, first = cache
-    k = patches_shape[4] * patches_shape[5]
-    chosen = np.arange(k) == first[..., None]
-    grad_flat = np.where(chosen, grad_out[..., None], xp.const(0))
-    return (scatter_windows(grad_flat.reshape(patches_shape), x_shape, step, xp.const(0)),)
+    k = patches_shape[3] * patches_shape[4]
+    chosen = np.arange(k)[:, None] == first[:, :, :, None, :]  # (B, H_o, W_o, k, C)
+    upstream = grad_out.transpose(0, 2, 3, 1)[:, :, :, None, :]
+    grad_flat = np.where(chosen, upstream, xp.const(0))
+    return (_scatter(xp, grad_flat.reshape(patches_shape), x_shape, step),)
 
 
 def mean_forward(xp: Backend, x: NDArray, *, axis: int) -> tuple[NDArray, tuple]:

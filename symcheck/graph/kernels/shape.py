@@ -77,26 +77,22 @@ def merge_heads_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
     return (split_heads_forward(xp, grad_out, heads=cache[0])[0],)
 
 
-def _pieces(op: str, xs: tuple[NDArray, ...], axis: object, extra: int) -> int:
+def _pieces(op: str, xs: tuple[NDArray, ...], axis: object, *, new_axis: bool) -> int:
+    """Check the pieces of a concat (``new_axis`` False) or stack; the resolved axis."""
     if not xs:
         raise InvalidArgument(f"{op}: no arrays given; give at least one")
-    shapes = {np.shape(x) for x in xs}
-    ndim = np.ndim(xs[0])
-    resolved = resolve_axis(op, axis, ndim + extra)
-    if op == "stack" and len(shapes) > 1:
-        raise InvalidArgument(f"stack: the arrays have shapes {sorted(shapes)}; all must agree")
-    cut = {s[:resolved] + s[resolved + 1 :] for s in shapes}
-    if op == "concat" and (len({len(s) for s in shapes}) > 1 or len(cut) > 1):
-        raise InvalidArgument(
-            f"concat: the arrays have shapes {sorted(shapes)}; they must agree "
-            f"except along axis {axis}"
-        )
+    resolved = resolve_axis(op, axis, np.ndim(xs[0]) + new_axis)
+    shapes = [np.shape(x) for x in xs]
+    kept = {(len(s), s if new_axis else s[:resolved] + s[resolved + 1 :]) for s in shapes}
+    if len(kept) > 1:
+        rule = "all must agree" if new_axis else f"they must agree except along axis {axis}"
+        raise InvalidArgument(f"{op}: the arrays have shapes {shapes}; {rule}")
     return resolved
 
 
 def concat_forward(xp: Backend, *xs: NDArray, axis: int) -> tuple[NDArray, tuple]:
     """``torch.cat(xs, axis)``."""
-    resolved = _pieces("concat", xs, axis, 0)
+    resolved = _pieces("concat", xs, axis, new_axis=False)
     sizes = [x.shape[resolved] for x in xs]
     return np.concatenate(xs, axis=resolved), (resolved, np.cumsum(sizes)[:-1])
 
@@ -109,7 +105,7 @@ def concat_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
 
 def stack_forward(xp: Backend, *xs: NDArray, axis: int) -> tuple[NDArray, tuple]:
     """``torch.stack(xs, axis)``: a new axis."""
-    resolved = _pieces("stack", xs, axis, 1)
+    resolved = _pieces("stack", xs, axis, new_axis=True)
     return np.stack(xs, axis=resolved), (resolved, len(xs))
 
 
