@@ -66,7 +66,11 @@ class Unsupported(ValueError):
 
 @dataclass(frozen=True)
 class OpCheck:
-    """One node, one space, one generator: the equivariance residual's status."""
+    """One node, one space, one generator: the equivariance residual's status.
+
+    ``cached`` says that the same check (op, attributes, axis structure,
+    generator) came up earlier for this graph, e.g. in an earlier layer.
+    """
 
     node: str
     op: str
@@ -280,6 +284,7 @@ def certify_ops(
         - {o for _, o in atoms.values() if o is not None}
     )
     checks: list[OpCheck] = []
+    seen: set = set()
     by_atom = {atom: (name, outer) for name, (atom, outer) in atoms.items()}
     for node in graph.nodes:
         order = _canonical(node, axes)
@@ -300,8 +305,9 @@ def certify_ops(
                     result, cached = (UNKNOWN, "the outer class is absent from the node"), False
                 else:
                     key = (node.op, node.attrs, tuple(shrunk.values()), action)
-                    cached = key in cache
-                    if not cached:
+                    cached = key in seen  # the same check was listed earlier for this graph
+                    seen.add(key)
+                    if key not in cache:
                         cache[key] = _check_instance(node, shrunk, action)
                     result = cache[key]
                 instance = ", ".join(
