@@ -9,10 +9,11 @@ import pytest
 import sympy as sp
 
 from symcheck.errors import InvalidArgument
+from symcheck.graph.evaluate import loss_and_gradients
 from symcheck.graph.ir import GraphBuilder
 from symcheck.graph.points import given_point, init_point
-from symcheck.graph.sample import random_parameters
-from symcheck.graph.symmetry import infer_symmetries
+from symcheck.graph.sample import random_inputs, random_parameters, random_target
+from symcheck.graph.symmetry import apply_permutation, infer_symmetries
 from symcheck.graph.ties import (
     TieCertificate,
     cycle,
@@ -148,3 +149,31 @@ def test_to_json_is_plain_json_with_classes_and_certificates() -> None:
 def test_bad_input_is_refused_with_one_clear_message(kwargs: dict, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message.replace("(", r"\(")):
         tie_classes("2-3-1", **kwargs)
+
+
+@pytest.mark.parametrize("model", [TINY, GQA, "moe", "cnn:channels=2,size=4,classes=2"])
+def test_certified_ties_give_identical_float_gradients_at_a_numeric_tied_point(model: str) -> None:
+    graph, _ = resolve_graph(model)
+    symmetries = infer_symmetries(graph)
+    point = init_point(graph, "tied")
+    rng = np.random.default_rng(5)
+    numbers = rng.standard_normal(len(point.values))
+    params = {name: numbers[code] for name, code in point.codes.items()}
+    _, grads = loss_and_gradients(
+        graph, params, random_inputs(graph, rng), random_target(graph, rng)
+    )
+    ties = tie_classes(graph, init=point)
+    for space_ties in ties.spaces:
+        space = symmetries.space(space_ties.space)
+        for cert in space_ties.certificates:
+            moved = apply_permutation(graph, grads, space, cert.permutation)
+            for name in graph.parameter_names:
+                np.testing.assert_allclose(moved[name], grads[name], rtol=1e-10, atol=1e-12)
+    # sibling: at a random point the same permutations change the gradients
+    random = {p.name: rng.standard_normal(p.shape) for p in graph.parameters}
+    _, grads = loss_and_gradients(
+        graph, random, random_inputs(graph, rng), random_target(graph, rng)
+    )
+    cert = ties.spaces[0].certificates[0]
+    moved = apply_permutation(graph, grads, symmetries.space(cert.space), cert.permutation)
+    assert any(not np.allclose(moved[n], grads[n]) for n in graph.parameter_names)
