@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from symcheck.graph.prove import prove_identical_updates, prove_preserved, prove_symmetry_breaks
+from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
 
 CATALOGUE = {
     "mlp": "mlp:inputs=2,hidden=2,layers=1,outputs=1",
@@ -38,3 +39,9 @@ def test_random_init_is_refuted_and_breaks_every_space(name: str) -> None:
     assert proof.verdict == "refuted"
     assert proof.witness
     assert prove_symmetry_breaks(CATALOGUE[name]).verdict == "proved"
+
+
+@pytest.mark.parametrize("optimizer", sorted(SYMBOLIC_OPTIMIZERS))
+def test_both_kinds_prove_every_optimizer_keeps_the_tied_point_tied(optimizer: str) -> None:
+    proof = prove_preserved("2-2-1", init="tied", optimizer=optimizer, kind="both")
+    assert proof.facts["kinds"] == {"structural": "proved", "computational": "proved"}

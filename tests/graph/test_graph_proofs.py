@@ -186,3 +186,9 @@ def test_sign_branching_ops_leave_the_structural_proof_unknown_but_witnesses_sti
     assert prove_identical_updates(graph, init="zero", kind="computational").verdict == "proved"
     random = prove_identical_updates(graph, init="random", kind="computational")
     assert random.verdict == "refuted"
+
+
+@pytest.mark.parametrize("optimizer", sorted(SYMBOLIC_OPTIMIZERS))
+def test_every_optimizer_keeps_the_ties_structurally(optimizer: str) -> None:
+    proof = prove_preserved(ROPE_GQA, init="zero", optimizer=optimizer, kind="structural")
+    assert proof.verdict == "proved"
