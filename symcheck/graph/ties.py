@@ -29,6 +29,7 @@ import numpy as np
 
 from symcheck.errors import InvalidArgument
 from symcheck.graph.ir import Graph
+from symcheck.graph.lumped import lumped_blocks
 from symcheck.graph.points import Point, init_point
 from symcheck.graph.symmetry import Symmetries, UnitSpace, apply_permutation, infer_symmetries
 from symcheck.graph.zoo import resolve_model
@@ -95,6 +96,9 @@ class TieClasses:
     init: str
     description: str
     spaces: tuple[SpaceTies, ...]
+    #: Lumped-but-not-tied blocks per hidden space of a dense chain (T3); ``None``
+    #: where T3's argument does not cover the graph or the point is symbolic.
+    lumped: dict[str, tuple[tuple[int, ...], ...]] | None = None
 
     def space(self, name: str) -> SpaceTies:
         for s in self.spaces:
@@ -110,6 +114,9 @@ class TieClasses:
             "init": self.init,
             "description": self.description,
             "spaces": [s.to_json() for s in self.spaces],
+            "lumped": None
+            if self.lumped is None
+            else {k: [list(b) for b in v] for k, v in self.lumped.items()},
         }
 
 
@@ -239,7 +246,9 @@ def classes_at(
                 tuple(cert for _, cert in found),
             )
         )
-    return TieClasses(model, point.name, point.description, tuple(spaces))
+    found = {s.space: s.classes for s in spaces}
+    lumped = lumped_blocks(graph, point, symmetries, found)
+    return TieClasses(model, point.name, point.description, tuple(spaces), lumped)
 
 
 def ties_text(ties: TieClasses) -> str:
@@ -253,4 +262,8 @@ def ties_text(ties: TieClasses) -> str:
         else:
             text = "; ".join("{" + ", ".join(map(str, c)) + "}" for c in s.classes)
         lines.append(f"  {s.space} ({s.kind}, {s.size} units, {s.group}): {text}")
+    for space, blocks in (ties.lumped or {}).items():
+        if blocks:
+            text = "; ".join("{" + ", ".join(map(str, b)) + "}" for b in blocks)
+            lines.append(f"  {space}: lumped but not tied (T3, equitable blocks): {text}")
     return "\n".join(lines) + "\n"

@@ -119,7 +119,7 @@ def test_a_certificate_crossing_blocks_of_a_restricted_space_is_rejected() -> No
 
 def test_to_json_is_plain_json_with_classes_and_certificates() -> None:
     data = json.loads(json.dumps(tie_classes(TINY, init="zero").to_json()))
-    assert set(data) == {"model", "init", "description", "spaces"}
+    assert set(data) == {"model", "init", "description", "spaces", "lumped"}
     space = data["spaces"][0]
     assert set(space) == {"space", "kind", "size", "group", "classes", "certificates"}
     assert set(space["certificates"][0]) == {"space", "units", "permutation"}
@@ -177,3 +177,30 @@ def test_certified_ties_give_identical_float_gradients_at_a_numeric_tied_point(m
     cert = ties.spaces[0].certificates[0]
     moved = apply_permutation(graph, grads, symmetries.space(cert.space), cert.permutation)
     assert any(not np.allclose(moved[n], grads[n]) for n in graph.parameter_names)
+
+
+def _chain_point(w2: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "fc1.weight": np.ones((4, 2)),
+        "fc1.bias": np.zeros(4),
+        "fc2.weight": w2,
+        "fc2.bias": np.zeros(4),
+        "fc3.weight": np.ones((1, 4)),
+        "fc3.bias": np.zeros(1),
+    }
+
+
+def test_lumped_but_not_tied_blocks_are_reported_on_dense_chains_only() -> None:
+    equitable = np.array([[1.0, 2, 3, 4], [4, 3, 2, 1], [2, 2, 3, 3], [3, 3, 2, 2]])
+    ties = tie_classes("2-4-4-1", init=_chain_point(equitable))
+    assert ties.space("fc2").classes == ()
+    assert ties.lumped == {"fc1": ((0, 1, 2, 3),), "fc2": ((0, 1, 2, 3),)}
+    assert "lumped but not tied" in ties_text(ties)
+    # sibling: unequal row sums are not lumped
+    broken = equitable.copy()
+    broken[0, 0] = 5.0
+    assert tie_classes("2-4-4-1", init=_chain_point(broken)).lumped == {"fc1": (), "fc2": ()}
+    # tied blocks are not reported as lumped; symbolic points and non-chains are not covered
+    assert tie_classes("2-4-4-1", init="constant", value="1/10").lumped == {"fc1": (), "fc2": ()}
+    assert tie_classes("2-4-4-1", init="constant").lumped is None
+    assert tie_classes(TINY, init="zero").lumped is None
