@@ -11,7 +11,9 @@ carries the sign its enclosure decides, so the kernels' branches
 :math:`a - b` of two results is then certified non-zero by
 :func:`symcheck.zerotest.certified_value` with these enclosures (``env``):
 interval arithmetic at :data:`symcheck.zerotest.PRECISION_BITS` bits, so a
-returned value is a proof, not a float.
+returned value is a proof, not a float. ``erf`` (the gelu activation), which
+the zero test's intervals lack, is enclosed here by its series with a
+bounded tail (:func:`erf_enclosure`).
 """
 
 from __future__ import annotations
@@ -20,15 +22,52 @@ from collections.abc import Mapping
 from dataclasses import replace
 from itertools import count
 
+import mpmath
 import numpy as np
 import sympy as sp
 
 from symcheck.graph.backend import SYMPY
 from symcheck.graph.ir import Graph
 from symcheck.graph.ops import get_op
-from symcheck.zerotest import interval
+from symcheck.zerotest import PRECISION_BITS, interval
 
-__all__ = ["Enclosures"]
+__all__ = ["Enclosures", "erf_enclosure"]
+
+
+def _erf_point(x: object) -> object:
+    """An enclosure of erf at the exact binary number ``x`` (an ``mpf``).
+
+    The Maclaurin series :math:`\\operatorname{erf}(x) = \frac{2}{\\sqrt\\pi}
+    \\sum_n \frac{(-1)^n x^{2n+1}}{n!(2n+1)}` in interval arithmetic, stopped
+    once the terms decrease (:math:`n > x^2`) and are below :math:`2^{-p}`;
+    the tail of an alternating series with decreasing terms is bounded by the
+    first omitted term, added as :math:`[-t, t]`.
+    """
+    iv = mpmath.iv
+    xi = iv.mpf(x)
+    x2 = xi * xi
+    term = xi  # (-1)^n x^(2n+1) / n!
+    total = iv.mpf(0)
+    n = 0
+    limit = iv.mpf(2) ** (-PRECISION_BITS)
+    while True:
+        piece = term / (2 * n + 1)
+        if n > float(mpmath.mpf(x2.b)) and abs(piece).b < limit.a:
+            total = total + iv.mpf([-abs(piece).b, abs(piece).b])
+            break
+        total = total + piece
+        n += 1
+        term = -term * x2 / n
+    return 2 / iv.sqrt(iv.pi) * total
+
+
+def erf_enclosure(arg: object) -> object:
+    """An interval that encloses erf over the interval ``arg`` (erf increases)."""
+    with mpmath.workprec(PRECISION_BITS):
+        mpmath.iv.prec = PRECISION_BITS
+        low = _erf_point(arg.a)  # type: ignore[attr-defined]
+        high = _erf_point(arg.b)  # type: ignore[attr-defined]
+        return mpmath.iv.mpf([low.a, high.b])
 
 
 class Enclosures:
@@ -61,6 +100,7 @@ class Enclosures:
             if value.is_Rational or value in self.env:
                 out[index] = value
                 continue
+            value = self._without_erf(value)
             enclosure = interval(value, env=self.env)
             positive = bool(enclosure.a > 0)  # type: ignore[attr-defined]
             negative = bool(enclosure.b < 0)  # type: ignore[attr-defined]
@@ -69,6 +109,16 @@ class Enclosures:
             self.env[symbol] = enclosure
             out[index] = symbol
         return out
+
+    def _without_erf(self, value: sp.Expr) -> sp.Expr:
+        """Replace every ``erf(u)`` by an opaque symbol enclosed by :func:`erf_enclosure`."""
+        calls = sorted(value.atoms(sp.erf), key=sp.count_ops)
+        for call in calls:
+            inner = self._without_erf(call.args[0])
+            symbol = sp.Symbol(f"_enc{next(self._names)}", real=True)
+            self.env[symbol] = erf_enclosure(interval(inner, env=self.env))
+            value = value.xreplace({call: symbol})
+        return value
 
     def loss_and_gradients(
         self,

@@ -192,3 +192,26 @@ def test_sign_branching_ops_leave_the_structural_proof_unknown_but_witnesses_sti
 def test_every_optimizer_keeps_the_ties_structurally(optimizer: str) -> None:
     proof = prove_preserved(ROPE_GQA, init="zero", optimizer=optimizer, kind="structural")
     assert proof.verdict == "proved"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [(0.5, 0.5), (-3.0, -2.9), (0.0, 1.0), (6.0, 6.5), (-1e-3, 2e-3)]
+)
+def test_the_erf_enclosure_contains_erf_and_is_tight(a: float, b: float) -> None:
+    import mpmath
+
+    from symcheck.graph.enclose import erf_enclosure
+
+    with mpmath.workprec(300):
+        enclosure = erf_enclosure(mpmath.iv.mpf([a, b]))
+        low, high = mpmath.erf(mpmath.mpf(a)), mpmath.erf(mpmath.mpf(b))
+        assert enclosure.a <= low and high <= enclosure.b
+        assert enclosure.b - enclosure.a <= high - low + mpmath.mpf(2) ** -100
+        # sibling: a value just outside erf's range over [a, b] is not enclosed
+        assert not enclosure.a <= high + mpmath.mpf(2) ** -90 <= enclosure.b
+
+
+def test_gelu_random_init_is_refuted_with_an_erf_enclosure() -> None:
+    model = "mlp:inputs=2,hidden=2,layers=1,outputs=1,activation=gelu"
+    proof = prove_identical_updates(model, init="random", kind="computational")
+    assert proof.verdict == "refuted"
