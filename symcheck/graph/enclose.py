@@ -34,17 +34,27 @@ from symcheck.zerotest import PRECISION_BITS, interval
 __all__ = ["Enclosures", "erf_enclosure"]
 
 
-def _erf_point(x: object) -> object:
-    """An enclosure of erf at the exact binary number ``x`` (an ``mpf``).
+#: Beyond this |x| erf is enclosed by the complementary bound instead of the series.
+_SERIES_LIMIT = 8
 
-    The Maclaurin series :math:`\\operatorname{erf}(x) = \frac{2}{\\sqrt\\pi}
-    \\sum_n \frac{(-1)^n x^{2n+1}}{n!(2n+1)}` in interval arithmetic, stopped
+
+def _erf_point(x: object) -> object:
+    r"""An enclosure of erf at the exact binary number ``x`` (an ``mpf``).
+
+    The Maclaurin series :math:`\operatorname{erf}(x) = \frac{2}{\sqrt\pi}
+    \sum_n \frac{(-1)^n x^{2n+1}}{n!(2n+1)}` in interval arithmetic, stopped
     once the terms decrease (:math:`n > x^2`) and are below :math:`2^{-p}`;
     the tail of an alternating series with decreasing terms is bounded by the
-    first omitted term, added as :math:`[-t, t]`.
+    first omitted term, added as :math:`[-t, t]`. For :math:`|x| > 8` the
+    bound :math:`0 < 1 - |\operatorname{erf}(x)| < e^{-x^2}/(|x|\sqrt\pi)`
+    is used instead (no long series).
     """
     iv = mpmath.iv
     xi = iv.mpf(x)
+    if abs(xi).a > _SERIES_LIMIT:  # 1 - exp(-x^2) / (|x| sqrt(pi)) < |erf(x)| < 1
+        gap = iv.exp(-xi * xi) / (abs(xi) * iv.sqrt(iv.pi))
+        inside = iv.mpf([(1 - gap).a, 1])
+        return inside if xi.a > 0 else -inside
     x2 = xi * xi
     term = xi  # (-1)^n x^(2n+1) / n!
     total = iv.mpf(0)

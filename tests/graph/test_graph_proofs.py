@@ -195,7 +195,8 @@ def test_every_optimizer_keeps_the_ties_structurally(optimizer: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("a", "b"), [(0.5, 0.5), (-3.0, -2.9), (0.0, 1.0), (6.0, 6.5), (-1e-3, 2e-3)]
+    ("a", "b"),
+    [(0.5, 0.5), (-3.0, -2.9), (0.0, 1.0), (6.0, 6.5), (-1e-3, 2e-3), (9.0, 9.5), (-40.0, -9.0)],
 )
 def test_the_erf_enclosure_contains_erf_and_is_tight(a: float, b: float) -> None:
     import mpmath
