@@ -38,7 +38,10 @@ from symcheck.graph.ir import Graph
 from symcheck.graph.sample import random_parameters
 from symcheck.graph.symmetry import Symmetries, infer_symmetries
 
-__all__ = ["INITS", "Point", "given_point", "init_point", "orbit_codes"]
+__all__ = ["INITS", "MAX_ENTRIES", "Point", "given_point", "init_point", "orbit_codes"]
+
+#: Largest number of parameter entries of a point (8 bytes of codes each).
+MAX_ENTRIES = 25_000_000
 
 
 @dataclass(frozen=True)
@@ -111,13 +114,21 @@ def orbit_codes(graph: Graph, symmetries: Symmetries, name: str) -> np.ndarray:
             rest[ref.axis] = rest[ref.axis] - digit * ref.block
             occurrences.setdefault(space.name, []).append(unit)
     columns = list(rest)
+    radices = list(shape)
     for units in occurrences.values():
         for i in range(len(units)):
             for j in range(i + 1, len(units)):
                 columns.append((units[i] == units[j]).astype(np.int64))
+                radices.append(2)
     if not columns:
         return np.zeros(shape, dtype=np.int64)
-    _, labels = np.unique(np.stack(columns), axis=1, return_inverse=True)
+    if np.prod([float(r) for r in radices]) < 2.0**62:  # one mixed-radix key per entry
+        key = np.zeros(index.shape[1], dtype=np.int64)
+        for column, radix in zip(columns, radices):
+            key = key * radix + column
+        _, labels = np.unique(key, return_inverse=True)
+    else:
+        _, labels = np.unique(np.stack(columns), axis=1, return_inverse=True)
     return labels.reshape(shape).astype(np.int64)
 
 
@@ -225,6 +236,12 @@ def init_point(
     """The point of an init pattern of :data:`INITS`, of given parameters, or ``init`` itself."""
     if isinstance(init, Point):
         return init
+    count = graph.parameter_count()
+    if count > MAX_ENTRIES:
+        raise InvalidArgument(
+            f"the graph has {count} parameter entries; init points hold at most {MAX_ENTRIES} "
+            "(one code each); use a smaller model"
+        )
     if isinstance(init, Mapping):
         return given_point(graph, init)
     if init not in INITS:

@@ -151,6 +151,11 @@ def test_bad_input_is_refused_with_one_clear_message(kwargs: dict, message: str)
         tie_classes("2-3-1", **kwargs)
 
 
+def test_a_model_too_large_for_a_point_is_refused_before_any_allocation() -> None:
+    with pytest.raises(InvalidArgument, match="init points hold at most"):
+        tie_classes("transformer:d_model=4096,heads=8,layers=100", init="zero")
+
+
 @pytest.mark.parametrize("model", [TINY, GQA, "moe", "cnn:channels=2,size=4,classes=2"])
 def test_certified_ties_give_identical_float_gradients_at_a_numeric_tied_point(model: str) -> None:
     graph, _ = resolve_graph(model)
