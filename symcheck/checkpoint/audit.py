@@ -67,8 +67,16 @@ def _observation_spaces(store: Store) -> list[Space]:
             continue
         for axis, kind in ((0, "rows"), (1, "columns")):
             member = Member((name,), axis, 0, 1, 1, "in", tiled=True)
-            spaces.append(Space(f"{name}:{kind}", kind, f"{name} {kind}", ref.shape[axis],
-                                (member,), "no claim: unknown architecture"))
+            spaces.append(
+                Space(
+                    f"{name}:{kind}",
+                    kind,
+                    f"{name} {kind}",
+                    ref.shape[axis],
+                    (member,),
+                    "no claim: unknown architecture",
+                )
+            )
     return spaces
 
 
@@ -88,9 +96,23 @@ def _analyse(store: Store, space: Space, threshold: float, claims: bool) -> Spac
         )
     dead = np.flatnonzero(s.zero_in | s.zero_out)
     return SpaceReport(
-        space.id, space.kind, space.label, space.width, space.tensors, tuple(classes),
-        certified, tuple(int(u) for u in dead), d.nearest, d.distance, d.exact, d.near,
-        d.complete, threshold, permanent, reason, s.nonfinite,
+        space.id,
+        space.kind,
+        space.label,
+        space.width,
+        space.tensors,
+        tuple(classes),
+        certified,
+        tuple(int(u) for u in dead),
+        d.nearest,
+        d.distance,
+        d.exact,
+        d.near,
+        d.complete,
+        threshold,
+        permanent,
+        reason,
+        s.nonfinite,
     )
 
 
@@ -133,7 +155,8 @@ def audit_checkpoint(
         else:
             spaces = _observation_spaces(store)
             note = (
-                "no config.json: observations only" if not cfg
+                "no config.json: observations only"
+                if not cfg
                 else f"model_type {model_type!r} is not a known family: observations only"
             )
         runnable = [s for s in spaces if s.members and s.width > 0]
@@ -155,8 +178,9 @@ def audit_checkpoint(
         )
 
 
-def _coupled(space: Space, unknown: Mapping[str, tuple[int, ...]],
-             shapes: Mapping[str, tuple[int, ...]]) -> Space:
+def _coupled(
+    space: Space, unknown: Mapping[str, tuple[int, ...]], shapes: Mapping[str, tuple[int, ...]]
+) -> Space:
     if space.unsound is not None or not space.members:
         return space
     name = coupled(space, {n: s for n, s in unknown.items()}, shapes)

@@ -39,10 +39,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from symcheck.checkpoint.dtypes import decode
 from symcheck.checkpoint.families import Space
 from symcheck.checkpoint.scan import SKETCH_DIM, Scan
 from symcheck.checkpoint.store import Store
-from symcheck.checkpoint.dtypes import decode
 from symcheck.checkpoint.windows import windows
 
 __all__ = ["MISS_BOUND", "Distances", "distances"]
@@ -106,14 +106,16 @@ def distances(store: Store, space: Space, s: Scan, *, threshold: float) -> Dista
         return Distances(None, None, exact, (), complete)
     k = int(np.argmin(rel))
     near = tuple(
-        (i, j, float(d)) for (i, j), d in sorted(zip(pairs, rel), key=lambda t: t[1])
+        (i, j, float(d))
+        for (i, j), d in sorted(zip(pairs, rel), key=lambda t: t[1])
         if 0 < d <= threshold
     )
     return Distances(pairs[k], float(rel[k]), exact, near, complete)
 
 
-def _gram_candidates(s: Scan, norm: NDArray, threshold: float
-                     ) -> tuple[list[tuple[int, int]], bool, bool]:
+def _gram_candidates(
+    s: Scan, norm: NDArray, threshold: float
+) -> tuple[list[tuple[int, int]], bool, bool]:
     n = norm.size
     g = s.gram
     i, j = np.triu_indices(n, 1)
@@ -132,8 +134,9 @@ def _gram_candidates(s: Scan, norm: NDArray, threshold: float
     return pairs, len(pairs) <= MAX_MEASURED, len(pairs) <= MAX_MEASURED
 
 
-def _sketch_candidates(s: Scan, norm: NDArray, threshold: float
-                       ) -> tuple[list[tuple[int, int]], bool]:
+def _sketch_candidates(
+    s: Scan, norm: NDArray, threshold: float
+) -> tuple[list[tuple[int, int]], bool]:
     y = s.sketch
     n = y.shape[0]
     found: set[tuple[int, int]] = set()

@@ -54,8 +54,10 @@ def evaluate(text: str, names: Mapping[str, Any], config: Mapping[str, Any]) -> 
 
 
 def _eval(node: ast.AST, names: Mapping[str, Any], config: Mapping[str, Any]) -> Any:
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, str)) or (
-        isinstance(node, ast.Constant) and node.value is None
+    if (
+        (isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, str)))
+        or (isinstance(node, ast.Constant) and node.value is None)
     ):
         return node.value
     if isinstance(node, ast.Name):
@@ -63,7 +65,9 @@ def _eval(node: ast.AST, names: Mapping[str, Any], config: Mapping[str, Any]) ->
             return names[node.id]
         raise InvalidArgument(f"family expression uses unknown name {node.id!r}")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        return _BINARY[type(node.op)](_eval(node.left, names, config), _eval(node.right, names, config))
+        return _BINARY[type(node.op)](
+            _eval(node.left, names, config), _eval(node.right, names, config)
+        )
     if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
         left = _eval(node.left, names, config)
         return _COMPARE[type(node.ops[0])](left, _eval(node.comparators[0], names, config))

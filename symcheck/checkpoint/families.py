@@ -43,7 +43,7 @@ from typing import Any
 from symcheck.checkpoint.expr import evaluate
 from symcheck.errors import InvalidArgument
 
-__all__ = ["KINDS", "ROLES", "Family", "Member", "Space", "family_for", "families", "resolve"]
+__all__ = ["KINDS", "ROLES", "Family", "Member", "Space", "families", "family_for", "resolve"]
 
 #: Kinds of unit space (docs/theory.md, table of unit spaces).
 KINDS = ("neuron", "head", "qk_dim", "vo_dim", "channel", "expert", "stream", "rows", "columns")
@@ -117,8 +117,9 @@ def family_for(model_type: object) -> Family | None:
 # --------------------------------------------------------------------------- resolution
 
 
-def _loops(spec: Mapping[str, str], names: dict[str, Any], config: Mapping[str, Any]
-           ) -> Iterator[dict[str, Any]]:
+def _loops(
+    spec: Mapping[str, str], names: dict[str, Any], config: Mapping[str, Any]
+) -> Iterator[dict[str, Any]]:
     items = list(spec.items())
     if not items:
         yield {}
@@ -155,11 +156,17 @@ def _prefix(family: Family, names: set[str]) -> str | None:
     return None
 
 
-def _member(spec: Mapping[str, Any], scope: dict[str, Any], config: Mapping[str, Any],
-            width: int, prefix: str) -> tuple[Member | None, list[str]]:
+def _member(
+    spec: Mapping[str, Any],
+    scope: dict[str, Any],
+    config: Mapping[str, Any],
+    width: int,
+    prefix: str,
+) -> tuple[Member | None, list[str]]:
     """Resolve a member spec in one loop scope; also returns its tensor names."""
     axis = spec.get("axis")
     unit = spec.get("unit")
+
     def full(pattern: str, extra: Mapping[str, int]) -> str:
         name = _name(pattern, {**scope, **extra}, config)
         return name[1:] if name.startswith("/") else prefix + name
@@ -198,8 +205,9 @@ def _check(member: Member, width: int, shapes: Mapping[str, tuple[int, ...]]) ->
     return None
 
 
-def resolve(family: Family, config: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]
-            ) -> tuple[list[Space], list[str], set[str]]:
+def resolve(
+    family: Family, config: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]
+) -> tuple[list[Space], list[str], set[str]]:
     """The unit spaces of a checkpoint of ``family`` with ``config``.
 
     Returns the spaces (a space whose tensors are missing or do not fit the

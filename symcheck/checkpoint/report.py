@@ -168,8 +168,7 @@ def _text(r: CheckpointReport) -> str:
     flagged = [s for s in r.spaces if s.verdict != "full"]
     counts = {v: sum(s.verdict == v for s in r.spaces) for v in VERDICTS}
     out.append(
-        f"{len(r.spaces)} unit spaces: "
-        + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        f"{len(r.spaces)} unit spaces: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     )
     for s in flagged[:_SHOWN]:
         out.append("  " + _line(s))
@@ -178,8 +177,9 @@ def _text(r: CheckpointReport) -> str:
     if len(flagged) > _SHOWN:
         out.append(f"  ... {len(flagged) - _SHOWN} more (use --format json)")
     if r.unrecognised:
-        out.append(f"{len(r.unrecognised)} tensor(s) outside the family: "
-                   + ", ".join(r.unrecognised[:5]))
+        out.append(
+            f"{len(r.unrecognised)} tensor(s) outside the family: " + ", ".join(r.unrecognised[:5])
+        )
     return "\n".join(out) + "\n"
 
 

@@ -21,6 +21,7 @@ contributes the state dict under ``model`` (or ``state_dict``,
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import mmap
@@ -99,11 +100,17 @@ class Store:
             return
         page = mmap.ALLOCATIONGRANULARITY
         base = ref.start - ref.start % page
-        mapped = mmap.mmap(ref.fd, ref.start + ref.nbytes - base, access=mmap.ACCESS_READ, offset=base)
+        mapped = mmap.mmap(
+            ref.fd, ref.start + ref.nbytes - base, access=mmap.ACCESS_READ, offset=base
+        )
         if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
             mapped.madvise(mmap.MADV_SEQUENTIAL)
-        array = np.frombuffer(mapped, dtype=np.dtype(ref.dtype.bits).newbyteorder("<"),
-                              count=ref.size, offset=ref.start - base).reshape(ref.shape)
+        array = np.frombuffer(
+            mapped,
+            dtype=np.dtype(ref.dtype.bits).newbyteorder("<"),
+            count=ref.size,
+            offset=ref.start - base,
+        ).reshape(ref.shape)
         try:
             yield array
         finally:
@@ -134,9 +141,7 @@ def _open_regular(path: str, limits: Limits) -> tuple[int, int]:
     size = os.fstat(fd).st_size
     if not stat.S_ISREG(os.fstat(fd).st_mode) or size > limits.max_file_bytes:
         os.close(fd)
-        raise UnsafeFile(
-            f"{path} is not a regular file of at most {limits.max_file_bytes} bytes"
-        )
+        raise UnsafeFile(f"{path} is not a regular file of at most {limits.max_file_bytes} bytes")
     return fd, size
 
 
@@ -151,7 +156,9 @@ def _shape(path: str, tensor: str, shape: object, limits: Limits) -> tuple[int, 
     if not isinstance(shape, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
-        raise UnsafeFile(f"{path}: tensor {tensor!r} has shape {shape!r}; expected non-negative ints")
+        raise UnsafeFile(
+            f"{path}: tensor {tensor!r} has shape {shape!r}; expected non-negative ints"
+        )
     count = math.prod(shape)  # Python integers: no overflow
     if count > limits.max_elements:
         raise UnsafeFile(
@@ -186,9 +193,13 @@ def _safetensors(path: str, limits: Limits, fds: list[int]) -> dict[str, TensorR
     total = 0
     for tensor, info in header.items():
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-            raise UnsafeFile(f"{path}: tensor {tensor!r} must have exactly dtype, shape, data_offsets")
+            raise UnsafeFile(
+                f"{path}: tensor {tensor!r} must have exactly dtype, shape, data_offsets"
+            )
         if info["dtype"] not in DTYPES:
-            raise UnsafeFile(f"{path}: tensor {tensor!r}: " + choices_message("dtype", info["dtype"], DTYPES))
+            raise UnsafeFile(
+                f"{path}: tensor {tensor!r}: " + choices_message("dtype", info["dtype"], DTYPES)
+            )
         dtype = DTYPES[info["dtype"]]
         shape = _shape(path, tensor, info["shape"], limits)
         offsets = info["data_offsets"]
@@ -206,10 +217,11 @@ def _safetensors(path: str, limits: Limits, fds: list[int]) -> dict[str, TensorR
         total += offsets[1] - offsets[0]
         if total > limits.max_data_bytes:
             raise UnsafeFile(f"{path}: more than {limits.max_data_bytes} bytes of tensor data")
-        out[tensor] = TensorRef(tensor, dtype, shape, path, fd, data_start + offsets[0],
-                                offsets[1] - offsets[0])
+        out[tensor] = TensorRef(
+            tensor, dtype, shape, path, fd, data_start + offsets[0], offsets[1] - offsets[0]
+        )
     spans = sorted((r.start, r.start + r.nbytes, r.name) for r in out.values() if r.nbytes)
-    for (_, end, first), (begin, _, second) in zip(spans, spans[1:]):
+    for (_, end, first), (begin, _, second) in itertools.pairwise(spans):
         if begin < end:
             raise UnsafeFile(f"{path}: tensors {first!r} and {second!r} overlap")
     return out
@@ -222,10 +234,10 @@ def _loaded(path: str, limits: Limits) -> tuple[dict[str, TensorRef], str, tuple
     heads = {name.split(".", 1)[0] for name in tensors}
     model = next((k for k in _MODEL_KEYS if k in heads), None)
     skipped = list(weights.skipped)
-    if model is not None and len(heads) > 1 or (model is not None and weights.skipped):
+    if (model is not None and len(heads) > 1) or (model is not None and weights.skipped):
         prefix = model + "."
         skipped += sorted(n for n in tensors if not n.startswith(prefix))
-        tensors = {n[len(prefix):]: a for n, a in tensors.items() if n.startswith(prefix)}
+        tensors = {n[len(prefix) :]: a for n, a in tensors.items() if n.startswith(prefix)}
         container = f"training checkpoint (state dict under {model!r})"
     out = {}
     for name, array in tensors.items():
@@ -332,8 +344,9 @@ def open_store(
     return store
 
 
-def _fill(store: Store, files: list[str], weight_map: Mapping[str, str] | None,
-          limits: Limits) -> None:
+def _fill(
+    store: Store, files: list[str], weight_map: Mapping[str, str] | None, limits: Limits
+) -> None:
     skipped: list[str] = []
     for path in files:
         ext = os.path.splitext(path)[1].lower()
@@ -343,8 +356,10 @@ def _fill(store: Store, files: list[str], weight_map: Mapping[str, str] | None,
             found, store.container, more = _loaded(path, limits)
             skipped += more
         else:
-            raise UnsafeFile(f"{path}: " + choices_message("extension", ext or "(none)",
-                                                          [".safetensors", *_LOADED]))
+            raise UnsafeFile(
+                f"{path}: "
+                + choices_message("extension", ext or "(none)", [".safetensors", *_LOADED])
+            )
         for name, ref in found.items():
             if name in store.tensors:
                 raise UnsafeFile(f"{path}: tensor {name!r} is also in {store.tensors[name].file}")

@@ -47,8 +47,10 @@ def tie_classes(store: Store, space: Space, keys: NDArray) -> list[tuple[int, ..
             seen: dict[tuple[int, bytes], int] = {}
             rows = window.bits
             labels = np.array(
-                [seen.setdefault((int(lab), rows[i].tobytes()), len(seen))
-                 for i, lab in enumerate(labels)]
+                [
+                    seen.setdefault((int(lab), rows[i].tobytes()), len(seen))
+                    for i, lab in enumerate(labels)
+                ]
             )
     classes: dict[int, list[int]] = defaultdict(list)
     for unit, lab in zip(units.tolist(), labels.tolist()):
@@ -60,7 +62,7 @@ def permutation(width: int, classes: list[tuple[int, ...]]) -> NDArray:
     """``g``: each class cycled (``c0 -> c1 -> ... -> c0``), every other unit fixed."""
     g = np.arange(width)
     for cls in classes:
-        g[list(cls)] = list(cls[1:]) + [cls[0]]
+        g[list(cls)] = [*list(cls[1:]), cls[0]]
     return g
 
 
@@ -74,15 +76,16 @@ def _axis_index(member: Member, g: NDArray, length: int) -> NDArray:
 
 
 def certify(store: Store, space: Space, classes: list[tuple[int, ...]]) -> bool:
-    """Apply the permutation of ``classes`` to every tensor of ``space``; True if nothing changes."""
+    """Apply the permutation of ``classes`` to every tensor of ``space``: True if none changes."""
     if not classes:
         return False
     g = permutation(space.width, classes)
     for member in space.members:
         if member.axis is None:
             for unit, image in enumerate(g.tolist()):
-                if unit != image and not _same_tensor(store, member.tensors[unit],
-                                                      member.tensors[image]):
+                if unit != image and not _same_tensor(
+                    store, member.tensors[unit], member.tensors[image]
+                ):
                     return False
             continue
         name = member.tensors[0]
@@ -103,7 +106,9 @@ def _same_tensor(store: Store, a: str, b: str) -> bool:
         step = 1 << 22
         fx, fy = x.reshape(-1), y.reshape(-1)
         for start in range(0, fx.size, step):
-            if not np.array_equal(canonical_bits(fx[start : start + step], dtype),
-                                  canonical_bits(fy[start : start + step], dtype)):
+            if not np.array_equal(
+                canonical_bits(fx[start : start + step], dtype),
+                canonical_bits(fy[start : start + step], dtype),
+            ):
                 return False
     return True

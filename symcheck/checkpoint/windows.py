@@ -38,7 +38,9 @@ class Window:
 
 
 def _unit_index(member: Member, units: NDArray) -> NDArray:
-    return (member.offset + units[:, None] * member.stride + np.arange(member.block)[None, :]).ravel()
+    return (
+        member.offset + units[:, None] * member.stride + np.arange(member.block)[None, :]
+    ).ravel()
 
 
 def windows(store: Store, member: Member, units: NDArray) -> Iterator[Window]:
