@@ -159,7 +159,8 @@ def audit_checkpoint(
                 if not cfg
                 else f"model_type {model_type!r} is not a known family: observations only"
             )
-        runnable = [s for s in spaces if s.members and s.width > 0]
+        runnable = [s for s in spaces if s.members and s.width > 0 and not s.mismatch]
+        unanalysed = tuple((s.id, s.unsound or "no members") for s in spaces if s not in runnable)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             reports = list(pool.map(lambda s: _analyse(store, s, threshold, claims), runnable))
         return CheckpointReport(
@@ -175,6 +176,7 @@ def audit_checkpoint(
             spaces=tuple(reports),
             unrecognised=unrecognised,
             skipped=store.skipped,
+            unanalysed=unanalysed,
         )
 
 
@@ -187,7 +189,7 @@ def _coupled(
     if name is None:
         return space
     reason = f"no claim: tensor {name!r} is outside the family and could act on these units"
-    return Space(space.id, space.kind, space.label, space.width, space.members, reason)
+    return Space(space.id, space.kind, space.label, space.width, space.members, reason, False)
 
 
 def _config(store: Store, config: object) -> dict[str, Any] | None:

@@ -131,4 +131,5 @@ def decode(bits: NDArray, dtype: StoredDtype, *, wide: bool = False) -> NDArray:
     """Exact values of ``bits`` as float32 (float64 when ``wide`` or stored as F64)."""
     values = dtype.decode(bits)
     target = np.float64 if (wide or values.dtype == np.float64) else np.float32
-    return values.astype(target, copy=False)
+    with np.errstate(invalid="ignore"):  # NaN payloads: flagged by the caller, not here
+        return values.astype(target, copy=False)

@@ -54,10 +54,8 @@ def evaluate(text: str, names: Mapping[str, Any], config: Mapping[str, Any]) -> 
 
 
 def _eval(node: ast.AST, names: Mapping[str, Any], config: Mapping[str, Any]) -> Any:
-    if (
-        (isinstance(node, ast.Constant)
-        and isinstance(node.value, (int, str)))
-        or (isinstance(node, ast.Constant) and node.value is None)
+    if (isinstance(node, ast.Constant) and isinstance(node.value, (int, str))) or (
+        isinstance(node, ast.Constant) and node.value is None
     ):
         return node.value
     if isinstance(node, ast.Name):
@@ -73,8 +71,8 @@ def _eval(node: ast.AST, names: Mapping[str, Any], config: Mapping[str, Any]) ->
         return _COMPARE[type(node.ops[0])](left, _eval(node.comparators[0], names, config))
     if isinstance(node, ast.BoolOp):
         values = [_eval(v, names, config) for v in node.values]
-        if isinstance(node.op, ast.And):
-            return all(values)
+        if isinstance(node.op, ast.And):  # Python's value semantics: first falsy, else last
+            return next((v for v in values if not v), values[-1])
         return next((v for v in values if v), values[-1])
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         return not _eval(node.operand, names, config)

@@ -84,6 +84,8 @@ class Space:
     members: tuple[Member, ...]
     #: Why no claim can be made for this space (``None``: claims allowed).
     unsound: str | None = None
+    #: The tensors present do not fit the config (the space is not scanned).
+    mismatch: bool = False
 
     @property
     def tensors(self) -> tuple[str, ...]:
@@ -234,7 +236,7 @@ def resolve(
             if "when" in spec and not evaluate(spec["when"], local, config):
                 continue
             width = _int(spec["width"], local, config)
-            members, problem = [], None
+            members, problem, mismatch = [], None, False
             for mspec in spec["members"]:
                 for inner in _loops(mspec.get("for", {}), local, config):
                     member, tensors = _member(mspec, {**local, **inner}, config, width, prefix)
@@ -244,7 +246,9 @@ def resolve(
                         if not mspec.get("optional", False) and problem is None:
                             problem = f"tensor {missing[0]!r} is missing"
                         continue
-                    problem = problem or _check(member, width, shapes)
+                    misfit = _check(member, width, shapes)
+                    mismatch = mismatch or misfit is not None
+                    problem = problem or misfit
                     members.append(member)
             space = Space(
                 _name(spec["id"], local, config),
@@ -253,6 +257,7 @@ def resolve(
                 width,
                 tuple(members),
                 None if problem is None else f"no claim: {problem}",
+                mismatch,
             )
             spaces.append(space)
             if len(spaces) > _MAX_SPACES:

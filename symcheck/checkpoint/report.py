@@ -108,6 +108,8 @@ class CheckpointReport:
     spaces: tuple[SpaceReport, ...]
     unrecognised: tuple[str, ...]
     skipped: tuple[str, ...]
+    #: Spaces of the family not analysed, with the reason (tensors missing or misfit).
+    unanalysed: tuple[tuple[str, str], ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -129,6 +131,7 @@ class CheckpointReport:
             "spaces": [s.to_dict() for s in self.spaces],
             "unrecognised_tensors": list(self.unrecognised),
             "skipped": list(self.skipped),
+            "unanalysed_spaces": [{"id": i, "reason": r} for i, r in self.unanalysed],
             "exit_code": self.exit_code,
         }
 
@@ -176,6 +179,11 @@ def _text(r: CheckpointReport) -> str:
             out.append("    " + s.reason)
     if len(flagged) > _SHOWN:
         out.append(f"  ... {len(flagged) - _SHOWN} more (use --format json)")
+    if r.unanalysed:
+        out.append(
+            f"{len(r.unanalysed)} unit space(s) not analysed, first {r.unanalysed[0][0]}: "
+            f"{r.unanalysed[0][1]}"
+        )
     if r.unrecognised:
         out.append(
             f"{len(r.unrecognised)} tensor(s) outside the family: " + ", ".join(r.unrecognised[:5])

@@ -106,15 +106,10 @@ def scan(store: Store, space: Space, *, hash_all: bool = False) -> Scan:
             elif member.role == "out":
                 zero_out &= ~nonzero
             values = decode(bits, dtype, wide=exact)
-            if exact:
-                v64 = values.astype(np.float64, copy=False)
-                gram += v64 @ v64.T
-                norm2 += np.einsum("ij,ij->i", v64, v64)
-            else:
-                norm2 += np.einsum("ij,ij->i", values, values, dtype=np.float64)
-                signs = _signs(index + 1, window.start, width)
-                sketch += (values @ signs).astype(np.float64)
+            with np.errstate(all="ignore"):  # Inf/NaN make norm2 non-finite: reported
+                _accumulate(values, exact, gram, sketch, norm2, index, window.start)
     nonfinite = not np.isfinite(norm2).all()
+
     return Scan(
         keys,
         hashing,
@@ -126,6 +121,24 @@ def scan(store: Store, space: Space, *, hash_all: bool = False) -> Scan:
         elements,
         nonfinite,
     )
+
+
+def _accumulate(
+    values: NDArray,
+    exact: bool,
+    gram: NDArray | None,
+    sketch: NDArray | None,
+    norm2: NDArray,
+    salt: int,
+    start: int,
+) -> None:
+    if exact:
+        v64 = values.astype(np.float64, copy=False)
+        gram += v64 @ v64.T
+        norm2 += np.einsum("ij,ij->i", v64, v64)
+    else:
+        norm2 += np.einsum("ij,ij->i", values, values, dtype=np.float64)
+        sketch += (values @ _signs(salt + 1, start, values.shape[1])).astype(np.float64)
 
 
 def _signs(salt: int, start: int, count: int) -> NDArray:
