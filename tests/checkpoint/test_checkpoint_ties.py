@@ -7,7 +7,6 @@ import pytest
 
 from symcheck.checkpoint import audit_checkpoint, families
 
-
 FAMILIES = ["bert", "gpt2", "llama", "mixtral", "resnet", "vit"]
 
 
