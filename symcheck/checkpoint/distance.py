@@ -78,7 +78,8 @@ def _measure(store: Store, space: Space, pairs: list[tuple[int, int]]) -> NDArra
     out = np.zeros(len(pairs))
     for member in space.members:
         for window in windows(store, member, units):
-            values = decode(window.bits, window.dtype, wide=True)
+            bits = window.bits.T if window.units_last else window.bits
+            values = decode(bits, window.dtype, wide=True)
             diff = values[a] - values[b]
             out += np.einsum("ij,ij->i", diff, diff)
     return out
@@ -134,6 +135,42 @@ def _gram_candidates(
     return pairs, len(pairs) <= MAX_MEASURED, len(pairs) <= MAX_MEASURED
 
 
+def _sweep(y: NDArray, norm: NDArray, threshold: float) -> tuple[set[tuple[int, int]], bool]:
+    """Every pair whose sketch distance is at most ``3 tau max(|v_i|, |v_j|)``.
+
+    Sorted on the first sketch coordinate, a pair can qualify only if its
+    first coordinates differ by at most ``3 tau max_u |v_u|``; those pairs
+    are enumerated (at most :data:`MAX_SWEEP`) and filtered on the full sketch.
+    """
+    n = y.shape[0]
+    order = np.argsort(y[:, 0], kind="stable")
+    first = y[order, 0]
+    ends = np.searchsorted(first, first + 3 * threshold * float(norm.max()), side="right")
+    counts = ends - np.arange(n) - 1
+    total = int(counts.sum())
+    complete = total <= MAX_SWEEP
+    if not complete:
+        keep = np.cumsum(counts) <= MAX_SWEEP
+        counts = np.where(keep, counts, 0)
+        total = int(counts.sum())
+    a = np.repeat(np.arange(n), counts)
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    b = a + 1 + offsets
+    i, j = order[a], order[b]
+    found: set[tuple[int, int]] = set()
+    radius = 3 * threshold * np.maximum(norm[i], norm[j])
+    for c in range(1, min(4, y.shape[1])):  # cheap filters: every coordinate is within too
+        near = np.abs(y[i, c] - y[j, c]) <= radius
+        i, j, radius = i[near], j[near], radius[near]
+    total = i.size
+    for lo in range(0, total, 1 << 18):
+        ii, jj = i[lo : lo + (1 << 18)], j[lo : lo + (1 << 18)]
+        gap = np.linalg.norm(y[ii] - y[jj], axis=1)
+        ok = gap <= radius[lo : lo + (1 << 18)]
+        found.update(zip(np.minimum(ii, jj)[ok].tolist(), np.maximum(ii, jj)[ok].tolist()))
+    return found, complete
+
+
 def _sketch_candidates(
     s: Scan, norm: NDArray, threshold: float
 ) -> tuple[list[tuple[int, int]], bool]:
@@ -141,24 +178,9 @@ def _sketch_candidates(
     n = y.shape[0]
     found: set[tuple[int, int]] = set()
     # Near-duplicate sweep: every pair within 3*tau*max-norm in sketch space.
-    radius = 3 * threshold * float(norm.max())
-    order = np.argsort(y[:, 0], kind="stable")
-    first = y[order, 0]
     complete = True
-    swept = 0
     if threshold > 0:
-        ends = np.searchsorted(first, first + radius, side="right")
-        for a in range(n):
-            stop = int(ends[a])
-            swept += stop - a - 1
-            if swept > MAX_SWEEP:
-                complete = False
-                break
-            for b in range(a + 1, stop):
-                i, j = sorted((int(order[a]), int(order[b])))
-                gap = np.linalg.norm(y[i] - y[j])
-                if gap <= 3 * threshold * max(norm[i], norm[j]):
-                    found.add((i, j))
+        found, complete = _sweep(y, norm, threshold)
     # Nearest-pair candidates: neighbours along every sketch coordinate, ranked.
     ranked: list[tuple[float, tuple[int, int]]] = []
     scale = np.where(norm > 0, norm, 1.0)[:, None]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from symcheck.checkpoint.dtypes import decode
+from symcheck.checkpoint.dtypes import canonical_bits, decode
 from symcheck.checkpoint.families import Space
 from symcheck.checkpoint.store import Store
 from symcheck.checkpoint.windows import windows
@@ -37,6 +37,9 @@ NDArray = np.ndarray
 #: Spaces of at most this many units get every pair's distance (Gram matrix).
 EXACT_LIMIT = 64
 SKETCH_DIM = 16
+#: Multiply-adds per matrix product: small enough that OpenBLAS stays on one
+#: thread (its threads oversubscribe the cores the job pool already uses).
+_GEMM_WORK = 1 << 19
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -73,72 +76,85 @@ class Scan:
 def scan(store: Store, space: Space, *, hash_all: bool = False) -> Scan:
     """One pass over every member of ``space`` (see the module docstring)."""
     n = space.width
-    units = np.arange(n)
-    keys = np.zeros(n, dtype=np.uint64)
+    acc = _Accumulator(n, exact=n <= EXACT_LIMIT)
     hashing = True
-    zero_in = np.ones(n, dtype=bool)
-    zero_out = np.ones(n, dtype=bool)
-    has_in = any(m.role == "in" for m in space.members)
-    has_out = any(m.role == "out" for m in space.members)
-    norm2 = np.zeros(n)
-    exact = n <= EXACT_LIMIT
-    gram = np.zeros((n, n)) if exact else None
-    sketch = None if exact else np.zeros((n, SKETCH_DIM))
-    elements = 0
+    zero = {"in": np.ones(n, dtype=bool), "out": np.ones(n, dtype=bool)}
+    roles = {m.role for m in space.members}
     for index, member in enumerate(space.members):
-        for window in windows(store, member, units):
-            bits, dtype = window.bits, window.dtype
-            width = bits.shape[1]
-            elements += width
+        for window in windows(store, member, np.arange(n)):
+            axis = 0 if window.units_last else 1  # the axis of positions
+            width = window.bits.shape[axis]
             if width == 0:
                 continue
-            positions = _positions(index + 1, window.start, width)
-            if hashing:
-                r = splitmix64(positions) | np.uint64(1)
-                with np.errstate(over="ignore"):
-                    keys += (bits.astype(np.uint64) * r[None, :]).sum(axis=1, dtype=np.uint64)
-                if not hash_all and np.unique(keys).size == n:
-                    hashing = False
-            magnitude = bits & dtype.bits(dtype.sign - 1) if dtype.floating else bits
-            nonzero = magnitude.any(axis=1)
-            if member.role == "in":
-                zero_in &= ~nonzero
-            elif member.role == "out":
-                zero_out &= ~nonzero
-            values = decode(bits, dtype, wide=exact)
+            acc.elements += width
+            values = decode(window.bits, window.dtype, wide=acc.exact)
             with np.errstate(all="ignore"):  # Inf/NaN make norm2 non-finite: reported
-                _accumulate(values, exact, gram, sketch, norm2, index, window.start)
-    nonfinite = not np.isfinite(norm2).all()
-
+                norm2 = acc.add(values, window.units_last, index, window.start)
+            if member.role in zero:
+                # A zero (or underflowed) square sum is confirmed on the values themselves.
+                maybe = zero[member.role] & (norm2 == 0)
+                zero[member.role] &= maybe
+                if maybe.any():
+                    rows = values[:, maybe] if window.units_last else values[maybe]
+                    zero[member.role][maybe] = ~(rows != 0).any(axis=axis)
+            if hashing:
+                bits = window.bits
+                if window.dtype.floating:
+                    bits = canonical_bits(bits, window.dtype)
+                acc.hash(bits, window.units_last, index, window.start)
+                if not hash_all and np.unique(acc.keys).size == n:
+                    hashing = False
     return Scan(
-        keys,
+        acc.keys,
         hashing,
-        zero_in if has_in else np.zeros(n, dtype=bool),
-        zero_out if has_out else np.zeros(n, dtype=bool),
-        norm2,
-        gram,
-        sketch,
-        elements,
-        nonfinite,
+        zero["in"] if "in" in roles else np.zeros(n, dtype=bool),
+        zero["out"] if "out" in roles else np.zeros(n, dtype=bool),
+        acc.norm2,
+        acc.gram,
+        acc.sketch,
+        acc.elements,
+        not np.isfinite(acc.norm2).all(),
     )
 
 
-def _accumulate(
-    values: NDArray,
-    exact: bool,
-    gram: NDArray | None,
-    sketch: NDArray | None,
-    norm2: NDArray,
-    salt: int,
-    start: int,
-) -> None:
-    if exact:
-        v64 = values.astype(np.float64, copy=False)
-        gram += v64 @ v64.T
-        norm2 += np.einsum("ij,ij->i", v64, v64)
-    else:
-        norm2 += np.einsum("ij,ij->i", values, values, dtype=np.float64)
-        sketch += (values @ _signs(salt + 1, start, values.shape[1])).astype(np.float64)
+class _Accumulator:
+    """Keys, squared norms and the Gram matrix or sketch, added window by window."""
+
+    def __init__(self, n: int, *, exact: bool) -> None:
+        self.exact = exact
+        self.keys = np.zeros(n, dtype=np.uint64)
+        self.norm2 = np.zeros(n)
+        self.gram = np.zeros((n, n)) if exact else None
+        self.sketch = None if exact else np.zeros((n, SKETCH_DIM))
+        self.elements = 0
+
+    def add(self, values: NDArray, units_last: bool, salt: int, start: int) -> NDArray:
+        """Add one window; returns its squared norm per unit."""
+        v = values.T if units_last else values  # a view: units x positions
+        if self.exact:
+            v64 = v.astype(np.float64, copy=False)
+            step = max(1, _GEMM_WORK // max(1, v64.shape[0] ** 2))
+            for lo in range(0, v64.shape[1], step):
+                block = v64[:, lo : lo + step]
+                self.gram += block @ block.T
+            norm2 = np.einsum("ij,ij->i", v64, v64)
+        else:  # float32 sums inside a window, float64 across windows
+            norm2 = np.einsum("ij,ij->i", v, v).astype(np.float64)
+            signs = _signs(salt + 1, start, v.shape[1])
+            rows = max(1, _GEMM_WORK // max(1, v.shape[1] * SKETCH_DIM))
+            for lo in range(0, v.shape[0], rows):
+                self.sketch[lo : lo + rows] += v[lo : lo + rows] @ signs
+        self.norm2 += norm2
+        return norm2
+
+    def hash(self, bits: NDArray, units_last: bool, salt: int, start: int) -> None:
+        width = bits.shape[0] if units_last else bits.shape[1]
+        r = splitmix64(_positions(salt + 1, start, width)) | np.uint64(1)
+        with np.errstate(over="ignore"):
+            if units_last:
+                self.keys += (bits.astype(np.uint64) * r[:, None]).sum(axis=0, dtype=np.uint64)
+            else:
+                self.keys += (bits.astype(np.uint64) * r[None, :]).sum(axis=1, dtype=np.uint64)
 
 
 def _signs(salt: int, start: int, count: int) -> NDArray:

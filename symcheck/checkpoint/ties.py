@@ -45,7 +45,7 @@ def tie_classes(store: Store, space: Space, keys: NDArray) -> list[tuple[int, ..
     for member in space.members:
         for window in windows(store, member, units):
             seen: dict[tuple[int, bytes], int] = {}
-            rows = window.bits
+            rows = window.rows()
             labels = np.array(
                 [
                     seen.setdefault((int(lab), rows[i].tobytes()), len(seen))
