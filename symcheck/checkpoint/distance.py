@@ -175,7 +175,6 @@ def _sketch_candidates(
     s: Scan, norm: NDArray, threshold: float
 ) -> tuple[list[tuple[int, int]], bool]:
     y = s.sketch
-    n = y.shape[0]
     found: set[tuple[int, int]] = set()
     # Near-duplicate sweep: every pair within 3*tau*max-norm in sketch space.
     complete = True
