@@ -14,6 +14,9 @@ in one run, each in a fresh child process:
 * floor: read every tensor with ``safetensors.safe_open`` and sum it in
   float32 (wall time).
 
+CPU seconds of both children are printed too: on a shared machine the wall
+times depend on the load, the CPU times much less.
+
 Targets: peak RSS < 1 GB, audit time <= 2x the floor. The files are freshly
 written, so both read from the page cache. Run from the repository root:
 ``PYTHONPATH=. python bench/audit_checkpoint.py`` (``--scale 0.25`` for a
@@ -121,7 +124,14 @@ def build(folder: Path, config: dict, shards: int = 4) -> tuple[Path, int]:
     return index, nbytes
 
 
-def _child(code: str, *args: str) -> tuple[float, str]:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _child(code: str, *args: str) -> tuple[float, float, str]:
+    """Wall time, CPU time (all threads) and output of a fresh interpreter."""
+    cpu = _cpu()
     start = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", code, *args],
@@ -130,7 +140,7 @@ def _child(code: str, *args: str) -> tuple[float, str]:
         text=True,
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
-    return time.perf_counter() - start, out.stdout.strip()
+    return time.perf_counter() - start, _cpu() - cpu, out.stdout.strip()
 
 
 def main() -> None:
@@ -140,9 +150,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="symcheck-bench-") as tmp:
         index, nbytes = build(Path(tmp), _config(args.scale))
-        audit_time, summary = _child(_AUDIT, str(index), str(args.jobs))
+        audit_time, audit_cpu, summary = _child(_AUDIT, str(index), str(args.jobs))
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
-        floor_time, _ = _child(_FLOOR, str(index))
+        floor_time, floor_cpu, _ = _child(_FLOOR, str(index))
     ratio = audit_time / floor_time
     rows = [
         ("checkpoint", f"{nbytes / 1e9:.2f} GB float16, 4 shards + index"),
@@ -150,6 +160,7 @@ def main() -> None:
         ("floor: read + sum (s)", f"{floor_time:.2f}"),
         ("audit (s)", f"{audit_time:.2f}"),
         ("audit / floor", f"{ratio:.2f}  (target <= {TIME_TARGET})"),
+        ("CPU s: floor, audit (all threads)", f"{floor_cpu:.2f}, {audit_cpu:.2f}"),
         ("audit peak RSS (MB)", f"{rss / 1e6:.0f}  (target < {RSS_TARGET / 1e6:.0f})"),
         ("jobs", str(args.jobs)),
         ("load average", " ".join(f"{x:.1f}" for x in os.getloadavg())),

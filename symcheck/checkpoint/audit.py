@@ -30,7 +30,7 @@ import numpy as np
 from symcheck.checkpoint.distance import distances
 from symcheck.checkpoint.families import Member, Space, coupled, family_for, resolve
 from symcheck.checkpoint.report import CheckpointReport, SpaceReport
-from symcheck.checkpoint.scan import scan
+from symcheck.checkpoint.scan import NormCache, scan
 from symcheck.checkpoint.store import Store, _open_regular, open_store
 from symcheck.checkpoint.ties import certify, tie_classes
 from symcheck.errors import InvalidArgument, UnsafeFile
@@ -80,8 +80,10 @@ def _observation_spaces(store: Store) -> list[Space]:
     return spaces
 
 
-def _analyse(store: Store, space: Space, threshold: float, claims: bool) -> SpaceReport:
-    s = scan(store, space)
+def _analyse(
+    store: Store, space: Space, threshold: float, claims: bool, norms: NormCache
+) -> SpaceReport:
+    s = scan(store, space, norms=norms)
     classes = tie_classes(store, space, s.keys) if s.hashed_all else []
     certified = certify(store, space, classes) if classes else False
     d = distances(store, space, s, threshold=threshold)
@@ -161,8 +163,18 @@ def audit_checkpoint(
             )
         runnable = [s for s in spaces if s.members and s.width > 0 and not s.mismatch]
         unanalysed = tuple((s.id, s.unsound or "no members") for s in spaces if s not in runnable)
+        # The residual stream reads every tensor: it runs last, reusing the slice
+        # norms the other spaces computed (symcheck.checkpoint.scan.NormCache).
+        norms: NormCache = {}
+        done: dict[str, SpaceReport] = {}
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            reports = list(pool.map(lambda s: _analyse(store, s, threshold, claims), runnable))
+            for phase in (False, True):
+                batch = [s for s in runnable if (s.kind == "stream") == phase]
+                for space, report in zip(
+                    batch, pool.map(lambda s: _analyse(store, s, threshold, claims, norms), batch)
+                ):
+                    done[space.id] = report
+        reports = [done[s.id] for s in runnable]
         return CheckpointReport(
             source=_label(source),
             files=len(store.files),

@@ -67,10 +67,11 @@ class Distances:
     complete: bool
 
 
-def _measure(store: Store, space: Space, pairs: list[tuple[int, int]]) -> NDArray:
-    """Exact (float64, values decoded exactly) squared distances of ``pairs``."""
+def _measure(store: Store, space: Space, pairs: list[tuple[int, int]]) -> tuple[NDArray, NDArray]:
+    """Exact (float64, values decoded exactly) squared distances of ``pairs`` and norms."""
+    norm = np.zeros(space.width)
     if not pairs:
-        return np.zeros(0)
+        return np.zeros(0), norm
     units = np.array(sorted({u for p in pairs for u in p}))
     where = {int(u): i for i, u in enumerate(units)}
     a = np.array([where[i] for i, _ in pairs])
@@ -82,7 +83,8 @@ def _measure(store: Store, space: Space, pairs: list[tuple[int, int]]) -> NDArra
             values = decode(bits, window.dtype, wide=True)
             diff = values[a] - values[b]
             out += np.einsum("ij,ij->i", diff, diff)
-    return out
+            norm[units] += np.einsum("ij,ij->i", values, values)
+    return out, np.sqrt(norm)
 
 
 def _relative(d2: NDArray, pairs: list[tuple[int, int]], norm: NDArray) -> NDArray:
@@ -95,14 +97,14 @@ def distances(store: Store, space: Space, s: Scan, *, threshold: float) -> Dista
     n = space.width
     if n < 2 or s.nonfinite:
         return Distances(None, None, n < 2, (), n < 2)
-    norm = np.sqrt(s.norm2)
     if s.gram is not None:
-        pairs, complete, exact = _gram_candidates(s, norm, threshold)
+        pairs, complete, exact = _gram_candidates(s, np.sqrt(s.norm2), threshold)
     else:
-        pairs, complete = _sketch_candidates(s, norm, threshold)
+        pairs, complete = _sketch_candidates(s, threshold)
         exact = False
     pairs = pairs[:MAX_MEASURED]
-    rel = _relative(_measure(store, space, pairs), pairs, norm)
+    d2, norm = _measure(store, space, pairs)
+    rel = _relative(d2, pairs, norm)
     if rel.size == 0:
         return Distances(None, None, exact, (), complete)
     k = int(np.argmin(rel))
@@ -171,15 +173,14 @@ def _sweep(y: NDArray, norm: NDArray, threshold: float) -> tuple[set[tuple[int, 
     return found, complete
 
 
-def _sketch_candidates(
-    s: Scan, norm: NDArray, threshold: float
-) -> tuple[list[tuple[int, int]], bool]:
+def _sketch_candidates(s: Scan, threshold: float) -> tuple[list[tuple[int, int]], bool]:
     y = s.sketch
     found: set[tuple[int, int]] = set()
-    # Near-duplicate sweep: every pair within 3*tau*max-norm in sketch space.
+    # Near-duplicate sweep: every pair within 3*tau*(bound on the norm) in sketch space.
     complete = True
     if threshold > 0:
-        found, complete = _sweep(y, norm, threshold)
+        found, complete = _sweep(y, np.sqrt(s.bound2), threshold)
+    norm = np.sqrt(s.norm2)  # of the sampled positions: for ranking only
     # Nearest-pair candidates: neighbours along every sketch coordinate, ranked.
     ranked: list[tuple[float, tuple[int, int]]] = []
     scale = np.where(norm > 0, norm, 1.0)[:, None]

@@ -10,11 +10,18 @@ For every unit ``u`` of a space, over the windows of every member
   seen so far are all distinct (then no two units can be equal);
 * whether its incoming (role ``in``) and outgoing (role ``out``) parts are
   all zero (``-0.0`` counts as zero);
-* :math:`\lVert v_u\rVert^2` in float64 (values decoded exactly);
-* for spaces of at most :data:`EXACT_LIMIT` units the Gram matrix
-  :math:`V V^\top` in float64, else a sketch :math:`V S` with
+* for spaces of at most :data:`EXACT_LIMIT` units: every value decoded
+  exactly, :math:`\lVert v_u\rVert^2` and the Gram matrix :math:`V V^\top`
+  in float64;
+* for wider spaces: :math:`\max_k |v_{uk}|` read from the bit patterns
+  without decoding (so dead units are exact and
+  :math:`\lVert v_u\rVert^2 \le m \max_k v_{uk}^2` bounds the norm), and a
+  sketch :math:`V_P S` of a sample :math:`P` of the positions (the first
+  :math:`1/` :data:`SAMPLE` of every window) with
   :math:`S_{k,j} = \pm 1/\sqrt{K}`, :math:`K =` :data:`SKETCH_DIM`, signs
-  drawn per position (Achlioptas, 2003).
+  drawn per position (Achlioptas, 2003). Any subset of positions is sound
+  for the near-duplicate filter of :mod:`symcheck.checkpoint.distance`: a
+  pair's distance on a subset is at most its full distance.
 
 No tensor is widened beyond one window at a time.
 """
@@ -25,18 +32,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from symcheck.checkpoint.dtypes import canonical_bits, decode
-from symcheck.checkpoint.families import Space
+from symcheck.checkpoint.dtypes import StoredDtype, canonical_bits, decode
+from symcheck.checkpoint.families import Member, Space
 from symcheck.checkpoint.store import Store
-from symcheck.checkpoint.windows import windows
+from symcheck.checkpoint.windows import Window, windows
 
-__all__ = ["EXACT_LIMIT", "SKETCH_DIM", "Scan", "scan", "splitmix64"]
+__all__ = ["EXACT_LIMIT", "SAMPLE", "SKETCH_DIM", "Scan", "scan", "splitmix64"]
 
 NDArray = np.ndarray
 
 #: Spaces of at most this many units get every pair's distance (Gram matrix).
 EXACT_LIMIT = 64
 SKETCH_DIM = 16
+#: With a sketch, one position in SAMPLE of every window is decoded and sketched.
+SAMPLE = 8
 #: Multiply-adds per matrix product: small enough that OpenBLAS stays on one
 #: thread (its threads oversubscribe the cores the job pool already uses).
 _GEMM_WORK = 1 << 19
@@ -66,37 +75,77 @@ class Scan:
     hashed_all: bool
     zero_in: NDArray
     zero_out: NDArray
+    #: Squared norms: exact with a Gram matrix, of the sampled positions with a sketch.
     norm2: NDArray
+    #: An upper bound on the full squared norms (exact with a Gram matrix).
+    bound2: NDArray
     gram: NDArray | None
     sketch: NDArray | None
     elements: int
     nonfinite: bool
 
 
-def scan(store: Store, space: Space, *, hash_all: bool = False) -> Scan:
-    """One pass over every member of ``space`` (see the module docstring)."""
+#: Squared norms of the slices of a tensor along one axis, by ``(tensor, axis)``:
+#: ``norms[i]`` is the sum of squares of ``tensor.take(i, axis)``.
+NormCache = dict
+
+
+def scan(
+    store: Store, space: Space, *, hash_all: bool = False, norms: NormCache | None = None
+) -> Scan:
+    """One pass over every member of ``space`` (see the module docstring).
+
+    ``norms`` is shared between the spaces of one checkpoint: a member whose
+    slice norms are already known is read without decoding (largest magnitude,
+    sampled sketch, keys); a member decoded in full publishes the slice norms
+    of its tensor along both axes when its units cover the whole axis.
+    """
+    norms = {} if norms is None else norms
     n = space.width
     acc = _Accumulator(n, exact=n <= EXACT_LIMIT)
     hashing = True
     zero = {"in": np.ones(n, dtype=bool), "out": np.ones(n, dtype=bool)}
     roles = {m.role for m in space.members}
     for index, member in enumerate(space.members):
+        name = member.tensors[0]
+        known = None if acc.exact else norms.get((name, member.axis))
+        dtype = store.tensors[name].dtype
+        fast = known is not None and dtype.floating and member.axis is not None
+        if fast:
+            idx = (
+                member.offset
+                + np.arange(n)[:, None] * member.stride
+                + np.arange(member.block)[None, :]
+            )
+            acc.bound2 += known[idx].sum(axis=1)
+        publish = _Publisher(store, member, n) if not fast else None
         for window in windows(store, member, np.arange(n)):
             axis = 0 if window.units_last else 1  # the axis of positions
             width = window.bits.shape[axis]
             if width == 0:
                 continue
             acc.elements += width
-            values = decode(window.bits, window.dtype, wide=acc.exact)
-            with np.errstate(all="ignore"):  # Inf/NaN make norm2 non-finite: reported
-                norm2 = acc.add(values, window.units_last, index, window.start)
-            if member.role in zero:
+            if fast:
+                peak = _largest_magnitude(window.bits, window.dtype, axis)
+                nonzero = peak != 0
+                sample = -(-width // SAMPLE)
+                part = window.bits[:sample] if window.units_last else window.bits[:, :sample]
+                with np.errstate(all="ignore"):
+                    acc.add(decode(part, window.dtype), window.units_last, index, window.start)
+            else:
+                values = decode(window.bits, window.dtype, wide=acc.exact)
+                with np.errstate(all="ignore"):  # Inf/NaN make norms non-finite: reported
+                    norm2 = acc.add(values, window.units_last, index, window.start)
+                    acc.bound2 += norm2
+                    publish.window(values, window)
+                nonzero = norm2 != 0
                 # A zero (or underflowed) square sum is confirmed on the values themselves.
-                maybe = zero[member.role] & (norm2 == 0)
-                zero[member.role] &= maybe
+                maybe = ~nonzero
                 if maybe.any():
                     rows = values[:, maybe] if window.units_last else values[maybe]
-                    zero[member.role][maybe] = ~(rows != 0).any(axis=axis)
+                    nonzero[maybe] = (rows != 0).any(axis=axis)
+            if member.role in zero:
+                zero[member.role] &= ~nonzero
             if hashing:
                 bits = window.bits
                 if window.dtype.floating:
@@ -104,17 +153,63 @@ def scan(store: Store, space: Space, *, hash_all: bool = False) -> Scan:
                 acc.hash(bits, window.units_last, index, window.start)
                 if not hash_all and np.unique(acc.keys).size == n:
                     hashing = False
+        if publish is not None:
+            publish.done(norms)
     return Scan(
         acc.keys,
         hashing,
         zero["in"] if "in" in roles else np.zeros(n, dtype=bool),
         zero["out"] if "out" in roles else np.zeros(n, dtype=bool),
         acc.norm2,
+        acc.bound2,
         acc.gram,
         acc.sketch,
         acc.elements,
-        not np.isfinite(acc.norm2).all(),
+        not np.isfinite(acc.bound2).all(),
     )
+
+
+class _Publisher:
+    """Slice norms of a 2-D tensor along both axes, gathered while a member is decoded.
+
+    Only when the member's units tile its axis exactly (every slice is seen)
+    and the block is 1 for column units (rows of ``bits`` are then tensor rows).
+    """
+
+    def __init__(self, store: Store, member: Member, n: int) -> None:
+        ref = store.tensors[member.tensors[0]]
+        self.name, self.member = ref.name, member
+        self.active = (
+            member.axis in (0, 1)
+            and len(ref.shape) == 2
+            and member.tiled
+            and (member.axis == 0 or member.block == 1)
+        )
+        if self.active:
+            self.own = np.zeros(ref.shape[member.axis])
+            self.other = np.zeros(ref.shape[1 - member.axis])
+
+    def window(self, values: NDArray, window: Window) -> None:
+        if not self.active:
+            return
+        v = values.astype(np.float64, copy=False)
+        if window.units_last:  # rows of the tensor x units (columns), block 1
+            rows = np.einsum("ij,ij->i", v, v)
+            self.other[window.start : window.start + rows.size] += rows
+            self.own += np.einsum("ij,ij->j", v, v)
+        else:  # units x (block x columns)
+            b = self.member.block
+            per = v.reshape(v.shape[0] * b, -1)
+            self.own += np.einsum("ij,ij->i", per, per)
+            cols = np.einsum("ij,ij->j", per, per)
+            first = window.start // b
+            self.other[first : first + cols.size] += cols
+
+    def done(self, norms: NormCache) -> None:
+        if self.active:
+            axis = self.member.axis
+            norms.setdefault((self.name, axis), self.own)
+            norms.setdefault((self.name, 1 - axis), self.other)
 
 
 class _Accumulator:
@@ -124,6 +219,7 @@ class _Accumulator:
         self.exact = exact
         self.keys = np.zeros(n, dtype=np.uint64)
         self.norm2 = np.zeros(n)
+        self.bound2 = np.zeros(n)
         self.gram = np.zeros((n, n)) if exact else None
         self.sketch = None if exact else np.zeros((n, SKETCH_DIM))
         self.elements = 0
@@ -155,6 +251,21 @@ class _Accumulator:
                 self.keys += (bits.astype(np.uint64) * r[:, None]).sum(axis=0, dtype=np.uint64)
             else:
                 self.keys += (bits.astype(np.uint64) * r[None, :]).sum(axis=1, dtype=np.uint64)
+
+
+def _largest_magnitude(bits: NDArray, dtype: StoredDtype, axis: int) -> NDArray:
+    """``max |x|`` per unit from the bit patterns alone (NaN gives NaN), no decoding.
+
+    Sign-magnitude floats order like their magnitudes: as unsigned integers the
+    largest pattern with the sign bit set is the most negative value, and as
+    signed integers the largest is the most positive one.
+    """
+    unsigned = bits.max(axis=axis)
+    signed = bits.view(np.dtype(dtype.bits).str.replace("u", "i")).max(axis=axis)
+    sign = dtype.bits(dtype.sign)
+    negative = np.where(unsigned >= sign, unsigned & dtype.bits(dtype.sign - 1), 0)
+    positive = np.maximum(signed, 0).astype(dtype.bits)
+    return np.abs(decode(np.maximum(negative, positive).astype(dtype.bits), dtype))
 
 
 def _signs(salt: int, start: int, count: int) -> NDArray:
