@@ -15,7 +15,9 @@ where :math:`v_u` concatenates the unit's entries in every tensor of the space.
   :math:`\lVert v_i - v_j\rVert^2`, :math:`\gamma_m = mu/(1 - mu)`,
   :math:`u = 2^{-53}` (Higham, *Accuracy and Stability of Numerical
   Algorithms*, §3.1, dot products), so every pair that could be nearest or
-  within the threshold is kept and its distance recomputed directly. The
+  within the threshold is kept; its distance is taken from :math:`G` when
+  that bound is below :data:`_GRAM_TRUST` of it (relative error of the
+  distance below 5e-7), else recomputed directly from the values. The
   nearest pair is exact.
 * **More units**: a sign sketch :math:`y_u = S^\top v_u` with :math:`K = 16`
   columns of :math:`\pm 1/\sqrt K` (Achlioptas, 2003: its moments are bounded
@@ -56,6 +58,8 @@ MISS_BOUND = (_C * math.exp(1 - _C)) ** (SKETCH_DIM / 2)
 MAX_SWEEP = 2_000_000
 MAX_MEASURED = 4096
 _NEIGHBOURS = 3
+#: Relative rounding bound under which a Gram-matrix distance is reported as is.
+_GRAM_TRUST = 1e-6
 #: sqrt(c) = 3, times 1.01: squared norms summed in float32 within a window of at
 #: most 2^21 / 65 positions per unit are low by at most gamma = w 2^-24 / (1 - w 2^-24)
 #: < 0.002 (Higham, section 3.1), so the radius stays an upper bound.
@@ -101,13 +105,19 @@ def distances(store: Store, space: Space, s: Scan, *, threshold: float) -> Dista
     n = space.width
     if n < 2 or s.nonfinite:
         return Distances(None, None, n < 2, (), n < 2)
+    known: dict[tuple[int, int], float] = {}
     if s.gram is not None:
-        pairs, complete, exact = _gram_candidates(s, np.sqrt(s.norm2), threshold)
+        pairs, complete, exact, known = _gram_candidates(s, np.sqrt(s.norm2), threshold)
     else:
         pairs, complete = _sketch_candidates(s, threshold)
         exact = False
     pairs = pairs[:MAX_MEASURED]
-    d2, norm = _measure(store, space, pairs)
+    todo = [p for p in pairs if p not in known]
+    measured, norm = _measure(store, space, todo)
+    if s.gram is not None:
+        norm = np.sqrt(s.norm2)
+    known.update(zip(todo, measured.tolist()))
+    d2 = np.array([known[p] for p in pairs])
     rel = _relative(d2, pairs, norm)
     if rel.size == 0:
         return Distances(None, None, exact, (), complete)
@@ -122,7 +132,7 @@ def distances(store: Store, space: Space, s: Scan, *, threshold: float) -> Dista
 
 def _gram_candidates(
     s: Scan, norm: NDArray, threshold: float
-) -> tuple[list[tuple[int, int]], bool, bool]:
+) -> tuple[list[tuple[int, int]], bool, bool, dict[tuple[int, int], float]]:
     n = norm.size
     g = s.gram
     i, j = np.triu_indices(n, 1)
@@ -138,7 +148,11 @@ def _gram_candidates(
     keep = (low <= high.min()) | (low <= threshold**2)
     order = np.argsort(low[keep], kind="stable")
     pairs = [(int(a), int(b)) for a, b in zip(i[keep][order], j[keep][order])]
-    return pairs, len(pairs) <= MAX_MEASURED, len(pairs) <= MAX_MEASURED
+    # A Gram value whose rounding bound is below 1e-6 of it is used as it is;
+    # the others (near ties) are measured directly.
+    sure = keep & (slack <= _GRAM_TRUST * d2)
+    known = {(int(a), int(b)): float(v) for a, b, v in zip(i[sure], j[sure], d2[sure])}
+    return pairs, len(pairs) <= MAX_MEASURED, len(pairs) <= MAX_MEASURED, known
 
 
 def _sweep(y: NDArray, norm: NDArray, threshold: float) -> tuple[set[tuple[int, int]], bool]:

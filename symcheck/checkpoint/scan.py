@@ -137,7 +137,7 @@ def scan(
                 with np.errstate(all="ignore"):  # Inf/NaN make norms non-finite: reported
                     norm2 = acc.add(values, window.units_last, index, window.start)
                     acc.bound2 += norm2
-                    publish.window(values, window)
+                    publish.window(values, window, norm2)
                 nonzero = norm2 != 0
                 # A zero (or underflowed) square sum is confirmed on the values themselves.
                 maybe = ~nonzero
@@ -189,21 +189,21 @@ class _Publisher:
             self.own = np.zeros(ref.shape[member.axis])
             self.other = np.zeros(ref.shape[1 - member.axis])
 
-    def window(self, values: NDArray, window: Window) -> None:
+    def window(self, values: NDArray, window: Window, norm2: NDArray) -> None:
+        """Add one decoded window; ``norm2`` is its squared norm per unit (block 1)."""
         if not self.active:
             return
-        v = values.astype(np.float64, copy=False)
-        if window.units_last:  # rows of the tensor x units (columns), block 1
-            rows = np.einsum("ij,ij->i", v, v)
+        b = self.member.block
+        if window.units_last:  # tensor rows x units (columns), block 1
+            self.own += norm2
+            rows = np.einsum("ij,ij->i", values, values)
             self.other[window.start : window.start + rows.size] += rows
-            self.own += np.einsum("ij,ij->j", v, v)
-        else:  # units x (block x columns)
-            b = self.member.block
-            per = v.reshape(v.shape[0] * b, -1)
-            self.own += np.einsum("ij,ij->i", per, per)
-            cols = np.einsum("ij,ij->j", per, per)
-            first = window.start // b
-            self.other[first : first + cols.size] += cols
+            return
+        per = values.reshape(values.shape[0] * b, -1)  # tensor rows x columns of the window
+        self.own += norm2 if b == 1 else np.einsum("ij,ij->i", per, per)
+        cols = np.einsum("ij,ij->j", per, per)
+        first = window.start // b
+        self.other[first : first + cols.size] += cols
 
     def done(self, norms: NormCache) -> None:
         if self.active:

@@ -22,30 +22,6 @@ WIDE = dict(
 )
 
 
-def _llama_shapes(c):
-    h, f, hd = c["hidden_size"], c["intermediate_size"], c["hidden_size"] // 4
-    s = {"model.embed_tokens.weight": (c["vocab_size"], h), "model.norm.weight": (h,)}
-    for layer in range(c["num_hidden_layers"]):
-        p = f"model.layers.{layer}."
-        s |= {
-            p + "input_layernorm.weight": (h,),
-            p + "post_attention_layernorm.weight": (h,),
-            p + "self_attn.q_proj.weight": (h, h),
-            p + "self_attn.k_proj.weight": (2 * hd, h),
-            p + "self_attn.v_proj.weight": (2 * hd, h),
-            p + "self_attn.o_proj.weight": (h, h),
-            p + "mlp.gate_proj.weight": (f, h),
-            p + "mlp.up_proj.weight": (f, h),
-            p + "mlp.down_proj.weight": (h, f),
-        }
-    return s
-
-
-def _wide(seed=0):
-    rng = np.random.default_rng(seed)
-    return {n: rng.standard_normal(s).astype(np.float32) for n, s in _llama_shapes(WIDE).items()}
-
-
 def _stream_axis(name, array):
     """The axis of ``array`` that indexes the residual stream (Llama layout)."""
     writer = name.endswith(("o_proj.weight", "down_proj.weight")) or array.ndim == 1
@@ -68,8 +44,8 @@ def test_largest_magnitude_from_bits_matches_the_decoded_values(code):
     assert got[0] == 0 and got[1] == 0
 
 
-def test_shared_slice_norms_equal_a_full_decode(checkpoint):
-    folder = checkpoint("llama", _wide(), WIDE)
+def test_shared_slice_norms_equal_a_full_decode(checkpoint, tensors):
+    folder = checkpoint("llama", tensors("llama", config=WIDE), WIDE)
     with open_store(folder) as store:
         shapes = {n: r.shape for n, r in store.tensors.items()}
         spaces, _, _ = resolve(family_for("llama"), WIDE, shapes)
@@ -86,8 +62,8 @@ def test_shared_slice_norms_equal_a_full_decode(checkpoint):
     assert np.array_equal(shared.keys, alone.keys)
 
 
-def test_wide_stream_finds_a_dead_dimension_and_a_near_copy(checkpoint):
-    t = _wide()
+def test_wide_stream_finds_a_dead_dimension_and_a_near_copy(checkpoint, tensors):
+    t = tensors("llama", config=WIDE)
     rng = np.random.default_rng(9)
     for name, array in t.items():
         view = np.moveaxis(array, _stream_axis(name, array), 0)
@@ -102,8 +78,8 @@ def test_wide_stream_finds_a_dead_dimension_and_a_near_copy(checkpoint):
     assert ffn.width == 80 and ffn.verdict == "full"
 
 
-def test_a_tie_in_the_wide_stream_is_certified(checkpoint):
-    t = _wide()
+def test_a_tie_in_the_wide_stream_is_certified(checkpoint, tensors):
+    t = tensors("llama", config=WIDE)
     for name, array in t.items():
         view = np.moveaxis(array, _stream_axis(name, array), 0)
         view[70] = view[20]

@@ -50,15 +50,20 @@ def test_collapsed_cnn_channels_are_certified_and_permanent(checkpoint, tensors)
     assert all(x.verdict == "full" for x in others)
 
 
-def test_tied_heads_in_bert_q_k_v_row_blocks_and_o_column_blocks(checkpoint, tensors):
-    t = tensors("bert")
-    p, hd = "encoder.layer.1.attention.", 4
+def _tie_heads(t, *, layer, hd=4):
+    """Heads 0 and 1 of a BERT layer: Q/K/V row blocks (+ biases) and O column blocks."""
+    p = f"encoder.layer.{layer}.attention."
     for q in ("query", "key", "value"):
         for part in ("weight", "bias"):
             a = t[p + f"self.{q}.{part}"]
             a[hd : 2 * hd] = a[:hd]
     o = t[p + "output.dense.weight"]
     o[:, hd : 2 * hd] = o[:, :hd]
+    return t
+
+
+def test_tied_heads_in_bert_q_k_v_row_blocks_and_o_column_blocks(checkpoint, tensors):
+    t = _tie_heads(tensors("bert"), layer=1)
     report = audit_checkpoint(checkpoint("bert", t), jobs=1)
     s = space(report, "layer1.heads")
     assert s.classes == ((0, 1),) and s.permanent and s.nearest == (0, 1) and s.distance == 0
@@ -67,14 +72,8 @@ def test_tied_heads_in_bert_q_k_v_row_blocks_and_o_column_blocks(checkpoint, ten
 
 @pytest.mark.parametrize("broken", ["query.weight", "key.bias", "value.weight", "output"])
 def test_a_head_tie_broken_in_one_tensor_only_is_not_reported(checkpoint, broken, tensors):
-    t = tensors("bert")
-    p, hd = "encoder.layer.0.attention.", 4
-    for q in ("query", "key", "value"):
-        for part in ("weight", "bias"):
-            a = t[p + f"self.{q}.{part}"]
-            a[hd : 2 * hd] = a[:hd]
-    o = t[p + "output.dense.weight"]
-    o[:, hd : 2 * hd] = o[:, :hd]
+    t = _tie_heads(tensors("bert"), layer=0)
+    p, hd, o = "encoder.layer.0.attention.", 4, t["encoder.layer.0.attention.output.dense.weight"]
     if broken == "output":
         o[3, hd] += 1.0
     else:
