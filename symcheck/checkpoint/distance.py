@@ -27,8 +27,10 @@ where :math:`v_u` concatenates the unit's entries in every tensor of the space.
   within the relative threshold :math:`\tau` has
   :math:`\lVert y_i - y_j\rVert \le 3\tau \max(\lVert v_i\rVert, \lVert v_j\rVert)`
   except with that probability, and all such sketch pairs are enumerated
-  exactly (sweep over the first sketch coordinate, since
-  :math:`|y_{i1} - y_{j1}| \le \lVert y_i - y_j\rVert`), then measured
+  exactly (on a grid over the first two sketch coordinates with cells of
+  that radius, since :math:`|y_{ic} - y_{jc}| \le \lVert y_i - y_j\rVert`
+  for every coordinate :math:`c`: a qualifying pair sits in equal or
+  adjacent cells), then measured
   directly. The nearest pair is searched among sketch neighbours and is the
   true distance of a real pair: an upper bound on the minimum
   (``exact: false``).
@@ -155,35 +157,61 @@ def _gram_candidates(
     return pairs, len(pairs) <= MAX_MEASURED, len(pairs) <= MAX_MEASURED, known
 
 
-def _sweep(y: NDArray, norm: NDArray, threshold: float) -> tuple[set[tuple[int, int]], bool]:
-    """Every pair whose sketch distance is at most ``3 tau max(|v_i|, |v_j|)``.
+def _cell_pairs(cells: NDArray, limit: int) -> tuple[NDArray, NDArray, bool]:
+    """Pairs of units whose 2-D grid cells are equal or adjacent (each pair once).
 
-    Sorted on the first sketch coordinate, a pair can qualify only if its
-    first coordinates differ by at most ``3 tau max_u |v_u|``; those pairs
-    are enumerated (at most :data:`MAX_SWEEP`) and filtered on the full sketch.
+    ``cells`` is ``(n, 2)`` integers; at most ``limit`` pairs are returned, and
+    the flag says whether they are all of them.
     """
-    n = y.shape[0]
-    order = np.argsort(y[:, 0], kind="stable")
-    first = y[order, 0]
-    ends = np.searchsorted(first, first + _RADIUS * threshold * float(norm.max()), side="right")
-    counts = ends - np.arange(n) - 1
-    total = int(counts.sum())
-    complete = total <= MAX_SWEEP
-    if not complete:
-        keep = np.cumsum(counts) <= MAX_SWEEP
-        counts = np.where(keep, counts, 0)
-        total = int(counts.sum())
-    a = np.repeat(np.arange(n), counts)
-    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    b = a + 1 + offsets
-    i, j = order[a], order[b]
+    n = cells.shape[0]
+    cells = cells - cells.min(axis=0)
+    span = int(cells[:, 1].max()) + 3
+    key = (cells[:, 0] + 1) * span + (cells[:, 1] + 1)
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    firsts, seconds, total = [], [], 0
+    for d0, d1 in ((0, 0), (0, 1), (1, -1), (1, 0), (1, 1)):
+        target = sorted_key + d0 * span + d1
+        lo = np.searchsorted(sorted_key, target, side="left")
+        hi = np.searchsorted(sorted_key, target, side="right")
+        if (d0, d1) == (0, 0):
+            lo = np.maximum(lo, np.arange(n) + 1)  # the same cell: later units only
+        counts = np.maximum(hi - lo, 0)
+        if total + int(counts.sum()) > limit:
+            return (
+                np.concatenate(firsts or [np.zeros(0, int)]),
+                np.concatenate(seconds or [np.zeros(0, int)]),
+                False,
+            )
+        total += int(counts.sum())
+        a = np.repeat(np.arange(n), counts)
+        b = np.repeat(lo, counts) + (
+            np.arange(a.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        )
+        firsts.append(order[a])
+        seconds.append(order[b])
+    return np.concatenate(firsts), np.concatenate(seconds), True
+
+
+def _sweep(y: NDArray, norm: NDArray, threshold: float) -> tuple[set[tuple[int, int]], bool]:
+    """Every pair whose sketch distance is at most ``R tau max(|v_i|, |v_j|)``.
+
+    A qualifying pair differs by at most ``r = R tau max_u |v_u|`` on every
+    sketch coordinate, so on a grid of side ``r`` over the first two
+    coordinates its cells are equal or adjacent; those pairs are enumerated
+    (at most :data:`MAX_SWEEP`) and filtered on the full sketch.
+    """
+    r = _RADIUS * threshold * float(norm.max())
+    if not r > 0:
+        return set(), True
+    cells = np.floor(y[:, :2] / r).astype(np.int64)
+    i, j, complete = _cell_pairs(cells, MAX_SWEEP)
     found: set[tuple[int, int]] = set()
     radius = _RADIUS * threshold * np.maximum(norm[i], norm[j])
-    for c in range(1, min(4, y.shape[1])):  # cheap filters: every coordinate is within too
+    for c in range(min(4, y.shape[1])):  # cheap filters: every coordinate is within too
         near = np.abs(y[i, c] - y[j, c]) <= radius
         i, j, radius = i[near], j[near], radius[near]
-    total = i.size
-    for lo in range(0, total, 1 << 18):
+    for lo in range(0, i.size, 1 << 18):
         ii, jj = i[lo : lo + (1 << 18)], j[lo : lo + (1 << 18)]
         gap = np.linalg.norm(y[ii] - y[jj], axis=1)
         ok = gap <= radius[lo : lo + (1 << 18)]

@@ -96,3 +96,22 @@ def test_a_tie_in_the_wide_stream_is_certified(checkpoint, tensors):
         if s.kind == "stream"
     )
     assert stream.classes == () and stream.nearest == (20, 70)
+
+
+@pytest.mark.parametrize("threshold", [0.001, 0.01, 0.2])
+def test_near_duplicate_enumeration_equals_an_exhaustive_search(threshold):
+    from symcheck.checkpoint.distance import _RADIUS, _sweep
+
+    rng = np.random.default_rng(int(threshold * 1000))
+    y = rng.standard_normal((400, 16))
+    y[7] = y[3] + 0.002 * rng.standard_normal(16)
+    y[100:110] = y[200] + 0.01 * rng.standard_normal((10, 16))
+    norm = rng.uniform(3.0, 5.0, 400)
+    found, complete = _sweep(y, norm, threshold)
+    brute = {
+        (i, j)
+        for i in range(400)
+        for j in range(i + 1, 400)
+        if np.linalg.norm(y[i] - y[j]) <= _RADIUS * threshold * max(norm[i], norm[j])
+    }
+    assert complete and found == brute and (3, 7) in brute
