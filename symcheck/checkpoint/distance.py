@@ -60,6 +60,8 @@ MISS_BOUND = (_C * math.exp(1 - _C)) ** (SKETCH_DIM / 2)
 MAX_SWEEP = 2_000_000
 MAX_MEASURED = 4096
 _NEIGHBOURS = 3
+#: Sketch coordinates along which neighbours are nearest-pair candidates.
+_DIRECTIONS = 6
 #: Relative rounding bound under which a Gram-matrix distance is reported as is.
 _GRAM_TRUST = 1e-6
 #: sqrt(c) = 3, times 1.01: squared norms summed in float32 within a window of at
@@ -227,11 +229,11 @@ def _sketch_candidates(s: Scan, threshold: float) -> tuple[list[tuple[int, int]]
     if threshold > 0:
         found, complete = _sweep(y, np.sqrt(s.bound2), threshold)
     norm = np.sqrt(s.norm2)  # of the sampled positions: for ranking only
-    # Nearest-pair candidates: neighbours along every sketch coordinate, ranked.
+    # Nearest-pair candidates: neighbours along the first sketch coordinates, ranked.
     ranked: list[tuple[float, tuple[int, int]]] = []
     scale = np.where(norm > 0, norm, 1.0)[:, None]
     unit = y / scale
-    for c in range(y.shape[1]):
+    for c in range(min(_DIRECTIONS, y.shape[1])):
         o = np.argsort(unit[:, c], kind="stable")
         for shift in range(1, _NEIGHBOURS + 1):
             a, b = o[:-shift], o[shift:]
