@@ -50,6 +50,8 @@ KINDS = ("neuron", "head", "qk_dim", "vo_dim", "channel", "expert", "stream", "r
 ROLES = ("in", "out", "param")
 _MAX_UNITS = 1 << 24
 _MAX_SPACES = 200_000
+#: Units that own one whole tensor each (experts) per space.
+_MAX_WHOLE = 4096
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,10 @@ def _member(
         return name[1:] if name.startswith("/") else prefix + name
 
     if axis is None:
+        if width > _MAX_WHOLE:
+            raise InvalidArgument(
+                f"the config gives {width} units of one whole tensor each (at most {_MAX_WHOLE})"
+            )
         tensors = tuple(full(spec["tensor"], {unit: u}) for u in range(width))
         return Member(tensors, None, 0, 0, 0, spec.get("role", "param")), list(tensors)
     block = _int(spec.get("block", 1), scope, config)
@@ -236,6 +242,10 @@ def resolve(
             if "when" in spec and not evaluate(spec["when"], local, config):
                 continue
             width = _int(spec["width"], local, config)
+            if width > _MAX_UNITS:
+                raise InvalidArgument(
+                    f"space {spec['id']!r} has width {width} from the config (at most {_MAX_UNITS})"
+                )
             members, problem, mismatch = [], None, False
             for mspec in spec["members"]:
                 for inner in _loops(mspec.get("for", {}), local, config):

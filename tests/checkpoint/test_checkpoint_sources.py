@@ -226,3 +226,20 @@ def test_family_expressions_cannot_run_code():
     for text in ("__import__('os')", "a.b", "(lambda: 1)()", "[1][0]" * 40):
         with pytest.raises(InvalidArgument):
             evaluate(text, {"a": 1}, {})
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"num_local_experts": 10**9},
+        {"intermediate_size": 10**12},
+        {"num_hidden_layers": "many"},
+        {"num_hidden_layers": 10**9},
+        {"hidden_size": None},
+    ],
+)
+def test_absurd_configs_give_no_claim_quickly(checkpoint, tensors, configs, override):
+    config = dict(configs["mixtral"], **override)
+    report = audit_checkpoint(checkpoint("mixtral", tensors("mixtral"), config), jobs=1)
+    assert not any(s.permanent for s in report.spaces)
+    assert not report.claims or report.unanalysed
