@@ -13,10 +13,12 @@ For every unit ``u`` of a space, over the windows of every member
 * for spaces of at most :data:`EXACT_LIMIT` units: every value decoded
   exactly, :math:`\lVert v_u\rVert^2` and the Gram matrix :math:`V V^\top`
   in float64;
-* for wider spaces: :math:`\max_k |v_{uk}|` read from the bit patterns
-  without decoding (so dead units are exact and
-  :math:`\lVert v_u\rVert^2 \le m \max_k v_{uk}^2` bounds the norm), and a
-  sketch :math:`V_P S` of a sample :math:`P` of the positions (the first
+* for wider spaces: :math:`\lVert v_u\rVert^2` (float32 sums per window,
+  float64 across windows), taken from the slice norms another space already
+  computed when there are some (:data:`NormCache`; then the member is not
+  decoded: :math:`\max_k |v_{uk}|` read from the bit patterns gives the dead
+  units exactly), and a sketch :math:`V_P S` of a sample :math:`P` of the
+  positions (the first
   :math:`1/` :data:`SAMPLE` of every window) with
   :math:`S_{k,j} = \pm 1/\sqrt{K}`, :math:`K =` :data:`SKETCH_DIM`, signs
   drawn per position (Achlioptas, 2003). Any subset of positions is sound
@@ -135,7 +137,7 @@ def scan(
             else:
                 values = decode(window.bits, window.dtype, wide=acc.exact)
                 with np.errstate(all="ignore"):  # Inf/NaN make norms non-finite: reported
-                    norm2 = acc.add(values, window.units_last, index, window.start)
+                    norm2 = acc.add(values, window.units_last, index, window.start, sample=True)
                     acc.bound2 += norm2
                     publish.window(values, window, norm2)
                 nonzero = norm2 != 0
@@ -224,8 +226,14 @@ class _Accumulator:
         self.sketch = None if exact else np.zeros((n, SKETCH_DIM))
         self.elements = 0
 
-    def add(self, values: NDArray, units_last: bool, salt: int, start: int) -> NDArray:
-        """Add one window; returns its squared norm per unit."""
+    def add(
+        self, values: NDArray, units_last: bool, salt: int, start: int, *, sample: bool = False
+    ) -> NDArray:
+        """Add one window; returns its squared norm per unit.
+
+        With a sketch and ``sample``, only the first ``1/SAMPLE`` of the window's
+        positions are sketched (and counted in ``norm2``).
+        """
         v = values.T if units_last else values  # a view: units x positions
         if self.exact:
             v64 = v.astype(np.float64, copy=False)
@@ -234,13 +242,19 @@ class _Accumulator:
                 block = v64[:, lo : lo + step]
                 self.gram += block @ block.T
             norm2 = np.einsum("ij,ij->i", v64, v64)
-        else:  # float32 sums inside a window, float64 across windows
-            norm2 = np.einsum("ij,ij->i", v, v).astype(np.float64)
-            signs = _signs(salt + 1, start, v.shape[1])
-            rows = max(1, _GEMM_WORK // max(1, v.shape[1] * SKETCH_DIM))
-            for lo in range(0, v.shape[0], rows):
-                self.sketch[lo : lo + rows] += v[lo : lo + rows] @ signs
-        self.norm2 += norm2
+            self.norm2 += norm2
+            return norm2
+        # float32 sums inside a window, float64 across windows
+        norm2 = np.einsum("ij,ij->i", v, v).astype(np.float64)
+        if sample:
+            v = v[:, : -(-v.shape[1] // SAMPLE)]
+            self.norm2 += np.einsum("ij,ij->i", v, v)
+        else:
+            self.norm2 += norm2
+        signs = _signs(salt + 1, start, v.shape[1])
+        rows = max(1, _GEMM_WORK // max(1, v.shape[1] * SKETCH_DIM))
+        for lo in range(0, v.shape[0], rows):
+            self.sketch[lo : lo + rows] += v[lo : lo + rows] @ signs
         return norm2
 
     def hash(self, bits: NDArray, units_last: bool, salt: int, start: int) -> None:
