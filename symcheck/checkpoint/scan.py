@@ -137,7 +137,7 @@ def scan(
             else:
                 values = decode(window.bits, window.dtype, wide=acc.exact)
                 with np.errstate(all="ignore"):  # Inf/NaN make norms non-finite: reported
-                    norm2 = acc.add(values, window.units_last, index, window.start, sample=True)
+                    norm2 = acc.add(values, window.units_last, index, window.start)
                     acc.bound2 += norm2
                     publish.window(values, window, norm2)
                 nonzero = norm2 != 0
@@ -226,14 +226,8 @@ class _Accumulator:
         self.sketch = None if exact else np.zeros((n, SKETCH_DIM))
         self.elements = 0
 
-    def add(
-        self, values: NDArray, units_last: bool, salt: int, start: int, *, sample: bool = False
-    ) -> NDArray:
-        """Add one window; returns its squared norm per unit.
-
-        With a sketch and ``sample``, only the first ``1/SAMPLE`` of the window's
-        positions are sketched (and counted in ``norm2``).
-        """
+    def add(self, values: NDArray, units_last: bool, salt: int, start: int) -> NDArray:
+        """Add one window (every position is sketched); returns its squared norm per unit."""
         v = values.T if units_last else values  # a view: units x positions
         if self.exact:
             v64 = v.astype(np.float64, copy=False)
@@ -246,11 +240,7 @@ class _Accumulator:
             return norm2
         # float32 sums inside a window, float64 across windows
         norm2 = np.einsum("ij,ij->i", v, v).astype(np.float64)
-        if sample:
-            v = v[:, : -(-v.shape[1] // SAMPLE)]
-            self.norm2 += np.einsum("ij,ij->i", v, v)
-        else:
-            self.norm2 += norm2
+        self.norm2 += norm2
         signs = _signs(salt + 1, start, v.shape[1])
         rows = max(1, _GEMM_WORK // max(1, v.shape[1] * SKETCH_DIM))
         for lo in range(0, v.shape[0], rows):
