@@ -46,6 +46,8 @@ NDArray = np.ndarray
 #: Spaces of at most this many units get every pair's distance (Gram matrix).
 EXACT_LIMIT = 64
 SKETCH_DIM = 16
+#: Positions of a window hashed before the first check for all-distinct keys.
+_FIRST_HASH = 256
 #: With a sketch, one position in SAMPLE of every window is decoded and sketched.
 SAMPLE = 8
 #: Multiply-adds per matrix product: small enough that OpenBLAS stays on one
@@ -149,12 +151,7 @@ def scan(
             if member.role in zero:
                 zero[member.role] &= ~nonzero
             if hashing:
-                bits = window.bits
-                if window.dtype.floating:
-                    bits = canonical_bits(bits, window.dtype)
-                acc.hash(bits, window.units_last, index, window.start)
-                if not hash_all and np.unique(acc.keys).size == n:
-                    hashing = False
+                hashing = acc.hash(window, index, stop=not hash_all)
         if publish is not None:
             publish.done(norms)
     return Scan(
@@ -247,14 +244,29 @@ class _Accumulator:
             self.sketch[lo : lo + rows] += v[lo : lo + rows] @ signs
         return norm2
 
-    def hash(self, bits: NDArray, units_last: bool, salt: int, start: int) -> None:
-        width = bits.shape[0] if units_last else bits.shape[1]
-        r = splitmix64(_positions(salt + 1, start, width)) | np.uint64(1)
-        with np.errstate(over="ignore"):
-            if units_last:
-                self.keys += (bits.astype(np.uint64) * r[:, None]).sum(axis=0, dtype=np.uint64)
-            else:
-                self.keys += (bits.astype(np.uint64) * r[None, :]).sum(axis=1, dtype=np.uint64)
+    def hash(self, window: Window, salt: int, *, stop: bool) -> bool:
+        """Add the window's canonical bits to the keys; False once hashing can stop.
+
+        The window is hashed in a short first piece and the rest: keys of a
+        prefix of the positions that are all distinct already prove that no two
+        units are equal (equal vectors have equal keys on every prefix).
+        """
+        width = window.bits.shape[0 if window.units_last else 1]
+        for lo, hi in ((0, min(width, _FIRST_HASH)), (_FIRST_HASH, width)):
+            if lo >= hi:
+                continue
+            part = window.bits[lo:hi] if window.units_last else window.bits[:, lo:hi]
+            if window.dtype.floating:
+                part = canonical_bits(part, window.dtype)
+            r = splitmix64(_positions(salt + 1, window.start + lo, hi - lo)) | np.uint64(1)
+            with np.errstate(over="ignore"):
+                if window.units_last:
+                    self.keys += (part.astype(np.uint64) * r[:, None]).sum(axis=0, dtype=np.uint64)
+                else:
+                    self.keys += (part.astype(np.uint64) * r[None, :]).sum(axis=1, dtype=np.uint64)
+            if stop and np.unique(self.keys).size == self.keys.size:
+                return False
+        return True
 
 
 def _largest_magnitude(bits: NDArray, dtype: StoredDtype, axis: int) -> NDArray:
