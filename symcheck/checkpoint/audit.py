@@ -135,7 +135,7 @@ def audit_checkpoint(
     threshold = float(threshold)
     if not np.isfinite(threshold) or not 0 <= threshold < 1:
         raise InvalidArgument(f"threshold={threshold!r} must be in [0, 1) (e.g. 0.01)")
-    jobs = os.cpu_count() or 1 if jobs is None else jobs
+    jobs = (os.cpu_count() or 1) if jobs is None else jobs
     if not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= 1024:
         raise InvalidArgument(f"jobs={jobs!r} must be an int in [1, 1024]")
     with open_store(source, limits=limits) as store:
