@@ -144,7 +144,7 @@ def _line(s: SpaceReport) -> str:
     if s.classes:
         shown = ", ".join("{" + ",".join(map(str, c)) + "}" for c in s.classes[:5])
         more = f" (+{len(s.classes) - 5} more)" if len(s.classes) > 5 else ""
-        cert = "certified" if s.certified else "NOT certified"
+        cert = "certified" if s.permanent else ("identical" if s.certified else "NOT certified")
         parts.append(f"ties {shown}{more} [{cert}]")
     if s.dead:
         parts.append(f"dead {list(s.dead[:8])}{'...' if len(s.dead) > 8 else ''}")
