@@ -229,10 +229,12 @@ class _Accumulator:
         if self.exact:
             v64 = v.astype(np.float64, copy=False)
             step = max(1, _GEMM_WORK // max(1, v64.shape[0] ** 2))
+            window = np.zeros_like(self.gram)
             for lo in range(0, v64.shape[1], step):
                 block = v64[:, lo : lo + step]
-                self.gram += block @ block.T
-            norm2 = np.einsum("ij,ij->i", v64, v64)
+                window += block @ block.T
+            self.gram += window
+            norm2 = np.diagonal(window).copy()  # the squared norms come with the Gram matrix
             self.norm2 += norm2
             return norm2
         # float32 sums inside a window, float64 across windows
