@@ -1,0 +1,174 @@
+"""Benchmark: ``audit_checkpoint`` on a ~2 GB float16 sharded checkpoint against the floor.
+
+Builds a Llama-style checkpoint (hidden 2048, 16 query / 4 KV heads, FFN
+5632, 18 layers, vocabulary 32000: 0.94 G parameters, 1.9 GB of float16)
+in four shards with a ``model.safetensors.index.json`` and a
+``config.json``, in a temporary directory deleted afterwards, then measures
+in one run, each in a fresh child process:
+
+* audit: ``symcheck.checkpoint.audit_checkpoint`` on the index (every unit
+  space: FFN neurons, KV groups, query heads per group, value-output dims,
+  residual stream), wall time and peak RSS (``ru_maxrss`` of the child, via
+  ``resource.getrusage(RUSAGE_CHILDREN)``; the audit runs first so the figure
+  is its own);
+* floor: read every tensor with ``safetensors.safe_open`` and sum it in
+  float32 (wall time).
+
+CPU seconds of both children are printed too: on a shared machine the wall
+times depend on the load, the CPU times much less.
+
+Targets: peak RSS < 1 GB, audit time <= 2x the floor. The files are freshly
+written, so both read from the page cache. Run from the repository root:
+``PYTHONPATH=. python bench/audit_checkpoint.py`` (``--scale 0.25`` for a
+quick run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import save_file
+
+RSS_TARGET = 1 << 30
+TIME_TARGET = 2.0
+
+_AUDIT = """
+import sys
+from symcheck.checkpoint import audit_checkpoint
+report = audit_checkpoint(sys.argv[1], jobs=int(sys.argv[2]))
+print(len(report.spaces), sum(s.verdict != "full" for s in report.spaces))
+"""
+
+_FLOOR = """
+import sys, json, os
+import numpy as np
+from safetensors import safe_open
+folder = os.path.dirname(sys.argv[1])
+shards = sorted(set(json.load(open(sys.argv[1]))["weight_map"].values()))
+total = 0.0
+for shard in shards:
+    with safe_open(os.path.join(folder, shard), framework="numpy") as f:
+        for name in f.keys():
+            total += float(np.sum(f.get_tensor(name), dtype=np.float32))
+print(total)
+"""
+
+
+def _config(scale: float) -> dict:
+    layers = max(1, round(18 * scale))
+    return {
+        "model_type": "llama",
+        "hidden_size": 2048,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 4,
+        "num_hidden_layers": layers,
+        "intermediate_size": 5632,
+        "vocab_size": 32000,
+    }
+
+
+def _shapes(c: dict) -> dict[str, tuple[int, int]]:
+    h, f, hd = c["hidden_size"], c["intermediate_size"], 128
+    kv = c["num_key_value_heads"] * hd
+    s = {
+        "model.embed_tokens.weight": (c["vocab_size"], h),
+        "lm_head.weight": (c["vocab_size"], h),
+        "model.norm.weight": (h,),
+    }
+    for layer in range(c["num_hidden_layers"]):
+        p = f"model.layers.{layer}."
+        s |= {
+            p + "input_layernorm.weight": (h,),
+            p + "post_attention_layernorm.weight": (h,),
+            p + "self_attn.q_proj.weight": (h, h),
+            p + "self_attn.k_proj.weight": (kv, h),
+            p + "self_attn.v_proj.weight": (kv, h),
+            p + "self_attn.o_proj.weight": (h, h),
+            p + "mlp.gate_proj.weight": (f, h),
+            p + "mlp.up_proj.weight": (f, h),
+            p + "mlp.down_proj.weight": (h, f),
+        }
+    return s
+
+
+def build(folder: Path, config: dict, shards: int = 4) -> tuple[Path, int]:
+    rng = np.random.default_rng(0)
+    shapes = _shapes(config)
+    names = list(shapes)
+    weight_map: dict[str, str] = {}
+    nbytes = 0
+    per = -(-len(names) // shards)
+    for k in range(shards):
+        shard = f"model-{k + 1:05d}-of-{shards:05d}.safetensors"
+        chunk = {}
+        for name in names[k * per : (k + 1) * per]:
+            shape = shapes[name]
+            scale = np.float32(1 / np.sqrt(shape[-1]))
+            chunk[name] = (rng.standard_normal(shape, dtype=np.float32) * scale).astype(np.float16)
+            nbytes += chunk[name].nbytes
+            weight_map[name] = shard
+        save_file(chunk, str(folder / shard))
+        del chunk
+    index = folder / "model.safetensors.index.json"
+    index.write_text(json.dumps({"metadata": {"total_size": nbytes}, "weight_map": weight_map}))
+    (folder / "config.json").write_text(json.dumps(config))
+    return index, nbytes
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _child(code: str, *args: str) -> tuple[float, float, str]:
+    """Wall time, CPU time (all threads) and output of a fresh interpreter."""
+    cpu = _cpu()
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    return time.perf_counter() - start, _cpu() - cpu, out.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 18 layers")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="symcheck-bench-") as tmp:
+        index, nbytes = build(Path(tmp), _config(args.scale))
+        audit_time, audit_cpu, summary = _child(_AUDIT, str(index), str(args.jobs))
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
+        floor_time, floor_cpu, _ = _child(_FLOOR, str(index))
+    ratio = audit_time / floor_time
+    rows = [
+        ("checkpoint", f"{nbytes / 1e9:.2f} GB float16, 4 shards + index"),
+        ("unit spaces (non-full)", summary),
+        ("floor: read + sum (s)", f"{floor_time:.2f}"),
+        ("audit (s)", f"{audit_time:.2f}"),
+        ("audit / floor", f"{ratio:.2f}  (target <= {TIME_TARGET})"),
+        ("CPU s: floor, audit (all threads)", f"{floor_cpu:.2f}, {audit_cpu:.2f}"),
+        ("audit peak RSS (MB)", f"{rss / 1e6:.0f}  (target < {RSS_TARGET / 1e6:.0f})"),
+        ("jobs", str(args.jobs)),
+        ("load average", " ".join(f"{x:.1f}" for x in os.getloadavg())),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()

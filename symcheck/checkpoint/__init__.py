@@ -1,0 +1,34 @@
+"""Architecture-aware, streamed audit of real checkpoints (docs/checkpoint.md).
+
+``audit_checkpoint(source)`` reads a weight file, a directory, a sharded
+``model.safetensors.index.json`` or a list of files one tensor at a time and
+reports, per unit space of the architecture (FFN neurons, heads, query-key
+and value-output dims, channels, experts, residual stream), the tie classes
+(certified), dead units, effective width, nearest pair and near duplicates.
+``render(report, fmt)`` gives the text or JSON form.
+"""
+
+from symcheck.checkpoint.audit import DEFAULT_THRESHOLD, audit_checkpoint, load_config
+from symcheck.checkpoint.families import KINDS, families
+from symcheck.checkpoint.report import (
+    FORMATS,
+    SCHEMA,
+    VERDICTS,
+    CheckpointReport,
+    SpaceReport,
+    render,
+)
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "FORMATS",
+    "KINDS",
+    "SCHEMA",
+    "VERDICTS",
+    "CheckpointReport",
+    "SpaceReport",
+    "audit_checkpoint",
+    "families",
+    "load_config",
+    "render",
+]

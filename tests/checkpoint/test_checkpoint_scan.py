@@ -1,0 +1,117 @@
+"""The streamed scan: bit-level magnitudes, shared slice norms, wide spaces through the sketch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from symcheck.checkpoint import audit_checkpoint
+from symcheck.checkpoint.dtypes import DTYPES, decode
+from symcheck.checkpoint.families import family_for, resolve
+from symcheck.checkpoint.scan import _largest_magnitude, scan
+from symcheck.checkpoint.store import open_store
+
+WIDE = dict(
+    model_type="llama",
+    hidden_size=96,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    num_hidden_layers=2,
+    intermediate_size=80,
+    vocab_size=30,
+)
+
+
+def _stream_axis(name, array):
+    """The axis of ``array`` that indexes the residual stream (Llama layout)."""
+    writer = name.endswith(("o_proj.weight", "down_proj.weight")) or array.ndim == 1
+    return 0 if writer else 1
+
+
+@pytest.mark.parametrize("code", ["F16", "BF16", "F32", "F8_E4M3", "F8_E5M2"])
+def test_largest_magnitude_from_bits_matches_the_decoded_values(code):
+    dtype = DTYPES[code]
+    rng = np.random.default_rng(3)
+    bits = rng.integers(0, np.iinfo(dtype.bits).max, size=(40, 33), dtype=dtype.bits)
+    bits[0] = 0
+    bits[1] = dtype.sign  # -0.0 only
+    values = decode(bits, dtype, wide=True)
+    finite = np.isfinite(values).all(axis=1)
+    expect = np.abs(values).max(axis=1)
+    got = _largest_magnitude(bits, dtype, 1)
+    assert np.array_equal(got[finite], expect[finite])
+    assert np.isnan(got[~finite & np.isnan(values).any(axis=1)]).all()
+    assert got[0] == 0 and got[1] == 0
+
+
+def test_shared_slice_norms_equal_a_full_decode(checkpoint, tensors):
+    folder = checkpoint("llama", tensors("llama", config=WIDE), WIDE)
+    with open_store(folder) as store:
+        shapes = {n: r.shape for n, r in store.tensors.items()}
+        spaces, _, _ = resolve(family_for("llama"), WIDE, shapes)
+        stream = next(s for s in spaces if s.kind == "stream")
+        alone = scan(store, stream)
+        norms: dict = {}
+        for s in spaces:
+            if s.kind != "stream":
+                scan(store, s, norms=norms)
+        assert norms  # the FFN and attention spaces published slice norms
+        shared = scan(store, stream, norms=norms)
+    assert stream.width == 96 and alone.gram is None
+    np.testing.assert_allclose(shared.bound2, alone.bound2, rtol=1e-6)
+    assert np.array_equal(shared.keys, alone.keys)
+
+
+def test_wide_stream_finds_a_dead_dimension_and_a_near_copy(checkpoint, tensors):
+    t = tensors("llama", config=WIDE)
+    rng = np.random.default_rng(9)
+    for name, array in t.items():
+        view = np.moveaxis(array, _stream_axis(name, array), 0)
+        view[10] = 0.0
+        view[50] = view[3] * (1 + 1e-3 * rng.standard_normal(view[3].shape).astype(np.float32))
+    report = audit_checkpoint(checkpoint("llama", t, WIDE), jobs=2)
+    stream = next(s for s in report.spaces if s.kind == "stream")
+    assert stream.dead == (10,) and stream.verdict == "dead"
+    assert [(i, j) for i, j, _ in stream.near] == [(3, 50)] and stream.near_complete
+    assert 1e-4 < stream.near[0][2] < 1e-2 and not stream.exact
+    ffn = next(s for s in report.spaces if s.id == "layer0.ffn")
+    assert ffn.width == 80 and ffn.verdict == "full"
+
+
+def test_a_tie_in_the_wide_stream_is_certified(checkpoint, tensors):
+    t = tensors("llama", config=WIDE)
+    for name, array in t.items():
+        view = np.moveaxis(array, _stream_axis(name, array), 0)
+        view[70] = view[20]
+    stream = next(
+        s
+        for s in audit_checkpoint(checkpoint("llama", t, WIDE), jobs=1).spaces
+        if s.kind == "stream"
+    )
+    assert stream.classes == ((20, 70),) and stream.certified and stream.permanent
+    t["model.layers.1.mlp.up_proj.weight"][5, 70] += 1.0  # one reader differs: no tie
+    stream = next(
+        s
+        for s in audit_checkpoint(checkpoint("llama", t, WIDE), jobs=1).spaces
+        if s.kind == "stream"
+    )
+    assert stream.classes == () and stream.nearest == (20, 70)
+
+
+@pytest.mark.parametrize("threshold", [0.001, 0.01, 0.2])
+def test_near_duplicate_enumeration_equals_an_exhaustive_search(threshold):
+    from symcheck.checkpoint.distance import _RADIUS, _sweep
+
+    rng = np.random.default_rng(int(threshold * 1000))
+    y = rng.standard_normal((400, 16))
+    y[7] = y[3] + 0.002 * rng.standard_normal(16)
+    y[100:110] = y[200] + 0.01 * rng.standard_normal((10, 16))
+    norm = rng.uniform(3.0, 5.0, 400)
+    found, complete = _sweep(y, norm, threshold)
+    brute = {
+        (i, j)
+        for i in range(400)
+        for j in range(i + 1, 400)
+        if np.linalg.norm(y[i] - y[j]) <= _RADIUS * threshold * max(norm[i], norm[j])
+    }
+    assert complete and found == brute and (3, 7) in brute
