@@ -179,6 +179,15 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     except OutOfTime as exc:
         _say(f"symcheck: {exc}")
         return EXIT_BAD_USAGE
+    except (RecursionError, MemoryError) as exc:
+        # SymPy recursion on deeply nested expressions, or an allocation that the
+        # limits did not foresee: the answer is unknown, never a traceback.
+        what = "expressions nested too deeply" if isinstance(exc, RecursionError) else "memory"
+        _say(
+            f"symcheck: unknown: '{args.command}' ran out of {what}; the answer is unknown; "
+            "give a smaller problem"
+        )
+        return EXIT_BAD_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:

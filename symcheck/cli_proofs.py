@@ -8,8 +8,11 @@ holds, 1 when it does not and 2 for a malformed file.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
+from symcheck.errors import InvalidArgument
+from symcheck.graph.prove import KINDS
 from symcheck.network import Network
 from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
 from symcheck.proof import Proof, exit_code
@@ -18,25 +21,69 @@ from symcheck.render import FORMATS, render
 __all__ = ["register"]
 
 
+#: The options that describe a chain spec, with their defaults. A zoo model or a
+#: graph file carries these choices in its own spec, so they are refused there.
+_CHAIN_OPTIONS = {"activation": "tanh", "loss": "mse", "reduction": "mean", "batch": 1}
+_CHAIN_SPEC = re.compile(r"\s*\d+(\s*-\s*\d+)*\s*")
+
+
 def _network_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("network", help="layer widths joined by '-', e.g. 2-2-1")
     parser.add_argument(
-        "--activation", default="tanh", help="hidden activation(s), e.g. tanh or sigma"
+        "network",
+        help="layer widths joined by '-', e.g. 2-2-1 (prove also takes a zoo spec "
+        "NAME:key=value,... or a JSON graph file)",
     )
-    parser.add_argument("--loss", default="mse", help="mse, cross_entropy, bce or ell")
+    parser.add_argument("--activation", help="hidden activation(s), e.g. tanh or sigma (tanh)")
+    parser.add_argument("--loss", help="mse, cross_entropy, bce or ell (mse)")
     parser.add_argument("--no-bias", action="store_true", help="a network without biases")
-    parser.add_argument("--reduction", default="mean", help="mean or sum over the batch")
+    parser.add_argument("--reduction", help="mean or sum over the batch (mean)")
     parser.add_argument("--format", default="text", choices=sorted(FORMATS))
+
+
+def _chain_option(args: argparse.Namespace, name: str) -> object:
+    value = getattr(args, name, None)
+    return _CHAIN_OPTIONS[name] if value is None else value
 
 
 def _network(args: argparse.Namespace) -> Network:
     return Network.parse(
         args.network,
-        activation=args.activation,
-        loss=args.loss,
+        activation=_chain_option(args, "activation"),
+        loss=_chain_option(args, "loss"),
         bias=not args.no_bias,
-        reduction=args.reduction,
+        reduction=_chain_option(args, "reduction"),
     )
+
+
+def _is_chain(spec: str) -> bool:
+    return _CHAIN_SPEC.fullmatch(spec) is not None
+
+
+def _prove_graph(args: argparse.Namespace) -> int:
+    """``prove`` on a zoo model or a graph file: the theorems of symcheck.graph.prove."""
+    from symcheck.graph.prove import (
+        prove_identical_updates,
+        prove_preserved,
+        prove_symmetry_breaks,
+    )
+
+    given = [f"--{n.replace('_', '-')}" for n in _CHAIN_OPTIONS if getattr(args, n) is not None]
+    if args.no_bias:
+        given.append("--no-bias")
+    if given:
+        raise InvalidArgument(
+            f"{', '.join(given)} describe a chain spec such as 2-2-1; a zoo model or graph file "
+            f"carries them in its own spec (e.g. mlp:activation=relu); drop {given[0]}"
+        )
+    kind = "auto" if args.kind is None else args.kind
+    common = {"init": args.init, "value": args.value, "seed": args.seed, "kind": kind}
+    proofs = [prove_identical_updates(args.network, **common)]
+    if args.optimizer is not None:
+        proofs.append(prove_preserved(args.network, optimizer=args.optimizer, **common))
+    if args.breaks:
+        proofs.append(prove_symmetry_breaks(args.network, seed=args.seed))
+    _emit(proofs, args.format)
+    return exit_code(proofs)
 
 
 def _emit(proofs: list[Proof], fmt: str) -> None:
@@ -46,16 +93,24 @@ def _emit(proofs: list[Proof], fmt: str) -> None:
 def _prove(args: argparse.Namespace) -> int:
     from symcheck.theorems import prove_identical_updates, prove_preserved, prove_symmetry_breaks
 
+    if not _is_chain(args.network):
+        return _prove_graph(args)
+    if args.kind is not None:
+        raise InvalidArgument(
+            f"--kind={args.kind!r} applies to zoo models and graph files; a chain spec is "
+            "always proved computationally; drop --kind"
+        )
+    batch = _chain_option(args, "batch")
     net = _network(args)
-    proofs = [prove_identical_updates(net, init=args.init, value=args.value, batch=args.batch)]
+    proofs = [prove_identical_updates(net, init=args.init, value=args.value, batch=batch)]
     if args.optimizer is not None:
         proofs.append(
             prove_preserved(
-                net, init=args.init, value=args.value, optimizer=args.optimizer, batch=args.batch
+                net, init=args.init, value=args.value, optimizer=args.optimizer, batch=batch
             )
         )
     if args.breaks:
-        proofs.append(prove_symmetry_breaks(net, batch=args.batch))
+        proofs.append(prove_symmetry_breaks(net, batch=batch))
     _emit(proofs, args.format)
     return exit_code(proofs)
 
@@ -99,7 +154,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also prove one step of this optimiser: " + ", ".join(SYMBOLIC_OPTIMIZERS),
     )
     p.add_argument("--breaks", action="store_true", help="also prove random init breaks symmetry")
-    p.add_argument("--batch", type=int, default=1, help="symbolic samples (default 1)")
+    p.add_argument("--batch", type=int, help="symbolic samples of a chain spec (default 1)")
+    p.add_argument(
+        "--kind",
+        choices=KINDS,
+        help="zoo models and graph files: structural, computational, both or auto (default)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="zoo models and graph files: seed of --init random"
+    )
     p.set_defaults(func=_prove)
 
     d = sub.add_parser("derive", help="print the gradient formulas of a network")

@@ -391,6 +391,10 @@ def computational(
     except ValueError as exc:  # an undecidable branch (a kink) on symbolic values
         residual = Residual("symbolic gradients", str(exc), UNKNOWN, "not computed")
         return Evidence("computational", UNKNOWN, (residual,), None, facts)
+    except RecursionError:  # SymPy recursing through deeply nested Piecewise forms
+        why = "the symbolic gradients nest too deeply for SymPy (RecursionError)"
+        residual = Residual("symbolic gradients", why, UNKNOWN, "not computed")
+        return Evidence("computational", UNKNOWN, (residual,), None, facts)
     residuals, undecided = [], 0
     entries = _entries(graph, layouts, claims)
     for label, _, value in entries:
