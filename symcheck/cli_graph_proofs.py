@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from symcheck.cli_args import seed
 from symcheck.graph.points import INITS
 from symcheck.graph.prove import KINDS
 from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
@@ -53,7 +54,7 @@ def _init_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help=_MODEL_HELP)
     parser.add_argument("--init", default="zero", choices=sorted(INITS))
     parser.add_argument("--value", default=None, help="the constant of --init constant: 1/10 or c")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --init random (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of --init random (default 0)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -11,6 +11,7 @@ import argparse
 import re
 import sys
 
+from symcheck.cli_args import seed
 from symcheck.errors import InvalidArgument
 from symcheck.graph.prove import KINDS
 from symcheck.network import Network
@@ -161,7 +162,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="zoo models and graph files: structural, computational, both or auto (default)",
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="zoo models and graph files: seed of --init random"
+        "--seed", type=seed, default=0, help="zoo models and graph files: seed of --init random"
     )
     p.set_defaults(func=_prove)
 

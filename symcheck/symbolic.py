@@ -76,6 +76,7 @@ __all__ = [
     "check_proof_cost",
     "check_symbolic_size",
     "clear_local_derivatives",
+    "constant_value",
     "data_symbols",
     "estimated_proof_cost",
     "generic_params",
@@ -292,7 +293,11 @@ def _zero(network: Network, value: object) -> InitPoint:
 _NOT_SYMBOL_NAMES = frozenset({"nan", "inf", "infinity", "oo", "zoo"})
 
 
-def _as_value(value: object) -> sp.Expr:
+def constant_value(value: object) -> sp.Expr:
+    """The constant of ``init='constant'``: an exact rational or a symbol (``None`` = ``c``).
+
+    Floats and names of non-finite numbers (``nan``, ``inf``, ...) are refused.
+    """
     if value is None:
         return sp.Symbol("c")
     if isinstance(value, sp.Symbol):
@@ -318,7 +323,7 @@ def _as_value(value: object) -> sp.Expr:
 
 
 def _constant(network: Network, value: object) -> InitPoint:
-    c = _as_value(value)
+    c = constant_value(value)
     return InitPoint(
         "constant",
         _filled(network, c),

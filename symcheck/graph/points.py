@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 import sympy as sp
@@ -37,6 +36,7 @@ from symcheck.errors import InvalidArgument, choices_message
 from symcheck.graph.ir import Graph
 from symcheck.graph.sample import random_parameters
 from symcheck.graph.symmetry import Symmetries, infer_symmetries
+from symcheck.symbolic import constant_value
 
 __all__ = ["INITS", "MAX_ENTRIES", "Point", "given_point", "init_point", "orbit_codes"]
 
@@ -71,22 +71,6 @@ class Point:
 def _filled(graph: Graph, name: str, value: sp.Expr, description: str) -> Point:
     codes = {p.name: np.zeros(p.shape, dtype=np.int64) for p in graph.parameters}
     return Point(name, description, (value,), codes)
-
-
-def _constant_value(value: object) -> sp.Expr:
-    if value is None:
-        return sp.Symbol("c")
-    if isinstance(value, str) and value.strip().isidentifier():
-        return sp.Symbol(value.strip())
-    try:
-        if isinstance(value, float):
-            raise TypeError
-        f = Fraction(value.strip()) if isinstance(value, str) else Fraction(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise InvalidArgument(
-            f"value={value!r} is neither a rational nor a symbol name; use e.g. '1/10' or 'c'"
-        ) from None
-    return sp.Rational(f.numerator, f.denominator)
 
 
 def orbit_codes(graph: Graph, symmetries: Symmetries, name: str) -> np.ndarray:
@@ -137,7 +121,7 @@ def _zero(graph: Graph, value: object, seed: int) -> Point:
 
 
 def _constant(graph: Graph, value: object, seed: int) -> Point:
-    c = _constant_value(value)
+    c = constant_value(value)
     return _filled(graph, "constant", c, f"every parameter entry equals {c}")
 
 
