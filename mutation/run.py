@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -337,6 +338,17 @@ class Outcome:
     seconds: float
 
 
+#: pytest processes running now, killed (by their process group) when the run is interrupted.
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def _pytest(tree: Path, tests: list[str], timeout: float) -> tuple[str, float]:
     """Run the targeted tests in ``tree``: killed (non-zero exit), survived (exit 0) or timeout."""
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
@@ -350,13 +362,24 @@ def _pytest(tree: Path, tests: list[str], timeout: float) -> tuple[str, float]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        _stop(proc)
         return TIMEOUT, time.monotonic() - start
+    except BaseException:
+        _stop(proc)
+        raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
     return (SURVIVED if code == 0 else KILLED), time.monotonic() - start
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def make_tree(root: Path, parent: Path) -> Path:
@@ -411,8 +434,18 @@ def run_mutants(
         progress(outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=len(trees)) as ex:
-        return list(ex.map(one, mutants))
+    ex = ThreadPoolExecutor(max_workers=len(trees))
+    futures = [ex.submit(one, m) for m in mutants]
+    try:
+        return [f.result() for f in futures]
+    except BaseException:
+        ex.shutdown(wait=False, cancel_futures=True)
+        with _LIVE_LOCK:
+            for proc in list(_LIVE):
+                _stop(proc)
+        raise
+    finally:
+        ex.shutdown(wait=True)
 
 
 # ---------------------------------------------------------------------------
@@ -581,6 +614,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{m.id}: {m.original[:70]!r} -> {m.mutated[:70]!r}")
         return 0
     RESULTS.mkdir(exist_ok=True)
+    signal.signal(signal.SIGTERM, _interrupted)
     with tempfile.TemporaryDirectory(prefix="symcheck-mutation-") as parent:
         for name in names:
             result = run_module(name, config, args, Path(parent))
@@ -591,4 +625,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print("mutation run interrupted; results of finished modules are kept", file=sys.stderr)
+        raise SystemExit(130) from None
