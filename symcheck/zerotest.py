@@ -33,6 +33,7 @@ __all__ = [
     "MAX_EXPAND_NODES",
     "NONZERO",
     "PRECISION_BITS",
+    "SIGN_RELATIONS",
     "UNKNOWN",
     "ZERO",
     "Decision",
@@ -92,7 +93,7 @@ def _sign(iv: object) -> int:
 
 
 #: A relation ``lhs op rhs`` as a test of the sign (-1, 0 or 1) of ``lhs - rhs``.
-_RELATIONS: dict[str, Callable[[int], bool]] = {
+SIGN_RELATIONS: dict[str, Callable[[int], bool]] = {
     ">": lambda sign: sign > 0,
     ">=": lambda sign: sign >= 0,
     "<": lambda sign: sign < 0,
@@ -107,8 +108,8 @@ def _condition(cond: sp.Basic, ev: object) -> bool:
         return True
     if cond is sp.false:
         return False
-    if isinstance(cond, sp.core.relational.Relational) and cond.rel_op in _RELATIONS:
-        return _RELATIONS[cond.rel_op](_sign(ev(cond.lhs - cond.rhs)))  # type: ignore[operator]
+    if isinstance(cond, sp.core.relational.Relational) and cond.rel_op in SIGN_RELATIONS:
+        return SIGN_RELATIONS[cond.rel_op](_sign(ev(cond.lhs - cond.rhs)))  # type: ignore[operator]
     raise Uncertified(f"condition {cond} is not supported")
 
 
