@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import copy
 import json
+import operator
+from collections.abc import Callable
+from functools import reduce
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,22 +38,19 @@ def cert() -> dict:
     return json.loads(render(proofs, "json"))
 
 
-def _set(cert: dict, path: tuple, value: object) -> dict:
+def _edited(cert: dict, path: tuple, change: Callable[[Any, Any], None]) -> dict:
+    """A deep copy of ``cert`` with ``change(parent, key)`` applied at ``path``."""
     out = copy.deepcopy(cert)
-    node = out
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
+    change(reduce(operator.getitem, path[:-1], out), path[-1])
     return out
+
+
+def _set(cert: dict, path: tuple, value: object) -> dict:
+    return _edited(cert, path, lambda parent, key: operator.setitem(parent, key, value))
 
 
 def _drop(cert: dict, path: tuple) -> dict:
-    out = copy.deepcopy(cert)
-    node = out
-    for key in path[:-1]:
-        node = node[key]
-    del node[path[-1]]
-    return out
+    return _edited(cert, path, operator.delitem)
 
 
 def test_a_genuine_certificate_holds_for_every_theorem(cert: dict) -> None:
