@@ -565,9 +565,16 @@ def run_module(name: str, config: dict, args: argparse.Namespace, parent: Path) 
     )
     start = time.monotonic()
 
+    done: list[Outcome] = []
+
     def progress(o: Outcome) -> None:
-        if o.status != KILLED or args.verbose:
-            print(f"  {o.status:8} {o.id}: {o.original[:60]!r} -> {o.mutated[:60]!r}", flush=True)
+        done.append(o)
+        if o.status != KILLED or args.verbose or len(done) % 10 == 0:
+            print(
+                f"  [{len(done)}/{len(chosen)}] {o.status:8} {o.id}: "
+                f"{o.original[:60]!r} -> {o.mutated[:60]!r}",
+                flush=True,
+            )
 
     outcomes = run_mutants(
         chosen, target=target, tests=tests, timeout=timeout, trees=trees, progress=progress
