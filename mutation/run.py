@@ -598,7 +598,9 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--module", action="append", help="a module name of config.toml")
     which.add_argument("--report", action="store_true", help="only re-render summary.md")
     which.add_argument("--list", action="store_true", help="list the mutants, run nothing")
-    parser.add_argument("--sample", type=int, help="run N mutants per module (seeded)")
+    parser.add_argument(
+        "--sample", type=int, help="run N mutants per module (seeded; default: config.toml)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run in parallel")
     parser.add_argument("--verbose", action="store_true", help="print killed mutants too")

@@ -11,6 +11,8 @@ zero must never be reported ``zero``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import mpmath
 import pytest
 import sympy as sp
@@ -117,6 +119,13 @@ def _sized(n: int) -> sp.Expr:
     raise AssertionError(f"no residual of size {n}")
 
 
+def test_a_decision_is_an_immutable_value() -> None:
+    d = zero_test(x - x)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d.status = NONZERO  # type: ignore[misc]
+    assert d == zero_test(sp.Integer(0)) and hash(d) == hash(zero_test(sp.Integer(0)))
+
+
 def test_tree_size_counts_shared_nodes_once_per_use() -> None:
     assert tree_size(x) == 1
     assert tree_size(x + y) == 3
@@ -173,6 +182,7 @@ def test_interval_encloses_the_value_tightly(expr: sp.Expr) -> None:
 def test_interval_runs_at_200_bits() -> None:
     """About 60 decimal digits: the enclosure of 1/3 is that narrow, not much narrower."""
     width = interval(sp.Rational(1, 3)).delta
+    assert width == interval(sp.Rational(1, 3), bits=200).delta
     assert mpmath.mpf(2) ** -205 < width < mpmath.mpf(2) ** -195
     coarse = interval(sp.Rational(1, 3), bits=30).delta
     assert mpmath.mpf(2) ** -35 < coarse < mpmath.mpf(2) ** -25
