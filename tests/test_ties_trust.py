@@ -229,7 +229,18 @@ def test_a_pick_with_symbols_outside_the_witness_is_not_refuted() -> None:
     assert w.refute(lambda lay: x) is None
     assert w.refute(lambda lay: lay[0][1][0] - lay[0][1][0]) is None
     assert w.refute(lambda lay: lay[0][1][0])[2] == 0
-    assert WITNESS_SEEDS == 16
+
+
+def test_at_most_witness_seeds_points_are_tried() -> None:
+    layout = _layout([[a, c], [a, c]], [d, f], [e, e])
+    symbols = _symbols(layout)
+
+    def only(seed: int) -> Witnesses:
+        return _witnesses(layout, valid=lambda p: p == rational_point(symbols, seed))
+
+    last = WITNESS_SEEDS - 1
+    assert only(last).refute(lambda lay: lay[0][1][1] - lay[0][1][0])[2] == last
+    assert only(WITNESS_SEEDS).refute(lambda lay: lay[0][1][1] - lay[0][1][0]) is None
 
 
 def test_the_witness_layout_is_evaluated_once_per_seed() -> None:

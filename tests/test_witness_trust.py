@@ -38,6 +38,8 @@ def test_points_are_small_nonzero_rationals_in_the_documented_range() -> None:
             seen_p.add(abs(value.p))
             seen_q.add(value.q)
     assert max(seen_p) == 9 and {7, 5} <= seen_q
+    drawn = [abs(v) for seed in range(25) for v in rational_point(symbols, seed).values()]
+    assert (min(drawn), max(drawn)) == (sp.Rational(1, 7), sp.Rational(9, 2))
     assert any(v < 0 for v in rational_point(symbols, 0).values())
 
 
