@@ -156,7 +156,7 @@ def _op_const(node: ast.AST) -> Iterator[ast.AST]:
     value = node.value
     if isinstance(value, bool):
         yield ast.Constant(not value)
-    elif isinstance(value, int | float) and not isinstance(value, complex):
+    elif isinstance(value, int | float):
         if value == 0:
             yield ast.Constant(type(value)(1))
         elif value == 1:
