@@ -12,6 +12,8 @@ comparison of two gradient layouts (:func:`gradient_mismatches`), and for
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sympy as sp
 
@@ -229,6 +231,9 @@ def test_a_pick_with_symbols_outside_the_witness_is_not_refuted() -> None:
     assert w.refute(lambda lay: x) is None
     assert w.refute(lambda lay: lay[0][1][0] - lay[0][1][0]) is None
     assert w.refute(lambda lay: lay[0][1][0])[2] == 0
+    # any certified non-zero value refutes, whatever its size
+    assert w.refute(lambda lay: sp.Integer(1)) == ("1", "exact", 0)
+    assert w.refute(lambda lay: sp.sqrt(2) - 1)[2] == 0
 
 
 def test_at_most_witness_seeds_points_are_tried() -> None:
@@ -284,6 +289,12 @@ def test_gradient_mismatches_without_biases_compare_every_weight() -> None:
 
 
 @pytest.mark.parametrize("kw", [{"bias": False}, {"reduction": "sum"}], ids=str)
+def test_a_tie_check_is_an_immutable_value() -> None:
+    check = _check(_layout([[a, c], [a, c]], [d, d], [e, e]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        check.witness = {}  # type: ignore[misc]
+
+
 def test_tied_init_moves_tied_neurons_identically(kw) -> None:
     net = Network.parse("2-2-1", activation="tanh", loss="mse", **kw)
     proof = prove_identical_updates(net, init="tied")
