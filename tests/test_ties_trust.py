@@ -288,13 +288,13 @@ def test_gradient_mismatches_without_biases_compare_every_weight() -> None:
 # --- networks without biases, reduction="sum" -----------------------------------------
 
 
-@pytest.mark.parametrize("kw", [{"bias": False}, {"reduction": "sum"}], ids=str)
 def test_a_tie_check_is_an_immutable_value() -> None:
     check = _check(_layout([[a, c], [a, c]], [d, d], [e, e]))
     with pytest.raises(dataclasses.FrozenInstanceError):
         check.witness = {}  # type: ignore[misc]
 
 
+@pytest.mark.parametrize("kw", [{"bias": False}, {"reduction": "sum"}], ids=str)
 def test_tied_init_moves_tied_neurons_identically(kw) -> None:
     net = Network.parse("2-2-1", activation="tanh", loss="mse", **kw)
     proof = prove_identical_updates(net, init="tied")
