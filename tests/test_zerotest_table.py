@@ -192,7 +192,7 @@ def test_interval_uses_the_enclosures_of_env() -> None:
     env = {x: mpmath.iv.mpf([1, 2]), y: mpmath.iv.mpf(3)}
     iv = interval(x * y + 1, env=env)
     assert (iv.a, iv.b) == (4, 7)
-    with pytest.raises(Uncertified, match="no interval form"):
+    with pytest.raises(Uncertified, match=r"has no interval form$"):
         interval(x * y + 1)
 
 
@@ -235,14 +235,14 @@ def test_piecewise_without_an_applying_branch_is_uncertified() -> None:
     partial = sp.Piecewise((1, x > 0), (2, x < -1))
     assert _at(partial, 1).a == 1
     assert _at(partial, -2).a == 2
-    with pytest.raises(Uncertified, match="no branch"):
+    with pytest.raises(Uncertified, match=r"^no branch of a Piecewise applies$"):
         _at(partial, -0.5)
 
 
 def test_a_condition_undecided_by_the_enclosure_is_uncertified() -> None:
-    with pytest.raises(Uncertified, match="sign of a condition"):
+    with pytest.raises(Uncertified, match=r"^the sign of a condition"):
         _at(RELU, -1, 1)
-    with pytest.raises(Uncertified, match="sign of a condition"):
+    with pytest.raises(Uncertified, match=r"^the sign of a condition"):
         _at(STEP_GE, 0, 1)  # x >= 0 holds, but a straddling sign is refused
     # an enclosure on one side of 0 decides it
     assert _at(STEP_GE, 0.25, 1).a == 1
@@ -263,9 +263,9 @@ def test_equality_conditions_are_decided_exactly(cond, at_zero, elsewhere) -> No
 
 def test_unsupported_conditions_and_functions_are_uncertified() -> None:
     both = sp.Piecewise((1, (x > 0) & (x < 2)), (2, True))
-    with pytest.raises(Uncertified, match="not supported"):
+    with pytest.raises(Uncertified, match=r"^condition .* is not supported$"):
         _at(both, 1)
-    with pytest.raises(Uncertified, match="no interval form"):
+    with pytest.raises(Uncertified, match=r"has no interval form$"):
         interval(sp.erf(1))
     with pytest.raises(Uncertified, match="interval evaluation failed"):
         interval(sp.sqrt(x), env={x: mpmath.iv.mpf([-2, -1])})
