@@ -35,6 +35,9 @@ RELU = sp.Piecewise((x, x > 0), (0, True))
 STEP_GE = sp.Piecewise((1, x >= 0), (0, True))
 STEP_GT = sp.Piecewise((1, x > 0), (0, True))
 LOG_ZERO = sp.log(2) + sp.log(3) - sp.log(6)  # zero, but no rewrite here shows it
+# A product of two Piecewise folds into one whose branches are zero only after expand.
+PRODUCT = sp.Piecewise((x + 1, x > 0), (1, True)) * sp.Piecewise((x - 1, x > 0), (1, True))
+SQUARE = sp.Piecewise((x**2 - 1, x > 0), (1, True))
 
 # (residual, status, method): every row states the documented decision order
 # structural -> expand -> piecewise -> constant evaluation -> cancel.
@@ -54,7 +57,9 @@ TABLE = [
     # Piecewise: folded, every branch expanded
     (sp.Piecewise((2 * x, x > 0), (0, True)) - 2 * RELU, ZERO, "piecewise"),
     (x * RELU - sp.Piecewise((x**2, x > 0), (0, True)), ZERO, "piecewise"),
+    (PRODUCT - SQUARE, ZERO, "piecewise"),
     (RELU + 1, UNKNOWN, "expand"),
+    (PRODUCT - SQUARE + 1, UNKNOWN, "expand"),  # every folded branch is 1, not 0
     (RELU - x, UNKNOWN, "expand"),
     (x * RELU - sp.Piecewise((x**2, x > 0), (0, True)) + 1, UNKNOWN, "expand"),
     # differ only at the kink x = 0: not identically zero
@@ -306,6 +311,10 @@ def test_an_enclosure_that_contains_zero_is_never_certified() -> None:
     for lo, hi in ((0, 1), (-1, 0), (0, 0)):
         with pytest.raises(Uncertified, match="contains 0"):
             certified_value(x, env={x: mpmath.iv.mpf([lo, hi])})
+    third = mpmath.mpf(1) / 3
+    value, bound = certified_value(x, env={x: mpmath.iv.mpf([1, 1 + third])})
+    assert bound == "interval arithmetic, |error| <= 0.167"  # 3 significant digits
+    assert abs(value - sp.Rational(7, 6)) < 1e-15  # the enclosure was built at 53 bits
     for lo, hi, mid in ((0.5, 1.5, 1), (-1.5, -0.5, -1)):
         value, bound = certified_value(x, env={x: mpmath.iv.mpf([lo, hi])})
         assert float(value) == mid and bound == "interval arithmetic, |error| <= 0.5"
