@@ -212,7 +212,7 @@ def _residual(
         if d.status != ZERO:
             return Residual(f"{label}: {name}", str(d.expression), UNKNOWN, d.method), None
         methods.append(d.method)
-    strongest = max(methods, key=lambda m: _ORDER.index(m) if m in _ORDER else 0)
+    strongest = max(methods, key=_ORDER.index)
     return Residual(label, "0", ZERO, strongest), None
 
 
