@@ -72,8 +72,13 @@ def test_zero_init_file_collapses_and_exits_one(tmp_path: Path, capsys: Capsys) 
     )
     assert main(["audit", str(path)]) == 1
     out = capsys.readouterr().out
+    assert "layer 1 (0): width 4, 1 distinct unit -> identical-units" in out
+    assert "no claim about training" in out and "IDENTICAL UNITS OBSERVED" in out
+    assert "collapsed" not in out.lower() and "can never" not in out
+    assert main(["audit", str(path), "--arch", "mlp"]) == 1
+    out = capsys.readouterr().out
     assert "hidden layer 1 (0): width 4, tie classes 1, effective width 1 -> collapsed" in out
-    assert "COLLAPSED" in out
+    assert "COLLAPSED" in out and "can never make them differ" in out
 
 
 def test_random_init_file_keeps_full_width_and_exits_zero(tmp_path: Path, capsys: Capsys) -> None:
@@ -87,15 +92,18 @@ def test_random_init_file_keeps_full_width_and_exits_zero(tmp_path: Path, capsys
     assert main(["audit", str(path), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["schema"] == SCHEMA_VERSION
-    assert report["mode"] == "chain"
+    assert report["mode"] == "chain" and report["architecture"] is None
     (layer,) = report["layers"]
     assert (layer["name"], layer["width"], layer["classes"], layer["effective_width"]) == (
         "fc1",
         6,
         6,
-        6,
+        None,
     )
-    assert layer["verdict"] == "full" and layer["ties"] == [] and layer["nearest"]["exact"]
+    assert layer["verdict"] == "distinct" and layer["ties"] == [] and layer["nearest"]["exact"]
+    assert main(["audit", str(path), "--format", "json", "--arch", "mlp"]) == 0
+    layer = json.loads(capsys.readouterr().out)["layers"][0]
+    assert (layer["effective_width"], layer["verdict"], layer["certified"]) == (6, "full", True)
 
 
 def test_lumped_but_untied_layers_are_reported_as_collapsed(tmp_path: Path) -> None:
@@ -108,10 +116,12 @@ def test_lumped_but_untied_layers_are_reported_as_collapsed(tmp_path: Path) -> N
             "4.weight": np.array([[0.5, 0.5]]),
         },
     )
-    report = audit_file(path)
+    observed = audit_file(path).layers[1]
+    assert (observed.classes, observed.effective_width, observed.verdict) == (2, None, "distinct")
+    report = audit_file(path, arch="mlp")
     second = report.layers[1]
     assert (second.classes, second.effective_width, second.verdict) == (2, 1, "collapsed")
-    assert report.exit_code == 1
+    assert second.certified and report.exit_code == 1
     assert "lumped blocks: {0, 1}" in render_audit(report)
 
 
@@ -153,11 +163,15 @@ def test_non_chain_file_reports_duplicate_rows_and_columns(tmp_path: Path) -> No
     q[:, 1] = q[:, 2]
     path = _save_npz(tmp_path / "attn.npz", {"attn.q": q, "attn.k": _random((5, 3))})
     report = audit_file(path)
-    assert report.mode == "matrices" and report.exit_code == 0
-    first = report.matrices[0].to_dict()
-    assert first["duplicate_rows"] == [[0, 2]]
-    assert first["duplicate_columns"] == [[1, 2]]
-    assert first["distinct_rows"] == 3
+    assert report.mode == "matrices" and report.exit_code == 1
+    first, second = (m.to_dict() for m in report.matrices)
+    assert (first["name"], second["name"]) == ("attn.k", "attn.q")
+    assert second["duplicate_rows"] == [[0, 2]]
+    assert second["duplicate_columns"] == [[1, 2]]
+    assert second["distinct_rows"] == 3
+    assert first["duplicate_rows"] == first["duplicate_columns"] == []
+    text = render_audit(report)
+    assert "IDENTICAL UNITS OBSERVED: attn.q." in text and "can never" not in text
 
 
 def test_json_schema_has_the_documented_fields(tmp_path: Path) -> None:
@@ -172,12 +186,14 @@ def test_json_schema_has_the_documented_fields(tmp_path: Path) -> None:
         "tensors",
         "parameters",
         "tolerance",
+        "architecture",
         "mode",
         "chain",
         "layers",
         "matrices",
         "nonfinite",
         "skipped",
+        "identical",
         "collapsed",
         "exit_code",
     ]
@@ -189,8 +205,12 @@ def test_json_schema_has_the_documented_fields(tmp_path: Path) -> None:
         "width",
         "classes",
         "ties",
+        "dead_incoming",
+        "dead_outgoing",
         "effective_width",
         "blocks",
+        "certified",
+        "certificate",
         "nearest",
         "near_tie",
         "verdict",
@@ -205,9 +225,9 @@ def test_pytorch_state_dict_is_audited(tmp_path: Path) -> None:
     torch.nn.init.zeros_(model[2].weight)
     path = tmp_path / "model.pt"
     torch.save(model.state_dict(), path)
-    report = audit_file(path)
+    report = audit_file(path, arch="mlp")
     assert report.chain == ("0.weight", "2.weight")
-    assert report.layers[0].effective_width == 1
+    assert report.layers[0].effective_width == 1 and report.collapsed
 
 
 @pytest.mark.parametrize(
