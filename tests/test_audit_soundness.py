@@ -7,6 +7,7 @@ must be identical apart from the file name and format.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -87,7 +88,7 @@ _TIED_LINEAR = 14  # nn.Sequential index of the Linear whose neurons 1 and 3 are
 def _stack_with_planted_tie() -> nn.Module:
     torch.manual_seed(2)
     layers: list[nn.Module] = []
-    for n_in, n_out in zip(_STACK, _STACK[1:]):
+    for n_in, n_out in itertools.pairwise(_STACK):
         layers += [nn.Linear(n_in, n_out), nn.Tanh()]
     model = nn.Sequential(*layers[:-1])
     with torch.no_grad():
