@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+from symcheck import partition
 from symcheck.errors import InvalidArgument
 from symcheck.partition import (
     EXACT_NEAREST_LIMIT,
@@ -15,6 +16,7 @@ from symcheck.partition import (
     coarsest_equitable_partition,
     effective_widths,
     is_equitable,
+    matrix_classes,
     nearest_pairs,
     tie_classes,
 )
@@ -178,3 +180,70 @@ def test_invalid_partition_arguments_are_rejected_with_the_fix(
 ) -> None:
     with pytest.raises(InvalidArgument, match=message.replace("(", r"\(").replace(")", r"\)")):
         coarsest_equitable_partition(params, tolerance=tolerance)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- forced collisions
+
+
+def _collide_everything(m: object, *, rows: bool, cols: bool) -> tuple:
+    """A hash under which every row and every column gets the same key."""
+    shape = m.shape  # type: ignore[attr-defined]
+    return (
+        np.zeros(shape[0], dtype=np.uint64) if rows else None,
+        np.zeros(shape[1], dtype=np.uint64) if cols else None,
+    )
+
+
+def _planted_network() -> list:
+    """3-6-5-2: layer 1 ties {0, 3, 5}, {1, 4}; layer 2 ties {1, 2}; bias splits nothing else."""
+    rng = np.random.default_rng(11)
+    w1, b1 = rng.integers(-2, 3, (6, 3)).astype(float), rng.integers(-2, 3, 6).astype(float)
+    w2, b2 = rng.integers(-2, 3, (5, 6)).astype(float), rng.integers(-2, 3, 5).astype(float)
+    w3 = rng.integers(-2, 3, (2, 5)).astype(float)
+    for src, dst in ((0, 3), (0, 5), (1, 4)):
+        w1[dst], b1[dst], w2[:, dst] = w1[src], b1[src], w2[:, src]
+    w2[2], b2[2], w3[:, 2] = w2[1], b2[1], w3[:, 1]
+    return [(w1, b1), (w2, b2), (w3, None)]
+
+
+def test_forced_hash_collisions_are_split_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    params = _planted_network()
+    expected = tie_classes(params)
+    assert [layer.nontrivial() for layer in expected.layers] == [((0, 3, 5), (1, 4)), ((1, 2),)]
+    equitable = coarsest_equitable_partition(params)
+    rows, cols = matrix_classes(params[1][0])
+    monkeypatch.setattr(partition, "_keys", _collide_everything)
+    assert tie_classes(params) == expected
+    assert coarsest_equitable_partition(params) == equitable
+    assert matrix_classes(params[1][0]) == (rows, cols)
+
+
+def test_rows_that_are_permutations_of_each_other_collide_and_are_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With every multiplier 1 the key of a row is the sum of its mixed bits: order-blind."""
+    w = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [1.0, 2.0, 3.0], [2.0, 1.0, 3.0]])
+
+    def _ones(n: int, salt: int, dtype: type) -> np.ndarray:
+        return np.ones(n, dtype=dtype)
+
+    monkeypatch.setattr(partition, "_multipliers", _ones)
+    keys, _ = partition._keys(partition._Matrix(w), rows=True, cols=False)
+    assert len(set(keys.tolist())) == 1  # the collision really happens
+    rows, _ = matrix_classes(w)
+    assert rows == ((0, 2), (1,), (3,))
+
+
+@pytest.mark.parametrize("bias", [None, "equal", "different"])
+def test_biases_take_part_in_ties(bias: str | None) -> None:
+    w1 = np.array([[1.0, 2.0], [1.0, 2.0], [0.5, 0.5]])
+    w2 = np.array([[3.0, 3.0, 1.0]])
+    b1 = {None: None, "equal": np.array([0.1, 0.1, 0.2]), "different": np.array([0.1, 0.2, 0.2])}
+    params = [(w1, b1[bias]), (w2, None)]
+    tied = tie_classes(params).layers[0].nontrivial()
+    assert tied == (() if bias == "different" else ((0, 1),))
+    report = analyse(params)
+    assert report.ties.layers[0].nontrivial() == tied
+    if bias == "different":
+        assert report.nearest[0].distance > 0
+        assert not is_equitable(params, Partition.from_labels([[0, 0, 1]]))
