@@ -561,12 +561,12 @@ def _groups_text(groups: Sequence[Sequence[int]]) -> str:
     return " ".join(shown) + more
 
 
-def _nearest_text(pair: NearestPair) -> str:
+def _nearest_text(pair: NearestPair, *, certified: bool) -> str:
     if pair.distance is None:
         return "n/a"
     approx = "" if pair.exact else " (an upper bound, found by projections)"
-    tied = " (tied)" if pair.distance == 0 else ""
-    return f"{pair.distance:.3g}{tied} between neurons {pair.pair[0]} and {pair.pair[1]}{approx}"
+    same = (" (tied)" if certified else " (identical)") if pair.distance == 0 else ""
+    return f"{pair.distance:.3g}{same} between units {pair.pair[0]} and {pair.pair[1]}{approx}"
 
 
 def _indices_text(indices: Sequence[int]) -> str:
@@ -594,7 +594,7 @@ def _layer_lines(layer: LayerAudit) -> list[str]:
     for where, dead in (("incoming", layer.dead_incoming), ("outgoing", layer.dead_outgoing)):
         if dead:
             lines.append(f"  all-zero {where} weights: {len(dead)} units {_indices_text(dead)}")
-    lines.append(f"  nearest pair: {_nearest_text(layer.nearest)}")
+    lines.append(f"  nearest pair: {_nearest_text(layer.nearest, certified=layer.certified)}")
     return lines
 
 

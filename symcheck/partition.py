@@ -4,7 +4,7 @@ Parameters are a list of ``(W, b)`` pairs, one per layer ``l = 1..L``, with
 ``W^l`` of shape ``(n_l, n_{l-1})`` (row = incoming weights of a neuron,
 column = outgoing weights of a neuron of the layer below) and ``b`` of shape
 ``(n_l,)`` or ``None``. Only hidden layers ``1..L-1`` are partitioned; inputs
-and outputs are always singletons (DESIGN.md §1).
+and outputs are always singletons (`docs/theory.md`, T1).
 
 **Exact ties (T1).** Neurons ``i`` and ``j`` of hidden layer ``l`` are tied when
 

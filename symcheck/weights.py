@@ -1,6 +1,6 @@
 """Safe loaders for weight files from strangers: ``.npz``, ``.safetensors``, PyTorch.
 
-Weight files are untrusted input (DESIGN.md §6). Every loader here
+Weight files are untrusted input (`docs/audit.md`). Every loader here
 
 * accepts only a regular file: ``lstat`` refuses symbolic links, directories,
   FIFOs, sockets and devices *before* the path is opened (so a FIFO never
