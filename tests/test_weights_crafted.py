@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 from symcheck import weights
 from symcheck.cli import main
@@ -340,3 +341,49 @@ def test_inf_and_nan_that_cancel_in_a_sum_are_still_found(tmp_path: Path) -> Non
     np.savez(path, w=np.array([np.inf, -np.inf]), v=np.array([1e308, 1e308]))
     found = {n.tensor: (n.nan, n.inf) for n in load_weights(path).nonfinite}
     assert found == {"w": (0, 2)}  # 1e308 + 1e308 overflows the check's sum, not the data
+
+
+# --------------------------------------------------------------------------- limits at their edge
+
+
+def test_default_header_limit_is_100_mib(tmp_path: Path, capsys: Capsys) -> None:
+    path = _bytes("crafted.safetensors", struct.pack("<Q", (100 << 20) + 1) + b"{}")(tmp_path)
+    assert "declares 104857601 bytes, beyond the limit of 104857600" in _refused_by_cli(
+        capsys, path
+    )
+
+
+def test_element_and_byte_limits_accept_exactly_their_value(tmp_path: Path) -> None:
+    path = tmp_path / "edge.npz"
+    np.savez(path, a=np.zeros(6), b=np.zeros(4))  # 10 elements, 80 bytes
+    assert load_weights(path, limits=Limits(max_elements=10)).parameter_count == 10
+    with pytest.raises(UnsafeFile, match="more than 9 elements in total"):
+        load_weights(path, limits=Limits(max_elements=9))
+    st = tmp_path / "edge.safetensors"  # no archive: the data bytes are exactly the tensors
+    save_file({"a": np.zeros(6), "b": np.zeros(4)}, str(st))
+    assert load_weights(st, limits=Limits(max_data_bytes=80)).parameter_count == 10
+    with pytest.raises(UnsafeFile, match="more than 79 bytes of tensor data"):
+        load_weights(st, limits=Limits(max_data_bytes=79))
+    with pytest.raises(UnsafeFile, match=r"shape \(6,\) = 6 elements, beyond the limit of 5"):
+        load_weights(path, limits=Limits(max_elements=5))
+    assert load_weights(path, limits=Limits(max_elements=6, max_tensors=2)).parameter_count == 10
+
+
+def test_a_path_through_a_file_is_refused_with_the_reason(tmp_path: Path, capsys: Capsys) -> None:
+    file = tmp_path / "plain.npz"
+    np.savez(file, w=np.ones(2))
+    says = "cannot be read (Not a directory)"
+    assert says in _refused_by_cli(capsys, file / "inner.npz")
+
+
+def test_a_file_that_cannot_be_opened_is_refused_with_the_reason(
+    tmp_path: Path, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "locked.npz"
+    np.savez(path, w=np.ones(2))
+
+    def _denied(*args: object, **kwargs: object) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(weights.os, "open", _denied)
+    assert "cannot be opened (Permission denied)" in _refused_by_cli(capsys, path)
