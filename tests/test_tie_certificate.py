@@ -46,7 +46,7 @@ def test_a_true_tie_is_certified() -> None:
     ],
 )
 def test_a_corrupted_certificate_is_rejected(corrupt: tuple) -> None:
-    assert not check_certificate(_tied_network(), corrupt)
+    assert check_certificate(_tied_network(), corrupt) is False
 
 
 @pytest.mark.parametrize("where", ["row", "bias", "column"])
@@ -59,14 +59,14 @@ def test_a_difference_in_any_part_of_a_neuron_breaks_the_certificate(where: str)
         b1[3] = np.nextafter(b1[3], np.inf)
     else:
         w2[2, 3] = -w2[2, 3]
-    assert not check_certificate(params, _certificate())
+    assert check_certificate(params, _certificate()) is False
 
 
 def test_nan_parameters_are_never_certified() -> None:
     params = _tied_network()
     params[2][0][0, 1] = np.nan
-    assert not check_certificate(params, _certificate())
-    assert not check_certificate(params, cyclic_certificate([4, 3], [[], []]))
+    assert check_certificate(params, _certificate()) is False
+    assert check_certificate(params, cyclic_certificate([4, 3], [[], []])) is False
 
 
 def test_negative_zero_is_the_same_parameter() -> None:
@@ -93,8 +93,8 @@ def test_lumping_is_checked_in_exact_arithmetic() -> None:
     params = _rounding_lumped()
     one_block = Partition.from_labels([[0, 0], [0, 0]])
     assert is_equitable(params, one_block)  # the float check is fooled by rounding
-    assert not check_lumping(params, [[0, 0], [0, 0]])
-    assert check_lumping(params, [[0, 1], [0, 1]])  # singletons are always equitable
+    assert check_lumping(params, [[0, 0], [0, 0]]) is False
+    assert check_lumping(params, [[0, 1], [0, 1]]) is True  # singletons are always equitable
 
 
 def test_rounding_lumped_layers_are_not_claimed_collapsed() -> None:
@@ -131,7 +131,7 @@ def test_lumping_check_rejects_malformed_labels(labels: list, why: str) -> None:
         (np.ones((1, 3)), None),
     ]
     assert check_lumping(params, [[0, 0, 0], [0, 0, 0]])
-    assert not check_lumping(params, labels), why
+    assert check_lumping(params, labels) is False, why
 
 
 @pytest.mark.parametrize("where", ["bias", "row", "column", "nonfinite"])
@@ -148,4 +148,16 @@ def test_lumping_check_rejects_each_broken_condition(where: str) -> None:
         w2[:] = [[1.0, 0.0, 0.0]] * 3  # every row sums to 1, the columns to 3, 0, 0
     else:
         params[0][0][0, 0] = np.inf
-    assert not check_lumping(params, labels)
+    assert check_lumping(params, labels) is False
+
+
+def test_lumping_check_reads_blocks_of_unequal_sizes() -> None:
+    """Layer blocks {0} and {1, 2}: equitable; {0, 1} and {2}: not (row sums 1 and 1, columns differ)."""
+    params = [
+        (np.full((3, 1), 0.5), np.zeros(3)),
+        (np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]]), np.zeros(3)),
+        (np.full((1, 3), 0.25), None),
+    ]
+    assert check_lumping(params, [[0, 1, 1], [0, 1, 1]]) is True
+    assert check_lumping(params, [[1, 0, 0], [0, 1, 1]]) is True
+    assert check_lumping(params, [[0, 0, 1], [0, 1, 1]]) is False

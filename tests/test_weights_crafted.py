@@ -386,3 +386,19 @@ def test_a_file_that_cannot_be_opened_is_refused_with_the_reason(
 
     monkeypatch.setattr(weights.os, "open", _denied)
     assert "cannot be opened (Permission denied)" in _refused_by_cli(capsys, path)
+
+
+def test_legacy_pytorch_format_is_read_from_its_first_byte(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "legacy.pt"
+    torch.save({"w": torch.arange(6.0).reshape(2, 3)}, path, _use_new_zipfile_serialization=False)
+    assert path.read_bytes()[:2] != b"PK"  # not a zip archive
+    loaded = load_weights(path).tensors["w"]
+    np.testing.assert_array_equal(loaded, np.arange(6.0).reshape(2, 3))
+
+
+def test_a_single_nan_or_inf_element_is_counted(tmp_path: Path) -> None:
+    path = tmp_path / "single.npz"
+    np.savez(path, a=np.array([np.nan]), b=np.array([[np.inf]]), c=np.array([2.0]))
+    found = {n.tensor: (n.nan, n.inf) for n in load_weights(path).nonfinite}
+    assert found == {"a": (1, 0), "b": (0, 1)}
