@@ -146,13 +146,13 @@ def test_lumping_check_rejects_each_broken_condition(where: str) -> None:
         w2[0, 0] = 1.5  # row 0 sums to 1.5, rows 1 and 2 to 1
     elif where == "column":
         w2[:] = [[1.0, 0.0, 0.0]] * 3  # every row sums to 1, the columns to 3, 0, 0
-    else:
-        params[0][0][0, 0] = np.inf
+    else:  # infinite weights, equal in every row: only the finiteness check refuses them
+        params[0][0][:] = np.inf
     assert check_lumping(params, labels) is False
 
 
 def test_lumping_check_reads_blocks_of_unequal_sizes() -> None:
-    """Layer blocks {0} and {1, 2}: equitable; {0, 1} and {2}: not (row sums 1 and 1, columns differ)."""
+    """Blocks {0} and {1, 2} are equitable; {0, 1} and {2} are not (their column sums differ)."""
     params = [
         (np.full((3, 1), 0.5), np.zeros(3)),
         (np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.0, 0.5, 0.5]]), np.zeros(3)),
