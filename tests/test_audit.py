@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,12 +14,14 @@ from symcheck.audit import (
     SCHEMA_VERSION,
     audit_file,
     audit_params,
+    audit_weights,
     infer_chain,
     near_tie_threshold,
     render_audit,
 )
 from symcheck.cli import main
 from symcheck.errors import InvalidArgument
+from symcheck.weights import load_weights
 
 Capsys = pytest.CaptureFixture[str]
 
@@ -262,3 +265,48 @@ def test_render_rejects_an_unknown_format(tmp_path: Path) -> None:
     )
     with pytest.raises(InvalidArgument, match="format='xml' is not supported"):
         render_audit(audit_file(path), "xml")
+
+
+def test_an_unknown_architecture_is_refused_by_the_library(tmp_path: Path) -> None:
+    path = _zero_file(tmp_path)
+    with pytest.raises(InvalidArgument, match=r"--arch='transformer' is not supported; use one"):
+        audit_file(path, arch="transformer")
+    weights = load_weights(path)
+    with pytest.raises(InvalidArgument, match="omit it to get observations only"):
+        audit_weights(weights, arch="MLP")
+
+
+def test_nearest_pair_is_in_the_json_and_null_for_a_single_unit(tmp_path: Path) -> None:
+    path = _save_npz(
+        tmp_path / "one.npz", {"0.weight": _random((1, 3)), "2.weight": _random((2, 1))}
+    )
+    (layer,) = json.loads(render_audit(audit_file(path), "json"))["layers"]
+    assert layer["nearest"] == {"distance": None, "pair": None, "exact": True}
+    path = _save_npz(
+        tmp_path / "two.npz", {"0.weight": _random((2, 3)), "2.weight": _random((2, 2))}
+    )
+    (layer,) = json.loads(render_audit(audit_file(path), "json"))["layers"]
+    assert layer["nearest"]["pair"] == [0, 1] and layer["nearest"]["distance"] > 0
+
+
+def test_reports_are_immutable(tmp_path: Path) -> None:
+    report = audit_file(_zero_file(tmp_path))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.layers[0].width = 3  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.file = "other"  # type: ignore[misc]
+    matrices = audit_file(_save_npz(tmp_path / "m.npz", {"a": np.ones((2, 2))})).matrices
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        matrices[0].name = "b"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("count", "listed"), [(20, 20), (21, 20)])
+def test_a_wrong_layers_entry_lists_at_most_twenty_matrices(
+    tmp_path: Path, count: int, listed: int
+) -> None:
+    path = _save_npz(tmp_path / "many.npz", {f"m{i}": np.ones((2, 2)) for i in range(count)})
+    with pytest.raises(InvalidArgument) as exc:
+        audit_file(path, layers=["nope"])
+    message = str(exc.value)
+    assert message.count("'m") == listed
+    assert ("'...'" in message) == (count > listed)
