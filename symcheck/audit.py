@@ -593,7 +593,8 @@ def _layer_lines(layer: LayerAudit) -> list[str]:
         lines.append(f"  lumped blocks: {_groups_text(layer.blocks)}")
     for where, dead in (("incoming", layer.dead_incoming), ("outgoing", layer.dead_outgoing)):
         if dead:
-            lines.append(f"  all-zero {where} weights: {len(dead)} units {_indices_text(dead)}")
+            units = f"{len(dead)} unit{'s' if len(dead) != 1 else ''}"
+            lines.append(f"  all-zero {where} weights: {units} {_indices_text(dead)}")
     lines.append(f"  nearest pair: {_nearest_text(layer.nearest, certified=layer.certified)}")
     return lines
 

@@ -310,3 +310,34 @@ def test_a_wrong_layers_entry_lists_at_most_twenty_matrices(
     message = str(exc.value)
     assert message.count("'m") == listed
     assert ("'...'" in message) == (count > listed)
+
+
+def test_dead_units_are_all_zero_rows_and_columns(tmp_path: Path, capsys: Capsys) -> None:
+    w1, w2 = _random((3, 2)), _random((2, 3))
+    w1[1] = [0.0, -0.0]  # -0.0 is zero
+    w1[2, 0] = np.nan  # NaN is not zero
+    w1[2, 1] = 0.0
+    w2[:, 2] = 0.0
+    path = _save_npz(tmp_path / "dead.npz", {"0.weight": w1, "2.weight": w2})
+    assert main(["audit", str(path), "--format", "json"]) == 0
+    (layer,) = json.loads(capsys.readouterr().out)["layers"]
+    assert (layer["dead_incoming"], layer["dead_outgoing"]) == ([1], [2])
+    text = render_audit(audit_file(path))
+    assert "all-zero incoming weights: 1 unit {1}" in text
+    assert "all-zero outgoing weights: 1 unit {2}" in text
+    matrices = audit_file(_save_npz(tmp_path / "m.npz", {"a": w1, "e": np.zeros((0, 2))})).matrices
+    assert (matrices[0].zero_rows, matrices[0].zero_columns) == ((1,), ())
+    assert (matrices[1].zero_rows, matrices[1].zero_columns) == ((), (0, 1))
+
+
+def test_near_tie_threshold_follows_the_weight_dtype() -> None:
+    assert near_tie_threshold(np.float64) == pytest.approx(1.49e-8, rel=1e-2)
+    assert near_tie_threshold(np.float32) == pytest.approx(3.45e-4, rel=1e-2)
+    assert near_tie_threshold(np.float16) == pytest.approx(3.1e-2, rel=1e-2)
+    assert near_tie_threshold(np.int64) == near_tie_threshold(np.float64)
+    w1 = _random((3, 2)).astype(np.float32)
+    w1[1] = w1[0] * np.float32(1 + 1e-5)
+    w2 = np.ones((1, 3), dtype=np.float32) * np.array([[1.0, 1.0, 2.0]], dtype=np.float32)
+    single = audit_params([(w1, None), (w2, None)]).layers[0]
+    double = audit_params([(w1.astype(np.float64), None), (w2.astype(np.float64), None)]).layers[0]
+    assert (single.verdict, double.verdict) == ("near-tie", "full")
