@@ -156,7 +156,7 @@ def _op_const(node: ast.AST) -> Iterator[ast.AST]:
     value = node.value
     if isinstance(value, bool):
         yield ast.Constant(not value)
-    elif isinstance(value, int | float) and not isinstance(value, complex):
+    elif isinstance(value, int | float):
         if value == 0:
             yield ast.Constant(type(value)(1))
         elif value == 1:
@@ -565,9 +565,16 @@ def run_module(name: str, config: dict, args: argparse.Namespace, parent: Path) 
     )
     start = time.monotonic()
 
+    done: list[Outcome] = []
+
     def progress(o: Outcome) -> None:
-        if o.status != KILLED or args.verbose:
-            print(f"  {o.status:8} {o.id}: {o.original[:60]!r} -> {o.mutated[:60]!r}", flush=True)
+        done.append(o)
+        if o.status != KILLED or args.verbose or len(done) % 10 == 0:
+            print(
+                f"  [{len(done)}/{len(chosen)}] {o.status:8} {o.id}: "
+                f"{o.original[:60]!r} -> {o.mutated[:60]!r}",
+                flush=True,
+            )
 
     outcomes = run_mutants(
         chosen, target=target, tests=tests, timeout=timeout, trees=trees, progress=progress
@@ -591,7 +598,9 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--module", action="append", help="a module name of config.toml")
     which.add_argument("--report", action="store_true", help="only re-render summary.md")
     which.add_argument("--list", action="store_true", help="list the mutants, run nothing")
-    parser.add_argument("--sample", type=int, help="run N mutants per module (seeded)")
+    parser.add_argument(
+        "--sample", type=int, help="run N mutants per module (seeded; default: config.toml)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run in parallel")
     parser.add_argument("--verbose", action="store_true", help="print killed mutants too")

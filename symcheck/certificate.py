@@ -86,7 +86,7 @@ def _rederive(entry: object) -> Proof:
     _require(set(recipe) == _RECIPE_KEYS[theorem], f"recipe keys {sorted(_RECIPE_KEYS[theorem])}")
     network = _network(recipe["network"])
     batch = recipe["batch"]
-    _require(type(batch) is int, "recipe.batch must be an int")
+    _require(type(batch) is int and batch >= 1, "recipe.batch must be a positive int")
     value = recipe["value"]
     _require(value is None or isinstance(value, str), "recipe.value must be a string or null")
     if theorem == "symmetry_breaks":

@@ -51,7 +51,15 @@ from sympy.core.function import AppliedUndef
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanFunction
 
-from symcheck.zerotest import NONZERO, UNKNOWN, ZERO, Uncertified, certified_value, zero_test
+from symcheck.zerotest import (
+    NONZERO,
+    SIGN_RELATIONS,
+    UNKNOWN,
+    ZERO,
+    Uncertified,
+    certified_value,
+    zero_test,
+)
 
 __all__ = [
     "MAX_REGIONS",
@@ -70,14 +78,6 @@ WITNESS_TRIES = 24
 
 _REWRITE = (sp.Heaviside, sp.Max, sp.Min)
 _UNSUPPORTED = (sp.Piecewise, sp.Abs, sp.sign, sp.DiracDelta, sp.Heaviside, sp.Max, sp.Min)
-_HOLDS = {
-    ">": lambda s: s > 0,
-    ">=": lambda s: s >= 0,
-    "<": lambda s: s < 0,
-    "<=": lambda s: s <= 0,
-    "==": lambda s: s == 0,
-    "!=": lambda s: s != 0,
-}
 
 
 class Unsplittable(ValueError):
@@ -214,7 +214,7 @@ def regions(exprs: Sequence[sp.Expr]) -> Iterator[Region]:
         p, _ = _key(pick)
         same = {r: s for r in atoms for q, s in [_key(r)] if q == p}
         for sign in (1, 0, -1):
-            truth = {r: sp.sympify(_HOLDS[r.rel_op](s * sign)) for r, s in same.items()}
+            truth = {r: sp.sympify(SIGN_RELATIONS[r.rel_op](s * sign)) for r, s in same.items()}
             now = _replace(exprs, truth)
             sub = _solvable(p, now) if sign == 0 else None
             if sub is None:

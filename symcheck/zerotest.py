@@ -22,6 +22,7 @@ The value is reported to :data:`DIGITS` significant digits. Anything else is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mpmath
@@ -32,6 +33,7 @@ __all__ = [
     "MAX_EXPAND_NODES",
     "NONZERO",
     "PRECISION_BITS",
+    "SIGN_RELATIONS",
     "UNKNOWN",
     "ZERO",
     "Decision",
@@ -90,14 +92,24 @@ def _sign(iv: object) -> int:
     raise Uncertified("the sign of a condition is not decided by the interval")
 
 
+#: A relation ``lhs op rhs`` as a test of the sign (-1, 0 or 1) of ``lhs - rhs``.
+SIGN_RELATIONS: dict[str, Callable[[int], bool]] = {
+    ">": lambda sign: sign > 0,
+    ">=": lambda sign: sign >= 0,
+    "<": lambda sign: sign < 0,
+    "<=": lambda sign: sign <= 0,
+    "==": lambda sign: sign == 0,
+    "!=": lambda sign: sign != 0,
+}
+
+
 def _condition(cond: sp.Basic, ev: object) -> bool:
     if cond is sp.true:
         return True
     if cond is sp.false:
         return False
-    if isinstance(cond, sp.core.relational.Relational):
-        sign = _sign(ev(cond.lhs - cond.rhs))  # type: ignore[operator]
-        return {">": sign > 0, ">=": sign >= 0, "<": sign < 0, "<=": sign <= 0}[cond.rel_op]
+    if isinstance(cond, sp.core.relational.Relational) and cond.rel_op in SIGN_RELATIONS:
+        return SIGN_RELATIONS[cond.rel_op](_sign(ev(cond.lhs - cond.rhs)))  # type: ignore[operator]
     raise Uncertified(f"condition {cond} is not supported")
 
 
