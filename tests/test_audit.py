@@ -341,3 +341,13 @@ def test_near_tie_threshold_follows_the_weight_dtype() -> None:
     single = audit_params([(w1, None), (w2, None)]).layers[0]
     double = audit_params([(w1.astype(np.float64), None), (w2.astype(np.float64), None)]).layers[0]
     assert (single.verdict, double.verdict) == ("near-tie", "full")
+
+
+def test_a_distance_of_exactly_the_threshold_is_not_a_near_tie() -> None:
+    """Near tie is strictly below sqrt(eps): units (1, 0) and (1, 2**-26) are 2**-26 apart."""
+    step = 2.0**-26
+    assert near_tie_threshold(np.float64) == step
+    at = audit_params([(np.ones((2, 1)), None), (np.array([[0.0, step]]), None)]).layers[0]
+    assert at.nearest.distance == step and at.verdict == "full"
+    below = audit_params([(np.ones((2, 1)), None), (np.array([[0.0, step / 2]]), None)]).layers[0]
+    assert below.verdict == "near-tie"
