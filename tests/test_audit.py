@@ -351,3 +351,23 @@ def test_a_distance_of_exactly_the_threshold_is_not_a_near_tie() -> None:
     assert at.nearest.distance == step and at.verdict == "full"
     below = audit_params([(np.ones((2, 1)), None), (np.array([[0.0, step / 2]]), None)]).layers[0]
     assert below.verdict == "near-tie"
+
+
+def test_in_memory_parameters_are_named_from_one() -> None:
+    params = [
+        (_random((3, 2)), _random((3,))),
+        (_random((2, 3)), None),
+        (_random((1, 2)), _random((1,))),
+    ]
+    report = audit_params(params, name="net")
+    assert [(x.name, x.weight, x.bias) for x in report.layers] == [
+        ("1", "W1", "b1"),
+        ("2", "W2", None),
+    ]
+    assert (report.file, report.format, report.tensors, report.parameters) == (
+        "net",
+        "memory",
+        5,
+        23,
+    )
+    assert report.chain == ("W1", "W2", "W3") and report.architecture == "mlp"
