@@ -368,6 +368,6 @@ def test_in_memory_parameters_are_named_from_one() -> None:
         "net",
         "memory",
         5,
-        23,
+        18,
     )
     assert report.chain == ("W1", "W2", "W3") and report.architecture == "mlp"
