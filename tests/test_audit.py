@@ -371,3 +371,17 @@ def test_in_memory_parameters_are_named_from_one() -> None:
         18,
     )
     assert report.chain == ("W1", "W2", "W3") and report.architecture == "mlp"
+
+
+def test_nearest_pair_lines_say_identical_tied_or_not_available(tmp_path: Path) -> None:
+    zero = _zero_file(tmp_path)
+    assert "  nearest pair: 0 (identical) between units 0 and 1\n" in render_audit(audit_file(zero))
+    asserted = render_audit(audit_file(zero, arch="mlp"))
+    assert "  nearest pair: 0 (tied) between units 0 and 1\n" in asserted
+    one = _save_npz(
+        tmp_path / "one.npz", {"0.weight": _random((1, 3)), "2.weight": _random((2, 1))}
+    )
+    assert "  nearest pair: n/a\n" in render_audit(audit_file(one))
+    w1 = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.5]])
+    apart = _save_npz(tmp_path / "apart.npz", {"0.weight": w1, "2.weight": np.ones((1, 3))})
+    assert "  nearest pair: 0.333 between units 0 and 2\n" in render_audit(audit_file(apart))

@@ -247,3 +247,11 @@ def test_biases_take_part_in_ties(bias: str | None) -> None:
     if bias == "different":
         assert report.nearest[0].distance > 0
         assert not is_equitable(params, Partition.from_labels([[0, 0, 1]]))
+
+
+def test_partition_reports_widths_and_effective_widths() -> None:
+    params = _planted_network()
+    ties = tie_classes(params)
+    assert (ties.widths, ties.effective_widths) == ((6, 5), (3, 4))
+    assert [layer.collapsed for layer in ties.layers] == [True, True]
+    assert ties.layers[0].labels().tolist() == [0, 1, 2, 0, 1, 0]

@@ -402,3 +402,11 @@ def test_a_single_nan_or_inf_element_is_counted(tmp_path: Path) -> None:
     np.savez(path, a=np.array([np.nan]), b=np.array([[np.inf]]), c=np.array([2.0]))
     found = {n.tensor: (n.nan, n.inf) for n in load_weights(path).nonfinite}
     assert found == {"a": (1, 0), "b": (0, 1)}
+
+
+def test_one_tensor_of_exactly_the_element_limit_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "one.npz"
+    np.savez(path, w=np.zeros((2, 3)))
+    assert load_weights(path, limits=Limits(max_elements=6)).parameter_count == 6
+    with pytest.raises(UnsafeFile, match=r"shape \(2, 3\) = 6 elements, beyond the limit of 5"):
+        load_weights(path, limits=Limits(max_elements=5))
