@@ -699,7 +699,8 @@ def _relative_distance(a: NDArray, b: NDArray) -> NDArray:
     num = np.linalg.norm(a - b, axis=-1)
     den = np.maximum(np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+        # 0/0 = 0 (two zero vectors), but NaN stays NaN: never a distance 0 from NaN weights.
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(den == 0, 0.0, np.nan))
 
 
 def _nearest_exact(v: NDArray) -> tuple[float, tuple[int, int]]:

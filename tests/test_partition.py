@@ -255,3 +255,25 @@ def test_partition_reports_widths_and_effective_widths() -> None:
     assert (ties.widths, ties.effective_widths) == ((6, 5), (3, 4))
     assert [layer.collapsed for layer in ties.layers] == [True, True]
     assert ties.layers[0].labels().tolist() == [0, 1, 2, 0, 1, 0]
+
+
+@pytest.mark.parametrize("where", ["incoming", "outgoing"])
+def test_wide_layer_with_nan_has_no_nearest_pair(where: str) -> None:
+    """Above the exact limit NaN must not read as distance 0 (a false tie)."""
+    rng = np.random.default_rng(0)
+    n = EXACT_NEAREST_LIMIT + 6
+    w1, w2 = rng.standard_normal((n, 3)), rng.standard_normal((2, n))
+    if where == "incoming":
+        w1[5, 1] = np.nan
+    else:
+        w2[0] = np.nan  # every neuron's outgoing column holds a NaN
+    (pair,) = nearest_pairs([(w1, None), (w2, None)])
+    assert (pair.distance, pair.pair, pair.exact) == (None, None, False)
+
+
+def test_an_empty_hidden_layer_has_no_blocks() -> None:
+    params = [(np.zeros((0, 2)), None), (np.zeros((1, 0)), None)]
+    report = analyse(params)
+    assert report.ties.widths == report.equitable.effective_widths == (0,)
+    assert report.ties.layers[0].blocks == ()
+    assert report.nearest[0].distance is None
