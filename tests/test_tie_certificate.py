@@ -161,3 +161,12 @@ def test_lumping_check_reads_blocks_of_unequal_sizes() -> None:
     assert check_lumping(params, [[0, 1, 1], [0, 1, 1]]) is True
     assert check_lumping(params, [[1, 0, 0], [0, 1, 1]]) is True
     assert check_lumping(params, [[0, 0, 1], [0, 1, 1]]) is False
+
+
+def test_lumping_checks_single_columns_too() -> None:
+    """One block {0, 1} whose rows differ on the (always single) input column: not equitable."""
+    params = [(np.array([[1.0], [2.0]]), None), (np.array([[1.0, 1.0]]), None)]
+    assert check_lumping(params, [[0, 0]]) is False
+    assert check_lumping(params, [[0, 1]]) is True
+    params[0] = (np.array([[2.0], [2.0]]), None)
+    assert check_lumping(params, [[0, 0]]) is True
