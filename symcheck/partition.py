@@ -406,7 +406,7 @@ def _as_slice(group: NDArray) -> NDArray | slice:
 
 def _same_rows(u: NDArray, group: NDArray) -> NDArray:
     first = u[group[0]]
-    out = np.empty(group.size, dtype=bool)
+    out = np.ones(group.size, dtype=bool)  # the first member equals itself
     step = max(1, _CHUNK // max(u.shape[1], 1))
     for start in range(0, group.size, step):
         rows = u[_as_slice(group[start : start + step])]
