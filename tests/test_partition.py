@@ -277,3 +277,38 @@ def test_an_empty_hidden_layer_has_no_blocks() -> None:
     assert report.ties.widths == report.equitable.effective_widths == (0,)
     assert report.ties.layers[0].blocks == ()
     assert report.nearest[0].distance is None
+
+
+def test_is_equitable_reads_the_output_layer_as_singletons() -> None:
+    """2-2-2-1: the one output row must be indexed as one singleton, not as two."""
+    params = _lumped_not_tied()
+    assert is_equitable(params, Partition.from_labels([[0, 0], [0, 0]])) is True
+    assert is_equitable(params, Partition.from_labels([[0, 1], [0, 1]])) is True
+
+
+def test_is_equitable_refuses_a_partition_of_the_wrong_width() -> None:
+    with pytest.raises(InvalidArgument, match="partition layer 1 has 3 neurons, W1 has 2"):
+        is_equitable(_lumped_not_tied(), Partition.from_labels([[0, 0, 0], [0, 0]]))
+
+
+def test_a_nan_block_sum_never_equals_a_number() -> None:
+    params = _lumped_not_tied()
+    w1 = params[0][0].copy()
+    w1[0, 0] = np.nan
+    params[0] = (w1, params[0][1])
+    one_block = Partition.from_labels([[0, 0], [0, 1]])
+    assert is_equitable(params, one_block) is False
+
+
+@pytest.mark.parametrize("tolerance", [1e-9, 1e-3])
+def test_tolerant_is_equitable_still_refuses_far_apart_sums(tolerance: float) -> None:
+    params = _lumped_not_tied()
+    w2 = params[1][0].copy()
+    w2[0, 0] += 0.5  # row sums 0.3 - 0.7 + 0.5 vs -0.7 + 0.3: far beyond any tolerance here
+    params[1] = (w2, params[1][1])
+    assert (
+        is_equitable(params, Partition.from_labels([[0, 0], [0, 0]]), tolerance=tolerance) is False
+    )
+    assert (
+        is_equitable(params, Partition.from_labels([[0, 1], [0, 1]]), tolerance=tolerance) is True
+    )
