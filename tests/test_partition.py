@@ -312,3 +312,18 @@ def test_tolerant_is_equitable_still_refuses_far_apart_sums(tolerance: float) ->
     assert (
         is_equitable(params, Partition.from_labels([[0, 1], [0, 1]]), tolerance=tolerance) is True
     )
+
+
+def test_is_equitable_checks_the_last_layer() -> None:
+    """2-2-1: rows of W1 agree, but the output row reads the two neurons differently."""
+    params = [(np.ones((2, 1)), None), (np.array([[1.0, 2.0]]), None)]
+    assert is_equitable(params, Partition.from_labels([[0, 0]])) is False
+    params[1] = (np.array([[2.0, 2.0]]), None)
+    assert is_equitable(params, Partition.from_labels([[0, 0]])) is True
+
+
+def test_exact_is_equitable_tells_nan_from_a_number() -> None:
+    params = [(np.array([[np.nan], [1.0]]), None), (np.ones((1, 2)), None)]
+    assert is_equitable(params, Partition.from_labels([[0, 0]])) is False
+    params[0] = (np.array([[np.nan], [np.nan]]), None)
+    assert is_equitable(params, Partition.from_labels([[0, 0]])) is True  # NaN is one value
