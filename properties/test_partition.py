@@ -7,8 +7,10 @@ from collections.abc import Iterator
 
 import hypothesis.strategies as st
 import numpy as np
+import pytest
 from hypothesis import assume, example, given, note
 
+from symcheck import partition
 from symcheck.partition import (
     Partition,
     coarsest_equitable_partition,
@@ -105,3 +107,39 @@ def test_perturbing_one_weight_breaks_a_collapsed_block(case: tuple, delta: floa
     w[target, 0] += delta
     params[layer] = (w, b)
     assert not is_equitable(params, Partition.from_labels(labels))
+
+
+def _brute_force_ties(params: list) -> list[tuple[tuple[int, ...], ...]]:
+    """Tie classes by comparing every neuron's (row, bias, column) as Python tuples."""
+    out = []
+    for layer in range(len(params) - 1):
+        (w, b), (w_next, _) = params[layer], params[layer + 1]
+        groups: dict[tuple, list[int]] = {}
+        for i in range(w.shape[0]):
+            bias = () if b is None else (float(b[i]) + 0.0,)
+            key = (tuple(w[i] + 0.0), bias, tuple(w_next[:, i] + 0.0))
+            groups.setdefault(key, []).append(i)
+        out.append(tuple(sorted(tuple(g) for g in groups.values())))
+    return out
+
+
+@given(small_dyadic_params(), st.sampled_from(["zero", "two"]))
+def test_ties_stay_exact_when_every_hash_collides(params: list, keys: str) -> None:
+    """Forced collisions: all keys equal, or only two key values; classes must stay exact."""
+
+    def _colliding(m: object, *, rows: bool, cols: bool) -> tuple:
+        n_out, n_in = m.shape  # type: ignore[attr-defined]
+        make = (
+            (lambda n: np.zeros(n, np.uint64))
+            if keys == "zero"
+            else (lambda n: (np.arange(n) % 2).astype(np.uint64))
+        )
+        return (make(n_out) if rows else None, make(n_in) if cols else None)
+
+    expected = _brute_force_ties(params)
+    equitable = coarsest_equitable_partition(params)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(partition, "_keys", _colliding)
+        found = tie_classes(params)
+        assert coarsest_equitable_partition(params) == equitable
+    assert [layer.blocks for layer in found.layers] == expected

@@ -6,7 +6,7 @@ import argparse
 import re
 import sys
 
-from symcheck.audit import FORMATS, audit_file, render_audit
+from symcheck.audit import ARCHITECTURES, FORMATS, audit_file, render_audit
 from symcheck.errors import InvalidArgument
 from symcheck.weights import Limits
 
@@ -43,7 +43,9 @@ def _run(args: argparse.Namespace) -> int:
         size = parse_size(args.max_bytes)
         limits = Limits(max_file_bytes=size, max_data_bytes=size)
     layers = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
-    report = audit_file(args.file, tolerance=args.tolerance, layers=layers, limits=limits)
+    report = audit_file(
+        args.file, tolerance=args.tolerance, layers=layers, arch=args.arch, limits=limits
+    )
     sys.stdout.write(render_audit(report, args.format))
     return report.exit_code
 
@@ -54,11 +56,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "audit",
         help="tie classes and effective width of a weight file (.npz, .safetensors, .pt)",
         description=(
-            "Read a weight file safely and report, per hidden layer of an MLP chain, its "
-            "width, exact tie classes, effective width (coarsest equitable partition) and "
-            "nearest pair of neurons; for other files, the duplicate rows and columns of "
-            "every 2-D tensor. Exit code 1 when a hidden layer collapsed, 0 when none did, "
-            "2 for bad input."
+            "Read a weight file safely and report identical units (same incoming row, bias "
+            "and outgoing column), dead units (all-zero incoming or outgoing weights) and the "
+            "nearest pair of units of every hidden layer when the 2-D weights chain in the "
+            "numeric order of their names, else the identical and all-zero rows and columns "
+            "of every 2-D tensor. These are observations: nothing is claimed about training "
+            "unless you assert the architecture (--arch mlp or --layers); then a layer whose "
+            "ties and lumped blocks are certified is reported 'collapsed'. Exit code 1 when "
+            "identical units were observed (or a layer collapsed), 0 when none were, 2 for "
+            "bad input."
         ),
     )
     parser.add_argument("file", help="weight file: .npz, .safetensors, .pt/.pth/.bin")
@@ -73,7 +79,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--layers",
         default=None,
         metavar="NAME,NAME,...",
-        help="weight tensors of the chain, input side first (default: inferred)",
+        help="assert a plain sequential MLP made of these weight tensors, input side first",
+    )
+    parser.add_argument(
+        "--arch",
+        choices=sorted(ARCHITECTURES),
+        default=None,
+        help="assert the architecture: 'mlp' = every floating tensor is a weight or bias of "
+        "one plain MLP chain (ordered by the numbers in the names); default: none asserted, "
+        "observations only",
     )
     parser.add_argument(
         "--max-bytes",

@@ -4,7 +4,7 @@ Parameters are a list of ``(W, b)`` pairs, one per layer ``l = 1..L``, with
 ``W^l`` of shape ``(n_l, n_{l-1})`` (row = incoming weights of a neuron,
 column = outgoing weights of a neuron of the layer below) and ``b`` of shape
 ``(n_l,)`` or ``None``. Only hidden layers ``1..L-1`` are partitioned; inputs
-and outputs are always singletons (DESIGN.md §1).
+and outputs are always singletons (`docs/theory.md`, T1).
 
 **Exact ties (T1).** Neurons ``i`` and ``j`` of hidden layer ``l`` are tied when
 
@@ -406,7 +406,7 @@ def _as_slice(group: NDArray) -> NDArray | slice:
 
 def _same_rows(u: NDArray, group: NDArray) -> NDArray:
     first = u[group[0]]
-    out = np.empty(group.size, dtype=bool)
+    out = np.ones(group.size, dtype=bool)  # the first member equals itself
     step = max(1, _CHUNK // max(u.shape[1], 1))
     for start in range(0, group.size, step):
         rows = u[_as_slice(group[start : start + step])]
@@ -699,7 +699,8 @@ def _relative_distance(a: NDArray, b: NDArray) -> NDArray:
     num = np.linalg.norm(a - b, axis=-1)
     den = np.maximum(np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+        # 0/0 = 0 (two zero vectors), but NaN stays NaN: never a distance 0 from NaN weights.
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.where(den == 0, 0.0, np.nan))
 
 
 def _nearest_exact(v: NDArray) -> tuple[float, tuple[int, int]]:

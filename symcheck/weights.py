@@ -1,9 +1,11 @@
 """Safe loaders for weight files from strangers: ``.npz``, ``.safetensors``, PyTorch.
 
-Weight files are untrusted input (DESIGN.md §6). Every loader here
+Weight files are untrusted input (`docs/audit.md`). Every loader here
 
-* opens the path with ``O_NOFOLLOW`` and accepts only a regular file (no
-  symbolic link, FIFO or device), no larger than :attr:`Limits.max_file_bytes`;
+* accepts only a regular file: ``lstat`` refuses symbolic links, directories,
+  FIFOs, sockets and devices *before* the path is opened (so a FIFO never
+  blocks), and the open itself uses ``O_NOFOLLOW | O_NONBLOCK`` and checks
+  again; the file must be no larger than :attr:`Limits.max_file_bytes`;
 * checks every declared size *before* reading data: the members of a zip
   archive (``.npz``, PyTorch's zip format) against the byte cap, so a zip bomb
   is refused from its directory; every shape against the element cap with
@@ -103,6 +105,20 @@ class WeightFile:
 # --------------------------------------------------------------------------- opening
 
 
+#: What a non-regular file is, for the refusal message (``stat`` test -> description).
+_KINDS: tuple[tuple[Callable[[int], bool], str], ...] = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((what for test, what in _KINDS if test(mode)), "not a plain file")
+
+
 def _open(path: str | os.PathLike[str], limits: Limits) -> tuple[BinaryIO, int, str]:
     name = os.fspath(path)
     try:
@@ -116,6 +132,8 @@ def _open(path: str | os.PathLike[str], limits: Limits) -> tuple[BinaryIO, int, 
             f"{name} is a symbolic link; symcheck reads only regular files "
             "(pass the link's target explicitly if you trust it)"
         )
+    if not stat.S_ISREG(info.st_mode):  # checked before open: opening a FIFO can block
+        raise UnsafeFile(f"{name} is {_kind(info.st_mode)}, not a regular file; give a weight file")
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; no effect on files.
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -123,9 +141,9 @@ def _open(path: str | os.PathLike[str], limits: Limits) -> tuple[BinaryIO, int, 
     except OSError as exc:
         raise UnsafeFile(f"{name}: cannot be opened ({exc.strerror})") from None
     info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
+    if not stat.S_ISREG(info.st_mode):  # replaced between lstat and open
         os.close(fd)
-        raise UnsafeFile(f"{name} is not a regular file; give a weight file")
+        raise UnsafeFile(f"{name} is {_kind(info.st_mode)}, not a regular file; give a weight file")
     if info.st_size > limits.max_file_bytes:
         os.close(fd)
         raise UnsafeFile(
@@ -422,10 +440,11 @@ def _load_torch(fp: BinaryIO, size: int, name: str, limits: Limits) -> _Loaded:
     fp.seek(0)
     if start == b"PK\x03\x04":
         try:
-            with zipfile.ZipFile(fp) as archive:
-                _check_zip_directory(archive, name, limits)
+            archive = zipfile.ZipFile(fp)
         except _ZIP_ERRORS:
             raise UnsafeFile(f"{name}: corrupt PyTorch zip archive") from None
+        with archive:  # outside the try: UnsafeFile is a ValueError, one of _ZIP_ERRORS
+            _check_zip_directory(archive, name, limits)
         fp.seek(0)
     try:
         obj = torch.load(fp, map_location="cpu", weights_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,12 +14,14 @@ from symcheck.audit import (
     SCHEMA_VERSION,
     audit_file,
     audit_params,
+    audit_weights,
     infer_chain,
     near_tie_threshold,
     render_audit,
 )
 from symcheck.cli import main
 from symcheck.errors import InvalidArgument
+from symcheck.weights import load_weights
 
 Capsys = pytest.CaptureFixture[str]
 
@@ -72,8 +75,13 @@ def test_zero_init_file_collapses_and_exits_one(tmp_path: Path, capsys: Capsys) 
     )
     assert main(["audit", str(path)]) == 1
     out = capsys.readouterr().out
+    assert "layer 1 (0): width 4, 1 distinct unit -> identical-units" in out
+    assert "no claim about training" in out and "IDENTICAL UNITS OBSERVED" in out
+    assert "collapsed" not in out.lower() and "can never" not in out
+    assert main(["audit", str(path), "--arch", "mlp"]) == 1
+    out = capsys.readouterr().out
     assert "hidden layer 1 (0): width 4, tie classes 1, effective width 1 -> collapsed" in out
-    assert "COLLAPSED" in out
+    assert "COLLAPSED" in out and "can never make them differ" in out
 
 
 def test_random_init_file_keeps_full_width_and_exits_zero(tmp_path: Path, capsys: Capsys) -> None:
@@ -87,15 +95,18 @@ def test_random_init_file_keeps_full_width_and_exits_zero(tmp_path: Path, capsys
     assert main(["audit", str(path), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["schema"] == SCHEMA_VERSION
-    assert report["mode"] == "chain"
+    assert report["mode"] == "chain" and report["architecture"] is None
     (layer,) = report["layers"]
     assert (layer["name"], layer["width"], layer["classes"], layer["effective_width"]) == (
         "fc1",
         6,
         6,
-        6,
+        None,
     )
-    assert layer["verdict"] == "full" and layer["ties"] == [] and layer["nearest"]["exact"]
+    assert layer["verdict"] == "distinct" and layer["ties"] == [] and layer["nearest"]["exact"]
+    assert main(["audit", str(path), "--format", "json", "--arch", "mlp"]) == 0
+    layer = json.loads(capsys.readouterr().out)["layers"][0]
+    assert (layer["effective_width"], layer["verdict"], layer["certified"]) == (6, "full", True)
 
 
 def test_lumped_but_untied_layers_are_reported_as_collapsed(tmp_path: Path) -> None:
@@ -108,10 +119,12 @@ def test_lumped_but_untied_layers_are_reported_as_collapsed(tmp_path: Path) -> N
             "4.weight": np.array([[0.5, 0.5]]),
         },
     )
-    report = audit_file(path)
+    observed = audit_file(path).layers[1]
+    assert (observed.classes, observed.effective_width, observed.verdict) == (2, None, "distinct")
+    report = audit_file(path, arch="mlp")
     second = report.layers[1]
     assert (second.classes, second.effective_width, second.verdict) == (2, 1, "collapsed")
-    assert report.exit_code == 1
+    assert second.certified and report.exit_code == 1
     assert "lumped blocks: {0, 1}" in render_audit(report)
 
 
@@ -153,11 +166,15 @@ def test_non_chain_file_reports_duplicate_rows_and_columns(tmp_path: Path) -> No
     q[:, 1] = q[:, 2]
     path = _save_npz(tmp_path / "attn.npz", {"attn.q": q, "attn.k": _random((5, 3))})
     report = audit_file(path)
-    assert report.mode == "matrices" and report.exit_code == 0
-    first = report.matrices[0].to_dict()
-    assert first["duplicate_rows"] == [[0, 2]]
-    assert first["duplicate_columns"] == [[1, 2]]
-    assert first["distinct_rows"] == 3
+    assert report.mode == "matrices" and report.exit_code == 1
+    first, second = (m.to_dict() for m in report.matrices)
+    assert (first["name"], second["name"]) == ("attn.k", "attn.q")
+    assert second["duplicate_rows"] == [[0, 2]]
+    assert second["duplicate_columns"] == [[1, 2]]
+    assert second["distinct_rows"] == 3
+    assert first["duplicate_rows"] == first["duplicate_columns"] == []
+    text = render_audit(report)
+    assert "IDENTICAL UNITS OBSERVED: attn.q." in text and "can never" not in text
 
 
 def test_json_schema_has_the_documented_fields(tmp_path: Path) -> None:
@@ -172,12 +189,14 @@ def test_json_schema_has_the_documented_fields(tmp_path: Path) -> None:
         "tensors",
         "parameters",
         "tolerance",
+        "architecture",
         "mode",
         "chain",
         "layers",
         "matrices",
         "nonfinite",
         "skipped",
+        "identical",
         "collapsed",
         "exit_code",
     ]
@@ -189,8 +208,12 @@ def test_json_schema_has_the_documented_fields(tmp_path: Path) -> None:
         "width",
         "classes",
         "ties",
+        "dead_incoming",
+        "dead_outgoing",
         "effective_width",
         "blocks",
+        "certified",
+        "certificate",
         "nearest",
         "near_tie",
         "verdict",
@@ -205,9 +228,9 @@ def test_pytorch_state_dict_is_audited(tmp_path: Path) -> None:
     torch.nn.init.zeros_(model[2].weight)
     path = tmp_path / "model.pt"
     torch.save(model.state_dict(), path)
-    report = audit_file(path)
+    report = audit_file(path, arch="mlp")
     assert report.chain == ("0.weight", "2.weight")
-    assert report.layers[0].effective_width == 1
+    assert report.layers[0].effective_width == 1 and report.collapsed
 
 
 @pytest.mark.parametrize(
@@ -242,3 +265,123 @@ def test_render_rejects_an_unknown_format(tmp_path: Path) -> None:
     )
     with pytest.raises(InvalidArgument, match="format='xml' is not supported"):
         render_audit(audit_file(path), "xml")
+
+
+def test_an_unknown_architecture_is_refused_by_the_library(tmp_path: Path) -> None:
+    path = _zero_file(tmp_path)
+    with pytest.raises(InvalidArgument, match=r"--arch='transformer' is not supported; use one"):
+        audit_file(path, arch="transformer")
+    weights = load_weights(path)
+    with pytest.raises(InvalidArgument, match="omit it to get observations only"):
+        audit_weights(weights, arch="MLP")
+
+
+def test_nearest_pair_is_in_the_json_and_null_for_a_single_unit(tmp_path: Path) -> None:
+    path = _save_npz(
+        tmp_path / "one.npz", {"0.weight": _random((1, 3)), "2.weight": _random((2, 1))}
+    )
+    (layer,) = json.loads(render_audit(audit_file(path), "json"))["layers"]
+    assert layer["nearest"] == {"distance": None, "pair": None, "exact": True}
+    path = _save_npz(
+        tmp_path / "two.npz", {"0.weight": _random((2, 3)), "2.weight": _random((2, 2))}
+    )
+    (layer,) = json.loads(render_audit(audit_file(path), "json"))["layers"]
+    assert layer["nearest"]["pair"] == [0, 1] and layer["nearest"]["distance"] > 0
+
+
+def test_reports_are_immutable(tmp_path: Path) -> None:
+    report = audit_file(_zero_file(tmp_path))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.layers[0].width = 3  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.file = "other"  # type: ignore[misc]
+    matrices = audit_file(_save_npz(tmp_path / "m.npz", {"a": np.ones((2, 2))})).matrices
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        matrices[0].name = "b"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("count", "listed"), [(20, 20), (21, 20)])
+def test_a_wrong_layers_entry_lists_at_most_twenty_matrices(
+    tmp_path: Path, count: int, listed: int
+) -> None:
+    path = _save_npz(tmp_path / "many.npz", {f"m{i}": np.ones((2, 2)) for i in range(count)})
+    with pytest.raises(InvalidArgument) as exc:
+        audit_file(path, layers=["nope"])
+    message = str(exc.value)
+    assert message.count("'m") == listed
+    assert ("'...'" in message) == (count > listed)
+
+
+def test_dead_units_are_all_zero_rows_and_columns(tmp_path: Path, capsys: Capsys) -> None:
+    w1, w2 = _random((3, 2)), _random((2, 3))
+    w1[1] = [0.0, -0.0]  # -0.0 is zero
+    w1[2, 0] = np.nan  # NaN is not zero
+    w1[2, 1] = 0.0
+    w2[:, 2] = 0.0
+    path = _save_npz(tmp_path / "dead.npz", {"0.weight": w1, "2.weight": w2})
+    assert main(["audit", str(path), "--format", "json"]) == 0
+    (layer,) = json.loads(capsys.readouterr().out)["layers"]
+    assert (layer["dead_incoming"], layer["dead_outgoing"]) == ([1], [2])
+    text = render_audit(audit_file(path))
+    assert "all-zero incoming weights: 1 unit {1}" in text
+    assert "all-zero outgoing weights: 1 unit {2}" in text
+    matrices = audit_file(_save_npz(tmp_path / "m.npz", {"a": w1, "e": np.zeros((0, 2))})).matrices
+    assert (matrices[0].zero_rows, matrices[0].zero_columns) == ((1,), ())
+    assert (matrices[1].zero_rows, matrices[1].zero_columns) == ((), (0, 1))
+
+
+def test_near_tie_threshold_follows_the_weight_dtype() -> None:
+    assert near_tie_threshold(np.float64) == pytest.approx(1.49e-8, rel=1e-2)
+    assert near_tie_threshold(np.float32) == pytest.approx(3.45e-4, rel=1e-2)
+    assert near_tie_threshold(np.float16) == pytest.approx(3.1e-2, rel=1e-2)
+    assert near_tie_threshold(np.int64) == near_tie_threshold(np.float64)
+    w1 = _random((3, 2)).astype(np.float32)
+    w1[1] = w1[0] * np.float32(1 + 1e-5)
+    w2 = np.ones((1, 3), dtype=np.float32) * np.array([[1.0, 1.0, 2.0]], dtype=np.float32)
+    single = audit_params([(w1, None), (w2, None)]).layers[0]
+    double = audit_params([(w1.astype(np.float64), None), (w2.astype(np.float64), None)]).layers[0]
+    assert (single.verdict, double.verdict) == ("near-tie", "full")
+
+
+def test_a_distance_of_exactly_the_threshold_is_not_a_near_tie() -> None:
+    """Near tie is strictly below sqrt(eps): units (1, 0) and (1, 2**-26) are 2**-26 apart."""
+    step = 2.0**-26
+    assert near_tie_threshold(np.float64) == step
+    at = audit_params([(np.ones((2, 1)), None), (np.array([[0.0, step]]), None)]).layers[0]
+    assert at.nearest.distance == step and at.verdict == "full"
+    below = audit_params([(np.ones((2, 1)), None), (np.array([[0.0, step / 2]]), None)]).layers[0]
+    assert below.verdict == "near-tie"
+
+
+def test_in_memory_parameters_are_named_from_one() -> None:
+    params = [
+        (_random((3, 2)), _random((3,))),
+        (_random((2, 3)), None),
+        (_random((1, 2)), _random((1,))),
+    ]
+    report = audit_params(params, name="net")
+    assert [(x.name, x.weight, x.bias) for x in report.layers] == [
+        ("1", "W1", "b1"),
+        ("2", "W2", None),
+    ]
+    assert (report.file, report.format, report.tensors, report.parameters) == (
+        "net",
+        "memory",
+        5,
+        18,
+    )
+    assert report.chain == ("W1", "W2", "W3") and report.architecture == "mlp"
+
+
+def test_nearest_pair_lines_say_identical_tied_or_not_available(tmp_path: Path) -> None:
+    zero = _zero_file(tmp_path)
+    assert "  nearest pair: 0 (identical) between units 0 and 1\n" in render_audit(audit_file(zero))
+    asserted = render_audit(audit_file(zero, arch="mlp"))
+    assert "  nearest pair: 0 (tied) between units 0 and 1\n" in asserted
+    one = _save_npz(
+        tmp_path / "one.npz", {"0.weight": _random((1, 3)), "2.weight": _random((2, 1))}
+    )
+    assert "  nearest pair: n/a\n" in render_audit(audit_file(one))
+    w1 = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.5]])
+    apart = _save_npz(tmp_path / "apart.npz", {"0.weight": w1, "2.weight": np.ones((1, 3))})
+    assert "  nearest pair: 0.333 between units 0 and 2\n" in render_audit(audit_file(apart))
