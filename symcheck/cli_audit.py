@@ -1,12 +1,21 @@
-"""The ``symcheck audit FILE`` subcommand (see :mod:`symcheck.audit`)."""
+"""The ``symcheck audit SOURCE...`` subcommand.
+
+One weight file is audited by :mod:`symcheck.audit` (chains of dense layers,
+observations unless the architecture is asserted). A checkpoint — a
+directory, a sharded ``*.safetensors.index.json``, several files, or a file
+with a Hugging Face ``config.json`` beside it or given with ``--config`` — is
+audited per unit space of its architecture by :mod:`symcheck.checkpoint`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 
 from symcheck.audit import ARCHITECTURES, FORMATS, audit_file, render_audit
+from symcheck.cli_args import int_in
 from symcheck.errors import InvalidArgument
 from symcheck.weights import Limits
 
@@ -37,14 +46,50 @@ def _tolerance(text: str) -> float:
     return value
 
 
+def _is_checkpoint(args: argparse.Namespace) -> bool:
+    if len(args.file) > 1 or args.config is not None:
+        return True
+    path = args.file[0]
+    if path.endswith(".index.json") or os.path.isdir(path):
+        return True
+    return os.path.isfile(os.path.join(os.path.dirname(path) or ".", "config.json"))
+
+
+def _refuse_mixed(args: argparse.Namespace, checkpoint: bool) -> None:
+    file_only = {"--layers": args.layers, "--arch": args.arch, "--tolerance": args.tolerance}
+    ckpt_only = {"--config": args.config, "--threshold": args.threshold, "--jobs": args.jobs}
+    wrong = file_only if checkpoint else ckpt_only
+    given = [name for name, value in wrong.items() if value is not None]
+    if given:
+        what = (
+            "a checkpoint (directory, index, several files or a config)"
+            if checkpoint
+            else ("a single weight file without config.json")
+        )
+        raise InvalidArgument(f"{', '.join(given)} does not apply to {what}; drop {given[0]}")
+
+
 def _run(args: argparse.Namespace) -> int:
     limits = Limits()
     if args.max_bytes is not None:
         size = parse_size(args.max_bytes)
         limits = Limits(max_file_bytes=size, max_data_bytes=size)
+    checkpoint = _is_checkpoint(args)
+    _refuse_mixed(args, checkpoint)
+    if checkpoint:
+        from symcheck.checkpoint import DEFAULT_THRESHOLD, audit_checkpoint, render
+
+        sources = args.file[0] if len(args.file) == 1 else args.file
+        threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+        ckpt = audit_checkpoint(
+            sources, config=args.config, threshold=threshold, jobs=args.jobs, limits=limits
+        )
+        sys.stdout.write(render(ckpt, args.format))
+        return ckpt.exit_code
     layers = [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None
+    tolerance = 0.0 if args.tolerance is None else args.tolerance
     report = audit_file(
-        args.file, tolerance=args.tolerance, layers=layers, arch=args.arch, limits=limits
+        args.file[0], tolerance=tolerance, layers=layers, arch=args.arch, limits=limits
     )
     sys.stdout.write(render_audit(report, args.format))
     return report.exit_code
@@ -67,13 +112,37 @@ def register(sub: argparse._SubParsersAction) -> None:
             "bad input."
         ),
     )
-    parser.add_argument("file", help="weight file: .npz, .safetensors, .pt/.pth/.bin")
+    parser.add_argument(
+        "file",
+        nargs="+",
+        metavar="SOURCE",
+        help="a weight file (.npz, .safetensors, .pt/.pth/.bin), or a checkpoint: a "
+        "directory, a *.safetensors.index.json or several files",
+    )
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format")
     parser.add_argument(
         "--tolerance",
         type=_tolerance,
-        default=0.0,
-        help="relative tolerance for comparing weights (default 0: exact)",
+        default=None,
+        help="one weight file: relative tolerance for comparing weights (default 0: exact)",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="PATH",
+        help="checkpoints: the Hugging Face config.json (default: config.json beside the weights)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=_tolerance,
+        default=None,
+        help="checkpoints: relative distance below which units are near duplicates (0.01)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int_in(1, 1024),
+        default=None,
+        help="checkpoints: worker threads (default: all cores)",
     )
     parser.add_argument(
         "--layers",

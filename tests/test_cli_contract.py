@@ -147,7 +147,9 @@ TABLES: dict[str, list[tuple[list[str], int, str]]] = {
         (["ties", "{deep}"], 2, "nests deeper than"),
     ],
     "audit": [
-        (["audit"], 2, "the following arguments are required: file"),
+        (["audit"], 2, "the following arguments are required: SOURCE"),
+        (["audit", "{fifo}", "{fifo}"], 2, "is not supported; use one of"),
+        (["audit", "w.npz", "--jobs", "0"], 2, "is not a positive integer"),
         (["audit", "w.npz", "--tolerance", "-1"], 2, "must be a finite number >= 0"),
         (["audit", "w.npz", "--format", "yaml"], 2, "invalid choice: 'yaml'"),
         (["audit", "w.npz", "--no-such-option"], 2, "unrecognized arguments"),
