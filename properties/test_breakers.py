@@ -1,4 +1,4 @@
-"""Property 5 (DESIGN.md T2): breakers make tied neurons distinct.
+"""Property 5 (docs/theory.md T2): breakers make tied neurons distinct.
 
 From a tied start, one step with a breaker separates the tied pair (0, 1)
 of a hidden layer by more than the rounding tolerance (regime: general

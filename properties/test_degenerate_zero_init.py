@@ -1,4 +1,4 @@
-"""Property 6 (DESIGN.md §1, the degenerate zero init).
+"""Property 6 (docs/theory.md §1, the degenerate zero init).
 
 With every weight and bias zero (output layer too):
 

@@ -2,7 +2,7 @@
 
 Lumped neurons that are not tied are computed with different rounding (their
 rows differ), so the block sums after training agree only up to rounding
-(DESIGN.md §4): the checks use the relative tolerance ``64 * steps * eps``,
+(docs/theory.md §4): the checks use the relative tolerance ``64 * steps * eps``,
 one rounding budget per step and per block sum, times ``lr / epsilon`` for
 Adam and AdamW (which divide rounding noise by ``sqrt(v) + epsilon``; see
 ``_tolerance``). The breaks that L2-under-Adam and L1 produce are of the

@@ -1,4 +1,4 @@
-"""Property 3 (DESIGN.md T1): permuting hidden neurons permutes the gradients.
+"""Property 3 (docs/theory.md T1): permuting hidden neurons permutes the gradients.
 
 :math:`\\nabla L(\\pi\\theta) = \\pi\\nabla L(\\theta)`. Regimes: on exact dyadic
 data with identity/ReLU activations and MSE the two sides are compared

@@ -1,4 +1,4 @@
-"""Property 2 (DESIGN.md T4): initialisers with a density break symmetry.
+"""Property 2 (docs/theory.md T4): initialisers with a density break symmetry.
 
 Every catalogue scheme with a density (the classic presets included) gives
 pairwise-distinct neurons at t = 0 (compared bitwise: a tie has probability

@@ -1,4 +1,4 @@
-"""The five scale properties of issue 4 (DESIGN.md T5), each with a sibling that can fail.
+"""The five scale properties of issue 4 (docs/theory.md T5), each with a sibling that can fail.
 
 Sizes follow the Hypothesis profile: moderate widths and depths under ``ci``
 and ``dev``, larger ones under ``thorough``.

@@ -1,4 +1,4 @@
-"""Property 1 (DESIGN.md T2): equivariant optimisers keep tied neurons tied.
+"""Property 1 (docs/theory.md T2): equivariant optimisers keep tied neurons tied.
 
 Two regimes, named in each test:
 
@@ -13,7 +13,7 @@ Two regimes, named in each test:
   equivariant set; ties are compared within
   :func:`symcheck.neurons.rounding_tolerance` (derived from Higham's bound
   on reordered sums), over at most 3 steps (rounding differences can grow,
-  DESIGN.md §4).
+  docs/theory.md §4).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 r"""Gaussian expectations of activations: quadrature and SymPy closed forms.
 
-Mean-field theory (DESIGN.md T5) needs three expectations of an activation
+Mean-field theory (docs/theory.md T5) needs three expectations of an activation
 :math:`\varphi` under a centred Gaussian pre-activation of variance :math:`q`,
 
 .. math::

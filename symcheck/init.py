@@ -472,7 +472,7 @@ class Initializer:
     """One catalogue entry: the function and the facts the theorems need.
 
     ``has_density``: the entries have a joint density (so ties have
-    probability 0, DESIGN.md T4). ``deterministic``: uses no randomness.
+    probability 0, docs/theory.md T4). ``deterministic``: uses no randomness.
     """
 
     name: str

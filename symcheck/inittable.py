@@ -10,7 +10,7 @@ Every initialiser of :func:`symcheck.init.canonical_initializers` initialises
 a few networks (seeded generator, constant biases 0); the audit
 (:func:`symcheck.audit.audit_params`) then reports, per hidden layer, the
 number of exact tie classes and the effective width (blocks of the coarsest
-equitable partition, DESIGN.md T3).
+equitable partition, docs/theory.md T3).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def render_table(networks: Sequence[str] = NETWORKS, *, seed: int = SEED) -> str
         "`proofs/test_initialisers_table.py` fails when this file is stale.",
         "",
         "Each cell gives the **effective width** of every hidden layer (blocks of",
-        "the coarsest equitable partition, DESIGN.md T3), separated by `/`, then",
+        "the coarsest equitable partition, docs/theory.md T3), separated by `/`, then",
         "whether a layer collapsed, and the number of exact tie classes when it",
         "differs. Hidden widths: "
         + ", ".join(f"{spec} has {'/'.join(spec.split('-')[1:-1])}" for spec in networks)

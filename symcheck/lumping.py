@@ -40,7 +40,7 @@ at exact rational points (first step, zero slots, where Adam's
 :math:`\sqrt{\hat s} = |g|` is rational): a non-zero value is a witness and
 the claim is refuted for that optimiser. This is how coupled L2 under Adam
 and L1 decay break a lumped partition while exact ties survive them
-(DESIGN.md T3).
+(docs/theory.md T3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 r"""The network specification: a frozen description of a fully connected net.
 
-Notation (DESIGN.md §1): layers :math:`l = 1..L`, widths :math:`n_0..n_L`,
+Notation (docs/theory.md §1): layers :math:`l = 1..L`, widths :math:`n_0..n_L`,
 :math:`z^l = W^l h^{l-1} + b^l`, :math:`h^l = \varphi_l(z^l)` for hidden layers
 :math:`l < L`, and the loss applied to :math:`z^L` through its output map.
 ``W^l`` has shape ``(n_l, n_{l-1})`` as PyTorch stores it: row ``i`` holds the

@@ -2,7 +2,7 @@ r"""Neurons of a hidden layer: their signatures, ties, gaps and permutations.
 
 Neuron :math:`i` of hidden layer :math:`l` is described by its **signature**,
 its incoming row :math:`W^l_{i,:}`, its bias :math:`b^l_i` and its outgoing
-column :math:`W^{l+1}_{:,i}` (DESIGN.md T1). Two neurons are tied when their
+column :math:`W^{l+1}_{:,i}` (docs/theory.md T1). Two neurons are tied when their
 signatures are equal. A permutation :math:`\pi` of the neurons of hidden
 layers acts on parameters by permuting the rows of :math:`W^l`, the entries of
 :math:`b^l` and the columns of :math:`W^{l+1}`, and on gradients alike.
@@ -122,7 +122,7 @@ def rounding_tolerance(network: Network, *, scale: float, batch: int, steps: int
 
     with :math:`S` (``scale``) a bound on the magnitude of the terms summed
     (e.g. the largest absolute parameter, activation or gradient involved).
-    This is a first-order model, valid while steps are few: DESIGN.md §4
+    This is a first-order model, valid while steps are few: docs/theory.md §4
     shows rounding differences growing exponentially over long runs.
     """
     if scale < 0 or batch < 1 or steps < 0:

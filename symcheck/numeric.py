@@ -5,7 +5,7 @@ has shape ``(n_l, n_{l-1})`` as PyTorch stores it and ``b`` shape ``(n_l,)``,
 or ``None`` when the network has no bias. Inputs ``x`` have shape
 ``(batch, n_0)`` and targets ``y`` shape ``(batch, n_L)``.
 
-Back-propagation (DESIGN.md §1):
+Back-propagation (docs/theory.md §1):
 
 .. math::
 

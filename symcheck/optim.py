@@ -3,7 +3,7 @@ r"""Optimisers as pure update functions with explicit state.
 ``opt = get_optimizer("adam", lr=1e-3)``; ``state = opt.init(params)``;
 ``params, state = opt.step(params, grads, state)``. ``step`` never mutates
 its inputs. Every rule is an entry of :data:`OPTIMIZERS` acting elementwise
-on each array, which is what makes it permutation-equivariant (DESIGN.md T2):
+on each array, which is what makes it permutation-equivariant (docs/theory.md T2):
 permuting neurons permutes parameters, gradients and state alike, so tied
 neurons stay tied.
 

@@ -30,7 +30,7 @@ to cover every step :math:`t` at once. Weight decay follows
 :math:`g + \lambda_1 \operatorname{sign}\theta`.
 
 Because every rule is elementwise, it commutes with permutations of neurons
-(DESIGN.md T2): tied inputs give tied outputs.
+(docs/theory.md T2): tied inputs give tied outputs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-r"""Mean-field theory of signal propagation at initialisation (DESIGN.md T5).
+r"""Mean-field theory of signal propagation at initialisation (docs/theory.md T5).
 
 For weights :math:`W^l_{ik} \sim \mathcal N(0, \sigma_w^2 / n_{l-1})` and biases
 :math:`b^l_i \sim \mathcal N(0, \sigma_b^2)`, the second moment of a

@@ -21,7 +21,7 @@ bound: tiny magnitudes test underflow, not symmetry. ``exact=True`` draws
 only small dyadic rationals (multiples of 1/4 or 1/8,
 batch sizes 1, 2 or 4, dyadic learning rates), so that every floating-point
 operation of a forward/backward pass with identity or ReLU activations and
-the MSE loss is exact and bitwise comparisons are sound (DESIGN.md §4).
+the MSE loss is exact and bitwise comparisons are sound (docs/theory.md §4).
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ def symmetric_params(
     ``tied`` draws a partition of every hidden layer (neurons 0 and 1 always
     share a block) and arbitrary values constant on blocks:
     :math:`W^l_{ik} = V^l_{g_l(i),\\, g_{l-1}(k)}`, :math:`b^l_i = c^l_{g_l(i)}`,
-    so neurons of a block have equal rows, biases and columns (DESIGN.md T1).
+    so neurons of a block have equal rows, biases and columns (docs/theory.md T1).
     ``constant`` uses one weight and one bias value per layer, ``zero`` zeros.
     """
     bad = [k for k in kinds if k not in SYMMETRIC_KINDS]
@@ -337,7 +337,7 @@ def optimizers(
     exact: bool = False,
     common_options: bool = True,
 ) -> st.SearchStrategy[Optimizer]:
-    """Optimisers of the equivariant set (DESIGN.md T2) with drawn hyperparameters.
+    """Optimisers of the equivariant set (docs/theory.md T2) with drawn hyperparameters.
 
     ``exact`` restricts to :data:`EXACT_OPTIMIZERS` with dyadic learning rate,
     momentum and decay and no global-norm clipping (a square root);

@@ -2,7 +2,7 @@ r"""Symbolic forward pass and gradients of a :class:`~symcheck.Network` (SymPy).
 
 Naming scheme
 -------------
-Every symbol is named after its place in the maths notation of DESIGN.md §1
+Every symbol is named after its place in the maths notation of docs/theory.md §1
 (:math:`W^l[i, k]` is the weight from neuron :math:`k` of layer :math:`l-1`
 into neuron :math:`i` of layer :math:`l`; layers are 1-based, neurons,
 inputs and samples 0-based):

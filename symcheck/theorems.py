@@ -1,4 +1,4 @@
-r"""The symmetry theorems (DESIGN.md T1, T2, T4), each returning a :class:`~symcheck.proof.Proof`.
+r"""The symmetry theorems (docs/theory.md T1, T2, T4), each returning a Proof record.
 
 * :func:`prove_identical_updates` (T1): at a point where the init ties the
   neurons of a hidden layer, every tied pair receives identical gradients

@@ -8,7 +8,7 @@ an optimiser, an optimiser state) and two neurons :math:`i, j` of hidden layer
 
     \bigl(Q^l[i,:] - Q^l[j,:],\; q^l_i - q^l_j,\; Q^{l+1}[:,i] - Q^{l+1}[:,j]\bigr)
 
-(incoming row, bias, outgoing column; DESIGN.md §1). :func:`check_ties`
+(incoming row, bias, outgoing column; docs/theory.md §1). :func:`check_ties`
 decides each residual with :func:`symcheck.zerotest.zero_test` and refutes
 the ones that are not zero with an exact rational witness
 (:mod:`symcheck.witness`). The checker never trusts the claimed classes.

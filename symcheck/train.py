@@ -2,7 +2,7 @@ r"""A training loop that records its trajectory, with explicit symmetry breakers
 
 :func:`train` runs ``steps`` optimiser steps on ``data = (x, y)`` and keeps
 the parameters (and the full-data loss) at every recorded step. Without
-breakers every step is permutation-equivariant (DESIGN.md T2), so a
+breakers every step is permutation-equivariant (docs/theory.md T2), so a
 symmetric start stays symmetric. The breakers treat neurons differently:
 
 * ``dropout=p``: a fresh per-neuron mask :math:`m \sim \mathrm{Bernoulli}(1-p)/(1-p)`

@@ -1,6 +1,6 @@
 r"""Three-valued zero tests for symbolic residuals, and certified evaluation.
 
-A residual :math:`r` is decided in this order (DESIGN.md §4), never with
+A residual :math:`r` is decided in this order (docs/theory.md §4), never with
 ``simplify``:
 
 1. *structural*: ``r == 0`` as a tree (the two sides were built from the very
