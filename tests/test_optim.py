@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from symcheck import InvalidArgument
+from symcheck import InvalidArgument, optim
 from symcheck.optim import OPTIMIZERS, get_optimizer
 
 # (symcheck name, symcheck options, torch class name, torch options)
@@ -244,3 +244,31 @@ def test_invalid_optimizer_arguments_are_rejected_with_a_message(call, fragment)
     with pytest.raises(InvalidArgument) as info:
         call()
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_updating_large_arrays_piece_by_piece_changes_no_bit(name, monkeypatch):
+    # (2, 20000) C-ordered is cut into pieces, the F-ordered one is not; the
+    # per-row learning-rate scale is broadcast before it is cut.
+    rng = np.random.default_rng(7)
+    params = {
+        "w": rng.normal(size=(2, 20_000)),
+        "f": np.asfortranarray(rng.normal(size=(3, 9_000))),
+        "b": rng.normal(size=5),
+    }
+    grads = {k: np.sin(3 * v) for k, v in params.items()}
+    scale = {"w": np.array([[0.5], [2.0]]), "f": np.ones((3, 1)), "b": np.full(5, 0.25)}
+    opt = get_optimizer(name, lr=0.01, weight_decay=0.02)
+
+    def run(chunk):
+        monkeypatch.setattr(optim, "_CHUNK", chunk)
+        owned = {k: v.copy(order="K") for k, v in params.items()}
+        state = opt.init(owned)
+        for _ in range(3):
+            state = opt.step_inplace(owned, grads, state, lr_scale=scale)
+        return owned
+
+    pieces, whole = run(1 << 12), run(1 << 30)
+    for key in params:
+        np.testing.assert_array_equal(pieces[key], whole[key], strict=True)
+    assert not np.array_equal(pieces["w"], params["w"])
