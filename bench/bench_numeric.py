@@ -16,10 +16,11 @@ same run:
   too), on the chain engine's ``[(W, b), ...]`` list with the pure
   :meth:`~symcheck.optim.Optimizer.step`, and ``torch.optim.Adam``.
 
-Each round times every contender in turn (the median of ``--repeat`` calls);
-the rounds interleave the contenders, so a change in the machine's load hits
-them alike. Reported: the median over rounds and the range of the rounds,
-and the graph/torch ratio of each round (median and range). Before timing it
+Each round calls the contenders of a measure in turn, ``--repeat`` times,
+and takes each one's median; as the calls interleave, a change in the shared
+machine's load hits the contenders alike. Reported: the median over rounds
+and the range of the rounds, and the graph/torch ratio of each round (median
+and range). Before timing it
 records how far the engines' outputs, gradients and one Adam step are from
 torch's (``max_abs_diff``: the largest over the graph and chain engines).
 Figures go to ``bench/results/numeric.json``.
@@ -56,14 +57,17 @@ ENGINES = ("graph", "numeric", "torch")
 LR = 1e-3
 
 
-def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def _round(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median milliseconds of ``repeat`` calls of each function, the calls taken in turn."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
 def _torch_side(torch: Any, params: list, x: np.ndarray, y: np.ndarray) -> dict[str, Callable]:
@@ -211,9 +215,8 @@ def main(argv: list[str] | None = None) -> None:
         times: dict[str, dict[str, list[float]]] = {m: {e: [] for e in ENGINES} for m in MEASURES}
         for _ in range(args.rounds):
             for measure in MEASURES:
-                for engine in ENGINES:
-                    seconds = _median_seconds(calls[measure][engine], args.repeat)
-                    times[measure][engine].append(seconds * 1e3)
+                for engine, ms in _round(calls[measure], args.repeat).items():
+                    times[measure][engine].append(ms)
         for measure in MEASURES:
             ms = {e: _summary(times[measure][e]) for e in ENGINES}
             ratios = [g / t for g, t in zip(times[measure]["graph"], times[measure]["torch"])]

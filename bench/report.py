@@ -130,9 +130,9 @@ def render_numeric(record: Record) -> str:
     header += ["graph/torch", "max abs diff"]
     figures = record["figures"]
     note = (
-        f"*Median over {figures['rounds']} interleaved rounds (each the median of "
-        f"{figures['repeat']} calls), the rounds' range in brackets; graph/torch is "
-        "the ratio within each round. Adam: the graph engine's column is "
+        f"*Median over {figures['rounds']} rounds (each the median of "
+        f"{figures['repeat']} calls, the contenders called in turn), the rounds' range in "
+        "brackets; graph/torch is the ratio within each round. Adam: the graph engine's column is "
         "`step_inplace` on the parameter dict, the chain engine's the pure `step`.*"
     )
     return f"{_table(header, rows)}\n\n{note}\n\n{provenance(record)}"
@@ -278,8 +278,8 @@ def render_summary(results: dict[str, Record]) -> str:
                 f"{big[0]['batch']}, float64, 1 thread: " + ", ".join(r["measure"] for r in big),
                 "torch: " + ", ".join(f"{r['torch_ms']['median']:.3g} ms" for r in big),
                 ", ".join(f"{r['graph_ms']['median']:.3g} ms" for r in big),
-                ", ".join(f"{r['graph_over_torch']['median']:.2f}×" for r in big)
-                + " torch's time (target ≤ 1.5×)",
+                ", ".join(_ratio_range(r["graph_over_torch"]) for r in big)
+                + " torch's time, median (range) of the rounds' ratios (target ≤ 1.5×)",
                 rec["machine"]["date"],
             ]
         )
