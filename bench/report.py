@@ -102,24 +102,40 @@ def render_prove(record: Record) -> str:
     return f"{table}\n\n{speed}\n\n{provenance(record)}"
 
 
+def _ms_range(r: Record, engine: str) -> str:
+    """``median ms (min–max)`` of one engine's rounds."""
+    t = r[f"{engine}_ms"]
+    return f"{t['median']:.3g} ms ({t['min']:.3g}–{t['max']:.3g})"
+
+
+def _ratio_range(ratio: Record) -> str:
+    return f"{ratio['median']:.2f}× ({ratio['min']:.2f}–{ratio['max']:.2f})"
+
+
 def render_numeric(record: Record) -> str:
     rows = [
         [
             f"{r['network']}",
             str(r["batch"]),
-            f"{r['grad_symcheck_ms']:.3g} ms",
-            f"{r['grad_torch_ms']:.3g} ms",
-            _ratio(r["grad_symcheck_ms"], r["grad_torch_ms"]),
-            f"{r['adam_symcheck_ms']:.3g} ms",
-            f"{r['adam_torch_ms']:.3g} ms",
-            _ratio(r["adam_symcheck_ms"], r["adam_torch_ms"]),
+            r["measure"],
+            _ms_range(r, "graph"),
+            _ms_range(r, "numeric"),
+            _ms_range(r, "torch"),
+            _ratio_range(r["graph_over_torch"]),
             f"{r['max_abs_diff']:.1e}",
         ]
         for r in record["figures"]["rows"]
     ]
-    header = ["network", "batch", "gradient symcheck", "torch", "symcheck/torch"]
-    header += ["Adam step symcheck", "torch", "symcheck/torch", "max abs diff"]
-    return f"{_table(header, rows)}\n\n{provenance(record)}"
+    header = ["network", "batch", "measure", "graph engine", "chain engine", "torch"]
+    header += ["graph/torch", "max abs diff"]
+    figures = record["figures"]
+    note = (
+        f"*Median over {figures['rounds']} rounds (each the median of "
+        f"{figures['repeat']} calls, the contenders called in turn), the rounds' range in "
+        "brackets; graph/torch is the ratio within each round. Adam: the graph engine's column is "
+        "`step_inplace` on the parameter dict, the chain engine's the pure `step`.*"
+    )
+    return f"{_table(header, rows)}\n\n{note}\n\n{provenance(record)}"
 
 
 def _auto_err(r: Record) -> float:
@@ -254,15 +270,16 @@ def render_summary(results: dict[str, Record]) -> str:
             )
     if "numeric" in results:
         rec = results["numeric"]
-        big = rec["figures"]["rows"][-1]
+        rs = rec["figures"]["rows"]
+        big = [r for r in rs if r["network"] == rs[-1]["network"]]
         rows.append(
             [
-                f"`bench/bench_numeric.py`: gradient and Adam step, {big['network']}, "
-                f"batch {big['batch']}, float64, 1 thread",
-                f"torch: {big['grad_torch_ms']:.3g} ms, {big['adam_torch_ms']:.3g} ms",
-                f"{big['grad_symcheck_ms']:.3g} ms, {big['adam_symcheck_ms']:.3g} ms",
-                f"{_ratio(big['grad_symcheck_ms'], big['grad_torch_ms'])}, "
-                f"{_ratio(big['adam_symcheck_ms'], big['adam_torch_ms'])} torch's time",
+                f"`bench/bench_numeric.py`: graph engine, {big[0]['network']}, batch "
+                f"{big[0]['batch']}, float64, 1 thread: " + ", ".join(r["measure"] for r in big),
+                "torch: " + ", ".join(f"{r['torch_ms']['median']:.3g} ms" for r in big),
+                ", ".join(f"{r['graph_ms']['median']:.3g} ms" for r in big),
+                ", ".join(_ratio_range(r["graph_over_torch"]) for r in big)
+                + " torch's time, median (range) of the rounds' ratios (target ≤ 1.5×)",
                 rec["machine"]["date"],
             ]
         )

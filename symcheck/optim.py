@@ -2,8 +2,13 @@ r"""Optimisers as pure update functions with explicit state.
 
 ``opt = get_optimizer("adam", lr=1e-3)``; ``state = opt.init(params)``;
 ``params, state = opt.step(params, grads, state)``. ``step`` never mutates
-its inputs. Every rule is an entry of :data:`OPTIMIZERS` acting elementwise
-on each array, which is what makes it permutation-equivariant (docs/theory.md T2):
+its inputs; ``state = opt.step_inplace(params, grads, state)`` computes the
+same update, bit for bit, into the parameter and state arrays (no
+allocation, for training loops). ``params`` is a ``[(W, b), ...]`` list or a
+name -> array mapping such as a graph's parameters.
+
+Every rule is an entry of :data:`OPTIMIZERS` acting elementwise on each
+array, which is what makes it permutation-equivariant (docs/theory.md, T2):
 permuting neurons permutes parameters, gradients and state alike, so tied
 neurons stay tied.
 
@@ -63,8 +68,11 @@ __all__ = [
 
 NDArray = np.ndarray
 Slots = tuple[NDArray, ...]
-#: ``update(g, slots, t, hyper) -> (direction, new_slots)``; the step is ``-lr * direction``.
-UpdateFn = Callable[[NDArray, Slots, int, Mapping[str, float]], tuple[NDArray, Slots]]
+#: ``update(g, slots, t, hyper, work) -> direction``: updates the state ``slots`` in
+#: place and returns the direction (``g`` itself, or ``work[0]`` filled in); the
+#: step is ``-lr * direction``. ``work`` holds two scratch arrays of ``g``'s
+#: shape; ``g`` is never written.
+UpdateFn = Callable[[NDArray, Slots, int, Mapping[str, float], Slots], NDArray]
 
 #: Options every optimiser accepts, with their neutral defaults.
 COMMON_OPTIONS: Mapping[str, float | None] = MappingProxyType(
@@ -72,11 +80,22 @@ COMMON_OPTIONS: Mapping[str, float | None] = MappingProxyType(
 )
 #: PyTorch's epsilon in ``clip_grad_norm_``.
 _CLIP_EPS = 1e-6
+#: Scratch arrays per parameter array (see :data:`UpdateFn`).
+_WORK = 2
+#: Elements per piece of an in-place update: 256 KiB of float64 per array, so
+#: the six arrays of an Adam piece fit a 2 MiB L2 cache (bench/bench_numeric.py).
+_CHUNK = 1 << 15
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One optimiser recipe: its hyperparameters, state slots and update."""
+    """One optimiser recipe: its hyperparameters, state slots and in-place update.
+
+    Every ``update`` evaluates its formula (module docstring) one NumPy ufunc
+    at a time, in the order and association written there, with ``out=``
+    buffers; so an in-place step rounds exactly as the same expression
+    written with temporaries would.
+    """
 
     name: str
     defaults: Mapping[str, float]
@@ -86,37 +105,68 @@ class Rule:
     summary: str
 
 
-def _sgd(g: NDArray, slots: Slots, t: int, h: Mapping[str, float]) -> tuple[NDArray, Slots]:
-    return g, slots
+def _sgd(g: NDArray, slots: Slots, t: int, h: Mapping[str, float], work: Slots) -> NDArray:
+    return g
 
 
-def _heavy_ball(g: NDArray, slots: Slots, t: int, h: Mapping[str, float]) -> tuple[NDArray, Slots]:
-    v = h["momentum"] * slots[0] + g
-    return v, (v,)
+def _momentum_buffer(g: NDArray, v: NDArray, mu: float) -> None:
+    r""":math:`v \leftarrow \mu v + g`, in place."""
+    np.multiply(mu, v, out=v)
+    np.add(v, g, out=v)
 
 
-def _nesterov(g: NDArray, slots: Slots, t: int, h: Mapping[str, float]) -> tuple[NDArray, Slots]:
-    v = h["momentum"] * slots[0] + g
-    return g + h["momentum"] * v, (v,)
+def _heavy_ball(g: NDArray, slots: Slots, t: int, h: Mapping[str, float], work: Slots) -> NDArray:
+    _momentum_buffer(g, slots[0], h["momentum"])
+    return slots[0]
 
 
-def _adam(g: NDArray, slots: Slots, t: int, h: Mapping[str, float]) -> tuple[NDArray, Slots]:
+def _nesterov(g: NDArray, slots: Slots, t: int, h: Mapping[str, float], work: Slots) -> NDArray:
+    (v,), (d, _) = slots, work
+    _momentum_buffer(g, v, h["momentum"])
+    np.multiply(h["momentum"], v, out=d)
+    return np.add(g, d, out=d)
+
+
+def _decay_squares(g: NDArray, s: NDArray, rate: float, tmp: NDArray) -> None:
+    r""":math:`s \leftarrow \rho s + (1-\rho) g^2`, in place."""
+    np.multiply(rate, s, out=s)
+    np.multiply(g, g, out=tmp)
+    np.multiply(1.0 - rate, tmp, out=tmp)
+    np.add(s, tmp, out=s)
+
+
+def _scaled_by_root(num: NDArray, s: NDArray, eps: float, work: Slots) -> NDArray:
+    r""":math:`num / (\sqrt{s} + \epsilon)` into ``work[0]`` (``work[1]`` scratch)."""
+    d, root = work
+    np.sqrt(s, out=root)
+    np.add(root, eps, out=root)
+    return np.divide(num, root, out=d)
+
+
+def _adam(g: NDArray, slots: Slots, t: int, h: Mapping[str, float], work: Slots) -> NDArray:
     b1, b2 = h["beta1"], h["beta2"]
-    m = b1 * slots[0] + (1.0 - b1) * g
-    s = b2 * slots[1] + (1.0 - b2) * (g * g)
-    m_hat = m / (1.0 - b1**t)
-    s_hat = s / (1.0 - b2**t)
-    return m_hat / (np.sqrt(s_hat) + h["eps"]), (m, s)
+    (m, s), (d, root) = slots, work
+    np.multiply(b1, m, out=m)
+    np.multiply(1.0 - b1, g, out=d)
+    np.add(m, d, out=m)
+    _decay_squares(g, s, b2, d)
+    np.divide(s, 1.0 - b2**t, out=root)  # s_hat
+    np.sqrt(root, out=root)
+    np.add(root, h["eps"], out=root)
+    np.divide(m, 1.0 - b1**t, out=d)  # m_hat
+    return np.divide(d, root, out=d)
 
 
-def _rmsprop(g: NDArray, slots: Slots, t: int, h: Mapping[str, float]) -> tuple[NDArray, Slots]:
-    s = h["alpha"] * slots[0] + (1.0 - h["alpha"]) * (g * g)
-    return g / (np.sqrt(s) + h["eps"]), (s,)
+def _rmsprop(g: NDArray, slots: Slots, t: int, h: Mapping[str, float], work: Slots) -> NDArray:
+    _decay_squares(g, slots[0], h["alpha"], work[0])
+    return _scaled_by_root(g, slots[0], h["eps"], work)
 
 
-def _adagrad(g: NDArray, slots: Slots, t: int, h: Mapping[str, float]) -> tuple[NDArray, Slots]:
-    s = slots[0] + g * g
-    return g / (np.sqrt(s) + h["eps"]), (s,)
+def _adagrad(g: NDArray, slots: Slots, t: int, h: Mapping[str, float], work: Slots) -> NDArray:
+    (s,) = slots
+    d = np.multiply(g, g, out=work[0])
+    np.add(s, d, out=s)
+    return _scaled_by_root(g, s, h["eps"], work)
 
 
 _ADAM_DEFAULTS = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
@@ -138,10 +188,15 @@ OPTIMIZERS: dict[str, Rule] = {
 
 @dataclass(frozen=True)
 class OptState:
-    """Optimiser state: the number of steps taken and one slot tuple per array."""
+    """Optimiser state: the number of steps taken and one slot tuple per array.
+
+    ``work`` holds scratch arrays that :meth:`Optimizer.step_inplace` reuses
+    from step to step (empty until its first call); they carry no state.
+    """
 
     count: int
     slots: tuple[Slots, ...]
+    work: tuple[Slots, ...] = field(default=(), compare=False, repr=False)
 
 
 def _number(name: str, value: object, *, allow_none: bool = False) -> float | None:
@@ -153,6 +208,60 @@ def _number(name: str, value: object, *, allow_none: bool = False) -> float | No
     if not math.isfinite(v) or v < 0:
         raise InvalidArgument(f"{name}={value!r} must be a finite number >= 0")
     return v
+
+
+def _pieces(
+    p: NDArray, g: NDArray, slots: Slots, work: Slots, lr: float | NDArray
+) -> list[tuple[NDArray, NDArray, Slots, Slots, float | NDArray]]:
+    """The arrays of one parameter cut into matching flat pieces of :data:`_CHUNK` elements.
+
+    Every rule is elementwise, so updating piece by piece gives the same
+    numbers; the pieces are small enough for all the arrays of one to stay
+    in the core's cache across the rule's ufunc passes, where whole arrays
+    would stream through memory once per pass. Arrays not all C-contiguous
+    (a flat view of them would be a copy) are updated whole.
+    """
+    arrays = (p, g, *slots, *work)
+    if p.size <= _CHUNK or not all(a.flags.c_contiguous for a in arrays):
+        return [(p, g, slots, work, lr)]
+    flat = [a.reshape(-1) for a in arrays]
+    if isinstance(lr, np.ndarray):
+        lr = np.broadcast_to(lr, p.shape).reshape(-1)
+    n = len(slots)
+    return [
+        (
+            flat[0][i : i + _CHUNK],
+            flat[1][i : i + _CHUNK],
+            tuple(a[i : i + _CHUNK] for a in flat[2 : 2 + n]),
+            tuple(a[i : i + _CHUNK] for a in flat[2 + n :]),
+            lr[i : i + _CHUNK] if isinstance(lr, np.ndarray) else lr,
+        )
+        for i in range(0, p.size, _CHUNK)
+    ]
+
+
+def _aligned(params: Sequence | Mapping, other: Sequence | Mapping, what: str) -> object:
+    """``other`` in the order of ``params``: by key when both are mappings."""
+    if not (isinstance(params, Mapping) and isinstance(other, Mapping)):
+        return other
+    if other.keys() != params.keys():
+        odd = sorted(set(params) ^ set(other))
+        raise InvalidArgument(
+            f"{what} and params name different arrays ({odd}); give {what} the params' keys"
+        )
+    return {k: other[k] for k in params}
+
+
+def _require_writable_float(p: object) -> None:
+    if isinstance(p, np.ndarray) and p.flags.writeable and p.dtype.kind in "fco":
+        return
+    what = type(p).__name__ if not isinstance(p, np.ndarray) else f"a {p.dtype} array"
+    if isinstance(p, np.ndarray) and p.flags.writeable is False:
+        what += " (read-only)"
+    raise InvalidArgument(
+        f"step_inplace needs writable float arrays as parameters; got {what}; "
+        "pass np.array(p, dtype=float) or use step(), which copies"
+    )
 
 
 @dataclass(frozen=True)
@@ -208,43 +317,111 @@ class Optimizer:
             gs = [g + self.l1 * np.sign(p) for g, p in zip(gs, ps)]
         return gs
 
-    def step(
+    def _checked(
         self,
-        params: Sequence,
-        grads: Sequence,
+        params: Sequence | Mapping,
+        grads: Sequence | Mapping,
         state: OptState,
-        *,
-        lr_scale: Sequence | None = None,
-    ) -> tuple[list, OptState]:
-        r"""One update; returns ``(new_params, new_state)`` and mutates nothing.
-
-        ``lr_scale`` (optional, same ``(W, b)`` layout as ``params``, arrays
-        broadcastable to each parameter) multiplies the learning rate
-        elementwise: the per-neuron learning rate breaker.
-        """
-        ps, gs = leaves(params), leaves(grads)
+        lr_scale: object,
+    ) -> tuple[list[NDArray], list[NDArray], list]:
+        ps, gs = leaves(params), leaves(_aligned(params, grads, "grads"))
         if len(ps) != len(gs) or len(ps) != len(state.slots):
             raise InvalidArgument(
                 f"params has {len(ps)} arrays, grads {len(gs)} and the state {len(state.slots)}; "
                 "build the state with opt.init(params) and pass gradients in the params layout"
             )
-        scales = leaves(lr_scale) if lr_scale is not None else [None] * len(ps)
+        scales = [None] * len(ps)
+        if lr_scale is not None:
+            scales = leaves(_aligned(params, lr_scale, "lr_scale"))
         if len(scales) != len(ps):
             raise InvalidArgument(
-                f"lr_scale has {len(scales)} arrays, params {len(ps)}; use the (W, b) layout"
+                f"lr_scale has {len(scales)} arrays, params {len(ps)}; use the params layout"
             )
+        return ps, gs, scales
+
+    def _apply(
+        self,
+        ps: list[NDArray],
+        gs: list[NDArray],
+        slots: tuple[Slots, ...],
+        work: tuple[Slots, ...],
+        scales: list,
+        t: int,
+    ) -> None:
+        """Update ``ps`` and ``slots`` in place, step ``t``; ``work`` is scratch."""
         gs = self._preprocess(ps, gs)
-        t = state.count + 1
-        new_ps: list[NDArray] = []
-        new_slots: list[Slots] = []
+        decay = self.rule.decoupled_decay and self.weight_decay
+        for whole in zip(ps, gs, slots, work, scales):
+            scale = whole[-1]
+            rate = self.lr if scale is None else self.lr * np.asarray(scale)
+            for p, g, slot, scratch, lr in _pieces(*whole[:-1], rate):
+                if decay:  # p - (lr * weight_decay) * p; the direction does not read p
+                    np.subtract(p, np.multiply(lr * self.weight_decay, p, out=scratch[0]), out=p)
+                direction = self.rule.update(g, slot, t, self.hyper, scratch)
+                np.subtract(p, np.multiply(lr, direction, out=scratch[0]), out=p)
+
+    def step(
+        self,
+        params: Sequence | Mapping,
+        grads: Sequence | Mapping,
+        state: OptState,
+        *,
+        lr_scale: Sequence | Mapping | None = None,
+    ) -> tuple[list | dict, OptState]:
+        r"""One update; returns ``(new_params, new_state)`` and mutates nothing.
+
+        ``params`` is a ``[(W, b), ...]`` list or a name -> array mapping (a
+        graph's parameters); ``grads`` and ``lr_scale`` (optional, arrays
+        broadcastable to each parameter) have the same layout. ``lr_scale``
+        multiplies the learning rate elementwise: the per-neuron learning
+        rate breaker. The new arrays have the type of the old step's
+        expressions (``p - lr * direction``); the result is the same, bit for
+        bit, as :meth:`step_inplace` on copies.
+        """
+        ps, gs, scales = self._checked(params, grads, state, lr_scale)
+        new_ps, new_slots, work = [], [], []
         for p, g, slots, scale in zip(ps, gs, state.slots, scales):
-            direction, slots = self.rule.update(g, slots, t, self.hyper)
-            lr = self.lr if scale is None else self.lr * np.asarray(scale)
-            if self.rule.decoupled_decay and self.weight_decay:
-                p = p - lr * self.weight_decay * p
-            new_ps.append(p - lr * direction)
-            new_slots.append(slots)
+            extra = () if scale is None else (np.asarray(scale),)
+            dtype = np.result_type(p, g, *extra, *slots, 0.0)
+            new_ps.append(np.array(p, dtype=dtype))
+            new_slots.append(tuple(np.array(v, dtype=dtype) for v in slots))
+            work.append(tuple(np.empty_like(new_ps[-1]) for _ in range(_WORK)))
+        t = state.count + 1
+        self._apply(new_ps, gs, tuple(new_slots), tuple(work), scales, t)
         return unflatten(params, new_ps), OptState(t, tuple(new_slots))
+
+    def step_inplace(
+        self,
+        params: Sequence | Mapping,
+        grads: Sequence | Mapping,
+        state: OptState,
+        *,
+        lr_scale: Sequence | Mapping | None = None,
+    ) -> OptState:
+        """One update written into the arrays of ``params`` and of ``state``; returns the state.
+
+        The same update as :meth:`step`, bit for bit, without allocating: the
+        parameter arrays and the state's slot arrays are overwritten (each
+        parameter must be a writable floating-point or object array), and the
+        scratch arrays are allocated on the first call and kept in the state.
+        Use it in training loops that own their arrays; :meth:`step` when the
+        old point must survive.
+        """
+        ps, gs, scales = self._checked(params, grads, state, lr_scale)
+        work = state.work
+        if not work:
+            for p in ps:
+                _require_writable_float(p)
+            work = tuple(tuple(np.empty_like(p) for _ in range(_WORK)) for p in ps)
+        bad = next((i for i, (p, g) in enumerate(zip(ps, gs)) if np.shape(g) != p.shape), None)
+        if bad is not None:
+            raise InvalidArgument(
+                f"grads array {bad} has shape {np.shape(gs[bad])} but its parameter "
+                f"{ps[bad].shape}; pass gradients in the params layout"
+            )
+        t = state.count + 1
+        self._apply(ps, gs, state.slots, work, scales, t)
+        return OptState(t, state.slots, work)
 
 
 def get_optimizer(name: str, *, lr: float, **hyper: Any) -> Optimizer:

@@ -1,12 +1,14 @@
-"""Helpers that map functions over parameter lists ``[(W, b), ...]``.
+"""Helpers that map functions over parameter lists ``[(W, b), ...]`` or name -> array maps.
 
 ``b`` may be ``None`` (networks without bias); the helpers skip it and keep
-it ``None``. Every function returns new lists and never mutates its inputs.
+it ``None``. A mapping (a graph's parameter dict, ``{"fc1.weight": W, ...}``)
+is taken in its iteration order and rebuilt as a ``dict`` with the same keys.
+Every function returns new containers and never mutates its inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -18,13 +20,20 @@ NDArray = np.ndarray
 Params = list[tuple[NDArray, "NDArray | None"]]
 
 
-def leaves(params: Sequence) -> list[NDArray]:
-    """The arrays of ``params`` in order ``W1, b1, W2, b2, ...`` (``None`` skipped)."""
+def leaves(params: Sequence | Mapping) -> list[NDArray]:
+    """The arrays of ``params`` in order ``W1, b1, W2, b2, ...`` (``None`` skipped).
+
+    For a mapping, its values in iteration order.
+    """
+    if isinstance(params, Mapping):
+        return list(params.values())
     return [leaf for pair in params for leaf in pair if leaf is not None]
 
 
-def unflatten(template: Sequence, values: Sequence[NDArray]) -> Params:
-    """Rebuild the ``[(W, b), ...]`` layout of ``template`` from ``leaves`` order."""
+def unflatten(template: Sequence | Mapping, values: Sequence[NDArray]) -> Params | dict:
+    """Rebuild the layout of ``template`` (``[(W, b), ...]`` or a mapping) from ``leaves`` order."""
+    if isinstance(template, Mapping):
+        return dict(zip(template, values, strict=True))
     it = iter(values)
     out: Params = []
     for _w, b in template:
@@ -34,7 +43,9 @@ def unflatten(template: Sequence, values: Sequence[NDArray]) -> Params:
     return out
 
 
-def map_params(fn: Callable[..., NDArray], params: Sequence, *rest: Sequence) -> Params:
+def map_params(
+    fn: Callable[..., NDArray], params: Sequence | Mapping, *rest: Sequence | Mapping
+) -> Params | dict:
     """Apply ``fn(leaf, *matching_leaves)`` to every array of ``params``.
 
     The parameter lists in ``rest`` must have the same layout as ``params``.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from symcheck import InvalidArgument
+from symcheck import InvalidArgument, optim
 from symcheck.optim import OPTIMIZERS, get_optimizer
 
 # (symcheck name, symcheck options, torch class name, torch options)
@@ -85,6 +85,83 @@ def test_step_is_pure_and_never_mutates_its_inputs(name):
     assert state.count == 0 and new_state.count == 1
     np.testing.assert_array_equal(new_params[0][0], again[0][0])
     assert not np.array_equal(new_params[0][0], params[0][0])
+
+
+def _graph_like_params(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {"fc1.weight": rng.normal(size=(4, 3)), "fc1.bias": rng.normal(size=4)}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_step_inplace_equals_step_bit_for_bit_and_overwrites_the_arrays(name):
+    rng = np.random.default_rng(3)
+    opt = get_optimizer(name, lr=0.1, weight_decay=0.01, clip_value=0.8)
+    pure = _graph_like_params(rng)
+    owned = {k: v.copy() for k, v in pure.items()}
+    pure_state, state = opt.init(pure), opt.init(owned)
+    arrays = dict(owned)
+    for k in range(4):
+        grads = {key: np.sin((k + 1) * value) for key, value in pure.items()}
+        scale = {"fc1.weight": np.full((4, 1), 0.5), "fc1.bias": np.full(4, 2.0)} if k else None
+        pure, pure_state = opt.step(pure, grads, pure_state, lr_scale=scale)
+        state = opt.step_inplace(owned, grads, state, lr_scale=scale)
+    assert state.count == pure_state.count == 4
+    for key in pure:
+        assert owned[key] is arrays[key]  # written in place
+        np.testing.assert_array_equal(owned[key], pure[key], strict=True)
+    for mine, theirs in zip(state.slots, pure_state.slots):
+        for a, b in zip(mine, theirs):
+            np.testing.assert_array_equal(a, b, strict=True)
+
+
+def test_step_inplace_comparison_can_fail():
+    # The sibling of the bit-for-bit test: another learning rate differs.
+    rng = np.random.default_rng(3)
+    params = _graph_like_params(rng)
+    owned = {k: v.copy() for k, v in params.items()}
+    grads = {k: np.cos(v) for k, v in params.items()}
+    new, _ = get_optimizer("adam", lr=0.1).step(
+        params, grads, get_optimizer("adam", lr=0.1).init(params)
+    )
+    other = get_optimizer("adam", lr=0.1 * (1 + 1e-15))
+    other.step_inplace(owned, grads, other.init(owned))
+    assert not np.array_equal(owned["fc1.weight"], new["fc1.weight"])
+
+
+def test_a_parameter_mapping_steps_like_the_pair_list_and_keeps_its_keys():
+    rng = np.random.default_rng(5)
+    w, b = rng.normal(size=(4, 3)), rng.normal(size=4)
+    opt = get_optimizer("adam", lr=0.1)
+    pairs, _ = opt.step([(w, b)], [(np.sin(w), np.sin(b))], opt.init([(w, b)]))
+    # Keys in another order than the params: matched by name, not position.
+    params = {"fc1.weight": w, "fc1.bias": b}
+    grads = {"fc1.bias": np.sin(b), "fc1.weight": np.sin(w)}
+    named, _ = opt.step(params, grads, opt.init(params))
+    assert list(named) == ["fc1.weight", "fc1.bias"]
+    np.testing.assert_array_equal(named["fc1.weight"], pairs[0][0])
+    np.testing.assert_array_equal(named["fc1.bias"], pairs[0][1])
+
+
+@pytest.mark.parametrize(
+    ("params", "grads", "fragment"),
+    [
+        ({"w": np.zeros((2, 2), dtype=int)}, {"w": np.ones((2, 2))}, "a int64 array"),
+        ({"w": np.zeros((2, 2))}, {"w": np.ones((2, 3))}, "has shape (2, 3)"),
+        ({"w": np.zeros((2, 2))}, {"v": np.ones((2, 2))}, "name different arrays (['v', 'w'])"),
+    ],
+)
+def test_step_inplace_refuses_arrays_it_cannot_overwrite(params, grads, fragment):
+    opt = get_optimizer("sgd", lr=0.1)
+    with pytest.raises(InvalidArgument) as info:
+        opt.step_inplace(params, grads, opt.init(params))
+    assert fragment in str(info.value)
+
+
+def test_step_inplace_refuses_a_read_only_array():
+    w = np.zeros((2, 2))
+    w.flags.writeable = False
+    opt = get_optimizer("sgd", lr=0.1)
+    with pytest.raises(InvalidArgument, match=r"read-only"):
+        opt.step_inplace({"w": w}, {"w": np.ones((2, 2))}, opt.init({"w": w}))
 
 
 def test_sgd_step_is_exact_on_dyadic_numbers():
@@ -167,3 +244,31 @@ def test_invalid_optimizer_arguments_are_rejected_with_a_message(call, fragment)
     with pytest.raises(InvalidArgument) as info:
         call()
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_updating_large_arrays_piece_by_piece_changes_no_bit(name, monkeypatch):
+    # (2, 20000) C-ordered is cut into pieces, the F-ordered one is not; the
+    # per-row learning-rate scale is broadcast before it is cut.
+    rng = np.random.default_rng(7)
+    params = {
+        "w": rng.normal(size=(2, 20_000)),
+        "f": np.asfortranarray(rng.normal(size=(3, 9_000))),
+        "b": rng.normal(size=5),
+    }
+    grads = {k: np.sin(3 * v) for k, v in params.items()}
+    scale = {"w": np.array([[0.5], [2.0]]), "f": np.ones((3, 1)), "b": np.full(5, 0.25)}
+    opt = get_optimizer(name, lr=0.01, weight_decay=0.02)
+
+    def run(chunk):
+        monkeypatch.setattr(optim, "_CHUNK", chunk)
+        owned = {k: v.copy(order="K") for k, v in params.items()}
+        state = opt.init(owned)
+        for _ in range(3):
+            state = opt.step_inplace(owned, grads, state, lr_scale=scale)
+        return owned
+
+    pieces, whole = run(1 << 12), run(1 << 30)
+    for key in params:
+        np.testing.assert_array_equal(pieces[key], whole[key], strict=True)
+    assert not np.array_equal(pieces["w"], params["w"])

@@ -7,11 +7,19 @@ in reverse order, summing the gradient of every value over its readers
 (reverse-mode accumulation, :math:`\\bar v = \\sum_{u \\text{ reads } v}
 \\bar u\\, \\partial u / \\partial v`). Both run on either backend (NumPy
 float64/complex, or SymPy object arrays).
+
+Reverse mode differentiates only what leads to a parameter: a node none of
+whose arguments depends on a parameter is skipped, and a backward kernel
+that takes the keyword ``wanted`` (one flag per array, in the forward's
+order) is told which gradients are needed, so a first ``linear`` layer does
+not form the gradient of the network input, as autograd does not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
+from functools import cache
 
 import numpy as np
 
@@ -23,6 +31,14 @@ from symcheck.graph.ops import get_op
 __all__ = ["evaluate", "forward", "loss_and_gradients"]
 
 NDArray = np.ndarray
+
+
+@cache
+def _kernels(op_name: str) -> tuple[Callable, Callable, bool]:
+    """The op's forward and backward kernels, and whether the backward takes ``wanted``."""
+    op = get_op(op_name)
+    backward = op.backward()
+    return op.forward(), backward, "wanted" in inspect.signature(backward).parameters
 
 
 def _check_arrays(
@@ -54,7 +70,7 @@ def forward(
     values.update(_check_arrays(graph, "params", params, graph.parameter_names))
     caches: dict[str, object] = {}
     for node in graph.nodes:
-        kernel = get_op(node.op).forward()
+        kernel = _kernels(node.op)[0]
         arrays = [values[n] for n in (*node.inputs, *node.params)]
         values[node.output], caches[node.output] = kernel(xp, *arrays, **node.attr_dict)
     return values, caches
@@ -91,13 +107,27 @@ def loss_and_gradients(
     )
     one = np.asarray(xp.const(1), dtype=object if xp.exact else None)
     grads: dict[str, NDArray] = {graph.output: loss_op.backward()(xp, loss_cache, one)[0]}
+    depends = _parameter_dependent(graph)
     for node in reversed(graph.nodes):
-        if node.output not in grads:
+        if node.output not in grads or node.output not in depends:
             continue
-        parts = get_op(node.op).backward()(xp, caches[node.output], grads[node.output])
-        for name, grad in zip((*node.inputs, *node.params), parts, strict=True):
-            if grad is None:
+        _, backward, takes_wanted = _kernels(node.op)
+        names = (*node.inputs, *node.params)
+        options = {"wanted": tuple(n in depends for n in names)} if takes_wanted else {}
+        parts = backward(xp, caches[node.output], grads[node.output], **options)
+        for name, grad in zip(names, parts, strict=True):
+            if grad is None or name not in depends:
                 continue
             grads[name] = grads[name] + grad if name in grads else grad
-    zero = {p: np.zeros(graph.shape(p)) for p in graph.parameter_names}
-    return loss, {p: grads.get(p, zero[p]) for p in graph.parameter_names}
+    return loss, {
+        p: grads[p] if p in grads else np.zeros(graph.shape(p)) for p in graph.parameter_names
+    }
+
+
+def _parameter_dependent(graph: Graph) -> frozenset[str]:
+    """The parameters and every value computed from at least one of them."""
+    depends = set(graph.parameter_names)
+    for node in graph.nodes:
+        if any(n in depends for n in (*node.inputs, *node.params)):
+            depends.add(node.output)
+    return frozenset(depends)

@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from symcheck.activations import ACTIVATIONS
 from symcheck.errors import InvalidArgument
-from symcheck.graph.backend import SYMPY
+from symcheck.graph import evaluate as module
+from symcheck.graph.backend import NUMPY, SYMPY
 from symcheck.graph.evaluate import evaluate, loss_and_gradients
+from symcheck.graph.kernels import dense
+from symcheck.graph.kernels.dense import linear_backward, linear_forward
+from symcheck.graph.kernels.elementwise import activation_backward, activation_forward
 from symcheck.graph.sample import random_inputs, random_parameters, random_target
 from symcheck.graph.zoo import resolve_model
 
@@ -94,3 +99,52 @@ def test_missing_or_misshapen_arrays_are_refused():
         evaluate(graph, {}, inputs)
     with pytest.raises(InvalidArgument, match=r"inputs\['x'\] has shape \(3,\)"):
         evaluate(graph, params, {"x": np.zeros(3)})
+
+
+def test_linear_backward_skips_only_the_gradients_not_wanted():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.normal(size=(4, 3)), rng.normal(size=(2, 3)), rng.normal(size=2)
+    _, cache = linear_forward(NUMPY, x, w, b)
+    g = rng.normal(size=(4, 2))
+    full = linear_backward(NUMPY, cache, g)
+    part = linear_backward(NUMPY, cache, g, wanted=(False, True, True))
+    assert part[0] is None and full[0] is not None
+    for mine, theirs in zip(part[1:], full[1:]):
+        np.testing.assert_array_equal(mine, theirs, strict=True)
+
+
+def test_reverse_mode_skips_the_input_gradient_and_keeps_every_parameter_gradient(monkeypatch):
+    graph = resolve_model("2-3-2")
+    rng = np.random.default_rng(1)
+    params = random_parameters(graph, rng=rng)
+    inputs, target = random_inputs(graph, rng=rng), random_target(graph, rng=rng)
+    asked = []
+    original = dense.linear_backward
+
+    def spy(xp, cache, grad_out, *, wanted=None):
+        asked.append(wanted)
+        return original(xp, cache, grad_out, wanted=wanted)
+
+    before = loss_and_gradients(graph, params, inputs, target)[1]
+    monkeypatch.setattr(dense, "linear_backward", spy)
+    module._kernels.cache_clear()
+    try:
+        after = loss_and_gradients(graph, params, inputs, target)[1]
+    finally:
+        module._kernels.cache_clear()
+    # The last layer needs its input's gradient, the first does not (x is data).
+    assert asked == [(True, True, True), (False, True, True)]
+    assert before.keys() == after.keys() == set(graph.parameter_names)
+    for name in before:
+        np.testing.assert_array_equal(before[name], after[name], strict=True)
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_the_slope_from_the_forward_value_is_the_registry_derivative_bit_for_bit(name):
+    z = np.random.default_rng(2).normal(scale=4.0, size=(64, 32))
+    _, cache = activation_forward(NUMPY, z, name=name)
+    (grad,) = activation_backward(NUMPY, cache, np.ones_like(z))
+    np.testing.assert_array_equal(grad, ACTIVATIONS[name].numpy_derivative(z), strict=True)
+    # Sibling: the cached value matters; a stale one gives another slope.
+    stale = (cache[0], cache[1], cache[2] * 0.5)
+    assert not np.array_equal(activation_backward(NUMPY, stale, np.ones_like(z))[0], grad)

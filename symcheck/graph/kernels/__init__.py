@@ -13,5 +13,9 @@ Conventions, the same in every family module:
 * ``<op>_backward(xp, cache, grad_out) -> tuple``: the gradient of a scalar
   with respect to each array given to the forward pass, in the same order, each
   with that array's shape (``None`` for an integer input such as token ids).
+  A backward kernel that can skip work takes the keyword
+  ``wanted: tuple[bool, ...] | None`` (one flag per array; ``None`` = all)
+  and returns ``None`` for an array not wanted; the interpreter passes it
+  to kernels whose signature has it.
 * Tensors are batch-first: axis 0 is the sample axis.
 """

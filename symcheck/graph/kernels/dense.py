@@ -42,16 +42,31 @@ def linear_forward(
     require_shape("linear", "bias", bias, weight.shape[:1])
     out = np.matmul(x, weight.T)
     if bias is not None:
-        out = out + bias
+        out = _plus(out, bias)
     return out, (x, weight, bias is not None)
 
 
-def linear_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
-    """Gradients for (x, weight[, bias])."""
+def _plus(out: NDArray, bias: NDArray) -> NDArray:
+    """``out + bias``, into ``out`` (a fresh product) when the sum keeps its dtype."""
+    if np.result_type(out, bias) == out.dtype:
+        return np.add(out, bias, out=out)
+    return out + bias
+
+
+def linear_backward(
+    xp: Backend, cache: tuple, grad_out: NDArray, *, wanted: tuple[bool, ...] | None = None
+) -> tuple:
+    """Gradients for (x, weight[, bias]); ``None`` for an array ``wanted`` says is not needed."""
     x, weight, has_bias = cache
+    want_x, want_w, want_b = (*(wanted or (True,) * 3), True)[:3]
     g2 = grad_out.reshape(-1, weight.shape[0])
-    grads = (np.matmul(grad_out, weight), np.matmul(g2.T, x.reshape(-1, weight.shape[1])))
-    return (*grads, g2.sum(axis=0)) if has_bias else grads
+    grads = (
+        np.matmul(grad_out, weight) if want_x else None,
+        np.matmul(g2.T, x.reshape(-1, weight.shape[1])) if want_w else None,
+    )
+    if not has_bias:
+        return grads
+    return (*grads, g2.sum(axis=0) if want_b else None)
 
 
 def expert_linear_forward(

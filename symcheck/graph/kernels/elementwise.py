@@ -60,11 +60,18 @@ Form = Callable[[Backend, NDArray], NDArray]
 
 @dataclass(frozen=True)
 class Elementwise:
-    """One activation: ``value(xp, z)`` and ``derivative(xp, z)``, both elementwise."""
+    """One activation: ``value(xp, z)`` and ``derivative(xp, z)``, both elementwise.
+
+    ``slope_of_value`` (optional, NumPy only) gives :math:`\\varphi'(z)` from
+    :math:`y = \\varphi(z)` with the very operations the NumPy derivative
+    applies to its own :math:`\\varphi(z)`, so the backward pass reuses the
+    forward output instead of recomputing it, bit for bit the same.
+    """
 
     name: str
     value: Form
     derivative: Form
+    slope_of_value: Callable[[NDArray], NDArray] | None = None
 
 
 def _on_sympy(fn: Callable[[sp.Expr], sp.Expr], z: NDArray) -> NDArray:
@@ -73,6 +80,14 @@ def _on_sympy(fn: Callable[[sp.Expr], sp.Expr], z: NDArray) -> NDArray:
     for index, value in np.ndenumerate(z):
         out[index] = fn(value)
     return out
+
+
+#: Registry derivatives rewritten on the value: ``1 - tanh(z)**2`` and
+#: ``s(z) (1 - s(z))`` (symcheck.activations), with ``y`` for tanh(z) resp. s(z).
+_SLOPE_OF_VALUE: dict[str, Callable[[NDArray], NDArray]] = {
+    "tanh": lambda y: 1.0 - y**2,
+    "sigmoid": lambda y: y * (1.0 - y),
+}
 
 
 def _from_registry(activation: Activation) -> Elementwise:
@@ -93,7 +108,7 @@ def _from_registry(activation: Activation) -> Elementwise:
             return _on_sympy(lambda v: symbolic_slope().subs(t, v), z)
         return activation.numpy_derivative(z)  # type: ignore[misc]
 
-    return Elementwise(activation.name, value, slope)
+    return Elementwise(activation.name, value, slope, _SLOPE_OF_VALUE.get(activation.name))
 
 
 _SIGMOID = _from_registry(ACTIVATIONS["sigmoid"])
@@ -175,12 +190,15 @@ def get_elementwise(name: object) -> Elementwise:
 def activation_forward(xp: Backend, x: NDArray, *, name: str) -> tuple[NDArray, tuple]:
     """:math:`\\varphi(x)` elementwise, :math:`\\varphi` the activation called ``name``."""
     recipe = get_elementwise(name)
-    return recipe.value(xp, x), (recipe, x)
+    out = recipe.value(xp, x)
+    return out, (recipe, x, out)
 
 
 def activation_backward(xp: Backend, cache: tuple, grad_out: NDArray) -> tuple:
     """Gradient for (x,): :math:`g\\,\\varphi'(x)`."""
-    recipe, x = cache
+    recipe, x, out = cache
+    if recipe.slope_of_value is not None and not xp.exact:
+        return (grad_out * recipe.slope_of_value(out),)
     return (grad_out * recipe.derivative(xp, x),)
 
 
