@@ -21,11 +21,16 @@ The files:
   ``attn.k_proj.weight`` (column 7 copies column 1), ``attn.ln.weight``.
 - ``nan.npz``: a 2-4-1 chain with one NaN in ``0.weight``.
 - ``evil.npz``: an object array whose unpickling would create ``pwned``.
+- ``tiny-llama/`` (directory): a 2-layer Llama-style checkpoint (hidden 8, 4
+  query heads in 2 key-value groups, FFN 12) as ``model.safetensors`` with its
+  ``config.json``; FFN neuron 7 of layer 1 is a copy of neuron 2 (gate and up
+  rows, down column) and FFN neuron 9 of layer 0 is dead (all-zero down column).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import sys
 import zipfile
@@ -118,6 +123,43 @@ def _evil_npz(path: Path) -> None:
 
 
 #: File name -> builder; one recipe per file.
+_TINY_LLAMA = {
+    "model_type": "llama",
+    "hidden_size": 8,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "num_hidden_layers": 2,
+    "intermediate_size": 12,
+    "vocab_size": 20,
+}
+
+
+def _tiny_llama(path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    c = _TINY_LLAMA
+    h, f, kv = c["hidden_size"], c["intermediate_size"], 2 * (8 // 4)
+    rng = np.random.default_rng(7)
+    shapes = {"model.embed_tokens.weight": (20, h), "model.norm.weight": (h,)}
+    shapes["lm_head.weight"] = (20, h)
+    for layer in range(c["num_hidden_layers"]):
+        p = f"model.layers.{layer}."
+        shapes |= {p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,)}
+        for name, shape in (("q", (h, h)), ("k", (kv, h)), ("v", (kv, h)), ("o", (h, h))):
+            shapes[p + f"self_attn.{name}_proj.weight"] = shape
+        for name, shape in (("gate", (f, h)), ("up", (f, h)), ("down", (h, f))):
+            shapes[p + f"mlp.{name}_proj.weight"] = shape
+    t = {n: rng.standard_normal(s).astype(np.float32) for n, s in shapes.items()}
+    mlp = "model.layers.{}.mlp.{}_proj.weight"
+    for name in ("gate", "up"):
+        t[mlp.format(1, name)][7] = t[mlp.format(1, name)][2]
+    t[mlp.format(1, "down")][:, 7] = t[mlp.format(1, "down")][:, 2]
+    t[mlp.format(0, "down")][:, 9] = 0.0
+    path.mkdir(exist_ok=True)
+    save_file(t, str(path / "model.safetensors"))
+    (path / "config.json").write_text(json.dumps(c, indent=1))
+
+
 FIXTURES: dict[str, Callable[[Path], None]] = {
     "model.npz": _model_npz,
     "zero_mlp.pt": _zero_mlp_pt,
@@ -126,6 +168,7 @@ FIXTURES: dict[str, Callable[[Path], None]] = {
     "attention.safetensors": _attention_safetensors,
     "nan.npz": _nan_npz,
     "evil.npz": _evil_npz,
+    "tiny-llama": _tiny_llama,
 }
 
 

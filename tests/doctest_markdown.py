@@ -419,5 +419,8 @@ def prepare_directory(directory: Path, fixtures: Path) -> Path:
     """Copy the fixture files into ``directory`` (created) and return it."""
     directory.mkdir(parents=True, exist_ok=True)
     for item in fixtures.iterdir():
-        shutil.copy2(item, directory / item.name)
+        if item.is_dir():
+            shutil.copytree(item, directory / item.name)
+        else:
+            shutil.copy2(item, directory / item.name)
     return directory
