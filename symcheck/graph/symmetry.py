@@ -147,14 +147,32 @@ class Symmetries:
 class _Context:
     """The :class:`~symcheck.graph.ops.RuleContext` of one node."""
 
-    def __init__(self, uf: AxisUnionFind, dims: Mapping[str, list[int]], node: Node) -> None:
+    def __init__(
+        self,
+        uf: AxisUnionFind,
+        dims: Mapping[str, list[int]],
+        node: Node,
+        *,
+        sources: Mapping[str, str],
+        labels: Mapping[str, str],
+    ) -> None:
         self._uf, self._dims, self._node = uf, dims, node
+        self._sources, self._labels = sources, labels
         self.attrs = node.attr_dict
         self.n_inputs, self.n_params = len(node.inputs), len(node.params)
-        first = node.params[0] if node.params else node.output
-        self.label = first.removesuffix(".weight").removesuffix(".table")
+        self.label = self.param_label(node.params[0]) if node.params else node.output
         self.mentioned: set[int] = set()
         self.mixed: list[int] = []
+
+    def param_label(self, parameter: str) -> str:
+        """The display label of a parameter's layer: a caller's label, else its stem."""
+        if parameter in self._labels:
+            return self._labels[parameter]
+        return parameter.removesuffix(".weight").removesuffix(".table")
+
+    def x_param(self, i: int) -> str | None:
+        """The parameter input ``i`` is a view of (computed from no network input), or None."""
+        return self._sources.get(self._node.inputs[i])
 
     def x(self, i: int, axis: int) -> int:
         return self._dims[self._node.inputs[i]][axis]
@@ -205,9 +223,24 @@ class _Context:
         return [d for name in names for d in self._dims[name]]
 
 
-def _build(graph: Graph) -> tuple[AxisUnionFind, dict[str, list[int]], list[tuple[str, int]]]:
+def _parameter_sources(graph: Graph) -> dict[str, str]:
+    """Value name -> parameter, for values that are a parameter moved by view ops only
+    (``parameter``, then ``reshape``, ``permute``, ``expand``, ``slice_axis``)."""
+    sources: dict[str, str] = {}
+    for node in graph.nodes:
+        if node.op == "parameter":
+            sources[node.output] = node.params[0]
+        elif get_op(node.op).family == "view" and node.inputs[0] in sources:
+            sources[node.output] = sources[node.inputs[0]]
+    return sources
+
+
+def _build(
+    graph: Graph, labels: Mapping[str, str]
+) -> tuple[AxisUnionFind, dict[str, list[int]], list[tuple[str, int]]]:
     """The closed union-find, each tensor's axis elements, and the (tensor, axis) mixings."""
     uf = AxisUnionFind()
+    sources = _parameter_sources(graph)
     names = [*graph.input_names, *graph.parameter_names, *(n.output for n in graph.nodes)]
     if graph.loss is not None:
         names.append(graph.loss.target)
@@ -215,7 +248,7 @@ def _build(graph: Graph) -> tuple[AxisUnionFind, dict[str, list[int]], list[tupl
     owner = {d: name for name, ds in dims.items() for d in ds}
     mixings: list[tuple[str, int]] = []
     for node in graph.nodes:
-        ctx = _Context(uf, dims, node)
+        ctx = _Context(uf, dims, node, sources=sources, labels=labels)
         rule = get_op(node.op).symmetry
         if rule is not None:
             rule(ctx)
@@ -303,9 +336,14 @@ def _name_and_kind(uf: AxisUnionFind, atom: int, fallback: str) -> tuple[str, st
     return hints[0][2], hints[0][1]
 
 
-def infer_symmetries(graph: Graph) -> Symmetries:
-    """The unit spaces of ``graph`` (see the module docstring); linear in the graph's size."""
-    uf, dims, mixings = _build(graph)
+def infer_symmetries(graph: Graph, *, labels: Mapping[str, str] | None = None) -> Symmetries:
+    """The unit spaces of ``graph`` (see the module docstring); linear in the graph's size.
+
+    ``labels`` maps a parameter to the label of its layer, used in space names
+    instead of the parameter's stem (``"0.weight"`` -> ``"0"``); a front end
+    that knows the module type passes e.g. ``{"0.weight": "0:Linear"}``.
+    """
+    uf, dims, mixings = _build(graph, labels or {})
     atoms_of = {name: [uf.atoms(d) for d in ds] for name, ds in dims.items()}
     found = _occurrences(uf, atoms_of, set(graph.parameter_names), mixings)
     order = list(found.refs)  # first appearance in parameter order

@@ -30,6 +30,7 @@ from symcheck.graph.symmetry import (
     infer_symmetries,
 )
 from symcheck.torch.capture import capture, to_numpy
+from symcheck.torch.labels import module_labels
 from symcheck.torch.translate import Translation, translate
 
 __all__ = [
@@ -56,7 +57,8 @@ def translate_module(model: object, example_inputs: object) -> Translation:
 
 def symmetries(model: object, example_inputs: object) -> Symmetries:
     """The unit spaces of ``model`` (``to_json()``: the graph core's ``spaces``/``parameters``)."""
-    return infer_symmetries(translate_module(model, example_inputs).graph)
+    graph = translate_module(model, example_inputs).graph
+    return infer_symmetries(graph, labels=module_labels(model))
 
 
 # ---------------------------------------------------------------- tie classes
@@ -138,7 +140,7 @@ def tie_classes(model: object, example_inputs: object) -> TieClasses:
     """The tie classes of the current parameters, each certified (see :class:`TieClass`)."""
     translation = translate_module(model, example_inputs)
     graph, values = translation.graph, translation.values
-    found = infer_symmetries(graph)
+    found = infer_symmetries(graph, labels=module_labels(model))
     classes = []
     for space in found.movable:
         for units in _candidates(space, values):
@@ -238,7 +240,7 @@ def _conversion(loss: object) -> LossConversion:
             raise InvalidArgument(
                 f"{type(loss).__name__}({key}=...) is not supported; use the default {plain!r}"
             )
-    return maker(loss)  # type: ignore[arg-type]
+    return maker(loss)
 
 
 class Gradients(dict[str, np.ndarray]):
