@@ -30,7 +30,7 @@ dict: ``new[..., j, ...] = old[..., perm[j], ...]`` on every axis of the space.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,6 +50,7 @@ __all__ = [
     "infer_symmetries",
     "space_text",
     "symmetries_text",
+    "unit_entries",
 ]
 
 # Kinds in priority order: a class with several hints takes the first kind here.
@@ -59,14 +60,25 @@ GROUPS = ("symmetric", "restricted", "fixed")
 
 @dataclass(frozen=True)
 class AxisRef:
-    """One parameter axis a space acts on, in units of ``block`` consecutive entries."""
+    """One parameter axis a space acts on, in units of ``block`` consecutive entries.
+
+    ``outer_axis`` (restricted spaces only) is another axis of the parameter
+    that indexes the outer space: unit ``o * n + j`` of the space is entry
+    ``j`` of ``axis`` at entry ``o`` of ``outer_axis`` (``n`` units per block),
+    e.g. the hidden neurons of each expert in a weight ``(experts, hidden, in)``.
+    """
 
     parameter: str
     axis: int
     block: int = 1
+    outer_axis: int | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"parameter": self.parameter, "axis": self.axis, "block": self.block}
+        data: dict[str, object] = {"parameter": self.parameter, "axis": self.axis}
+        data["block"] = self.block
+        if self.outer_axis is not None:  # absent otherwise: the format before it existed
+            data["outer_axis"] = self.outer_axis
+        return data
 
 
 @dataclass(frozen=True)
@@ -272,6 +284,7 @@ class _Occurrences:
 
     refs: dict[int, list[AxisRef]]
     before: dict[int, set[int | None]]
+    beside: dict[int, list[dict[int, int]]]  # atom -> per parameter: other whole-axis atoms
     tensors: dict[int, list[set[int]]]
     mixed: dict[int, list[set[int]]]  # atom -> axes mixed along in a tensor carrying it
 
@@ -282,7 +295,7 @@ def _occurrences(
     params: set[str],
     mixings: list[tuple[str, int]],
 ) -> _Occurrences:
-    found = _Occurrences({}, {}, {}, {})
+    found = _Occurrences({}, {}, {}, {}, {})
     for name, dim in mixings:
         axis = set(uf.atoms(dim))
         for atom in {a for atoms in atoms_of[name] for a in atoms} - axis:
@@ -293,6 +306,13 @@ def _occurrences(
             found.tensors.setdefault(atom, []).append(flat)
         if name not in params:
             continue
+        whole = {atoms[0]: axis for axis, atoms in enumerate(axes) if len(atoms) == 1}
+        for atom in flat:
+            found.beside.setdefault(atom, []).append(
+                {a: axis for a, axis in whole.items() if a != atom}
+                if atom in whole and [a for axis in axes for a in axis].count(atom) == 1
+                else {}
+            )
         for axis, atoms in enumerate(axes):
             for k, atom in enumerate(atoms):
                 block = 1
@@ -301,6 +321,33 @@ def _occurrences(
                 found.refs.setdefault(atom, []).append(AxisRef(name, axis, block))
                 found.before.setdefault(atom, set()).add(atoms[k - 1] if k > 0 else None)
     return found
+
+
+def _outer_is_separable(uf: AxisUnionFind, atom: int, outer: int, found: _Occurrences) -> bool:
+    """Conditions (2) and (3) of :func:`_independent_outer` for the pair (atom, outer)."""
+    if uf.is_fixed(outer) or uf.find(outer) == uf.find(atom):
+        return False
+    if any(outer not in tensor for tensor in found.tensors[atom]):
+        return False
+    return not any(outer in axis for axis in found.mixed.get(atom, []))
+
+
+def _independent_outer_axis(uf: AxisUnionFind, atom: int, found: _Occurrences) -> int | None:
+    """An outer space on *another* axis of every parameter carrying ``atom``
+    (experts: ``(experts, hidden, in)`` and ``(experts, out, hidden)``).
+
+    Sound under the conditions of :func:`_independent_outer` with (1) read as:
+    every parameter carries ``atom`` as a whole axis once and ``outer`` as
+    another whole axis once; then each parameter entry has one outer unit and
+    one unit of ``atom``, and the per-outer permutation is well defined. If
+    several classes qualify none is used.
+    """
+    per_param = found.beside.get(atom, [])
+    if not per_param or any(not beside for beside in per_param):
+        return None
+    common = set(per_param[0]).intersection(*per_param[1:])
+    qualified = [o for o in common if _outer_is_separable(uf, atom, o, found)]
+    return qualified[0] if len(qualified) == 1 else None
 
 
 def _independent_outer(uf: AxisUnionFind, atom: int, found: _Occurrences) -> int | None:
@@ -317,14 +364,12 @@ def _independent_outer(uf: AxisUnionFind, atom: int, found: _Occurrences) -> int
     it numerically.
     """
     outers = found.before.get(atom, set())
+    if outers == {None}:
+        return _independent_outer_axis(uf, atom, found)
     if len(outers) != 1:
         return None
     (outer,) = outers
-    if outer is None or uf.is_fixed(outer):
-        return None
-    if any(outer not in tensor for tensor in found.tensors[atom]):
-        return None
-    if any(outer in axis for axis in found.mixed.get(atom, [])):
+    if outer is None or not _outer_is_separable(uf, atom, outer, found):
         return None
     return outer
 
@@ -359,7 +404,7 @@ def infer_symmetries(graph: Graph, *, labels: Mapping[str, str] | None = None) -
     spaces = []
     for atom in order:
         outer = None if uf.is_fixed(atom) else _independent_outer(uf, atom, found)
-        spaces.append(_space(uf, atom, outer, names, found.refs[atom]))
+        spaces.append(_space(uf, atom, outer, names, found))
     parameters = {
         p: tuple(_axis_entry(uf, atoms, names) for atoms in atoms_of[p])
         for p in graph.parameter_names
@@ -368,8 +413,9 @@ def infer_symmetries(graph: Graph, *, labels: Mapping[str, str] | None = None) -
 
 
 def _space(
-    uf: AxisUnionFind, atom: int, outer: int | None, names: dict[int, str], refs: list[AxisRef]
+    uf: AxisUnionFind, atom: int, outer: int | None, names: dict[int, str], found: _Occurrences
 ) -> UnitSpace:
+    refs = found.refs[atom]
     size = uf.size(atom)
     units = size * (uf.size(outer) if outer is not None else 1)
     _, kind = _name_and_kind(uf, atom, "")
@@ -380,6 +426,11 @@ def _space(
         blocks = tuple(tuple(range(o * size, (o + 1) * size)) for o in range(uf.size(outer)))
     else:
         group, blocks = "symmetric", None
+    if outer is not None and found.before.get(atom) == {None}:
+        refs = [
+            replace(ref, outer_axis=beside[outer])
+            for ref, beside in zip(refs, found.beside[atom], strict=True)
+        ]
     return UnitSpace(
         name=names[atom],
         kind=kind,
@@ -415,6 +466,9 @@ def apply_permutation(
     result = {name: np.asarray(params[name]) for name in graph.parameter_names}
     for ref in space.axes:
         array = result[ref.parameter]
+        if ref.outer_axis is not None:
+            result[ref.parameter] = _permute_per_outer(array, ref, index)
+            continue
         shape = array.shape
         length = shape[ref.axis]
         outer = length // (space.size * ref.block)
@@ -423,6 +477,33 @@ def apply_permutation(
         )
         result[ref.parameter] = np.take(view, index, axis=ref.axis + 1).reshape(shape)
     return result
+
+
+def _permute_per_outer(array: np.ndarray, ref: AxisRef, index: np.ndarray) -> np.ndarray:
+    """``new[.., o, .., j, ..] = old[.., o, .., perm[o*n + j] - o*n, ..]`` (``outer_axis`` o)."""
+    assert ref.outer_axis is not None
+    count = array.shape[ref.outer_axis]
+    inner = len(index) // count
+    result = array.copy()
+    for o in range(count):
+        where = [slice(None)] * array.ndim
+        where[ref.outer_axis] = slice(o, o + 1)
+        local = index[o * inner : (o + 1) * inner] - o * inner
+        result[tuple(where)] = np.take(array[tuple(where)], local, axis=ref.axis)
+    return result
+
+
+def unit_entries(array: np.ndarray, space: UnitSpace, ref: AxisRef, unit: int) -> np.ndarray:
+    """The entries of ``array`` that ``unit`` of ``space`` holds on axis ``ref`` (the
+    indexing of :func:`apply_permutation`: blocks, repeats, an outer axis)."""
+    shape = array.shape
+    if ref.outer_axis is not None:
+        o, j = divmod(unit, space.size // shape[ref.outer_axis])
+        axis = ref.axis - (ref.axis > ref.outer_axis)
+        return np.take(np.take(array, o, axis=ref.outer_axis), j, axis=axis)
+    outer = shape[ref.axis] // (space.size * ref.block)
+    view = array.reshape((*shape[: ref.axis], outer, space.size, ref.block, *shape[ref.axis + 1 :]))
+    return np.take(view, unit, axis=ref.axis + 1)
 
 
 # How each kind of unit is called in text output.
@@ -440,7 +521,8 @@ NOUNS = {
 
 def _axis_text(ref: AxisRef) -> str:
     blocks = f" (blocks of {ref.block})" if ref.block > 1 else ""
-    return f"{ref.parameter} axis {ref.axis}{blocks}"
+    outer = f" (per entry of axis {ref.outer_axis})" if ref.outer_axis is not None else ""
+    return f"{ref.parameter} axis {ref.axis}{blocks}{outer}"
 
 
 def space_text(space: UnitSpace) -> str:

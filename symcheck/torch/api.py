@@ -23,11 +23,11 @@ import torch
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.graph.evaluate import loss_and_gradients
 from symcheck.graph.symmetry import (
-    AxisRef,
     Symmetries,
     UnitSpace,
     apply_permutation,
     infer_symmetries,
+    unit_entries,
 )
 from symcheck.torch.capture import capture, to_numpy
 from symcheck.torch.labels import module_labels
@@ -109,15 +109,6 @@ class TieClasses:
             ],
             "tied": self.tied,
         }
-
-
-def unit_entries(array: np.ndarray, space: UnitSpace, ref: AxisRef, unit: int) -> np.ndarray:
-    """The entries of ``array`` that ``unit`` of ``space`` holds on axis ``ref`` (the
-    indexing of :func:`~symcheck.graph.symmetry.apply_permutation`: blocks, repeats)."""
-    shape = array.shape
-    outer = shape[ref.axis] // (space.size * ref.block)
-    view = array.reshape((*shape[: ref.axis], outer, space.size, ref.block, *shape[ref.axis + 1 :]))
-    return np.take(view, unit, axis=ref.axis + 1)
 
 
 def _unit_slices(values: Mapping[str, np.ndarray], space: UnitSpace, unit: int) -> tuple:

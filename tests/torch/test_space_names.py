@@ -63,5 +63,6 @@ def test_einsum_experts_are_experts_and_their_hidden_neurons_are_not_a_stream():
     hidden = _space_with(found, "w_up", 1)
     assert (experts.kind, experts.size) == ("expert", 3)
     assert experts.name.endswith(".experts")
-    assert (hidden.name, hidden.kind, hidden.size) == ("w_up", "neuron", 5)
+    assert (hidden.name, hidden.kind, hidden.size) == ("w_up", "neuron", 15)
+    assert (hidden.group, hidden.independent_per) == ("restricted", experts.name)
     assert not [s for s in found.spaces if s.kind == "stream"]
