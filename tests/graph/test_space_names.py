@@ -9,9 +9,9 @@ from symcheck.graph.zoo import resolve_model
 
 def _space_with(symmetries, parameter, axis):
     (space,) = [
-        s for s in symmetries.spaces if any(
-            (r.parameter, r.axis) == (parameter, axis) for r in s.axes
-        )
+        s
+        for s in symmetries.spaces
+        if any((r.parameter, r.axis) == (parameter, axis) for r in s.axes)
     ]
     return space
 
