@@ -66,18 +66,25 @@ class AxisRef:
     that indexes the outer space: unit ``o * n + j`` of the space is entry
     ``j`` of ``axis`` at entry ``o`` of ``outer_axis`` (``n`` units per block),
     e.g. the hidden neurons of each expert in a weight ``(experts, hidden, in)``.
+    ``between`` (restricted spaces only, > 1) says that ``between`` blocks sit
+    between an outer unit and this space's units along ``axis``: the axis is
+    ``(outer, between, n, block)`` in C order, repeated; e.g. the query dims of
+    a GQA query projection, ``(kv head, group member, qk dim)``, per kv head.
     """
 
     parameter: str
     axis: int
     block: int = 1
     outer_axis: int | None = None
+    between: int = 1
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {"parameter": self.parameter, "axis": self.axis}
         data["block"] = self.block
         if self.outer_axis is not None:  # absent otherwise: the format before it existed
             data["outer_axis"] = self.outer_axis
+        if self.between > 1:
+            data["between"] = self.between
         return data
 
 
@@ -284,6 +291,7 @@ class _Occurrences:
 
     refs: dict[int, list[AxisRef]]
     before: dict[int, set[int | None]]
+    ahead: dict[int, list[list[int]]]  # atom -> per ref: the atoms before it in that axis
     beside: dict[int, list[dict[int, int]]]  # atom -> per parameter: other whole-axis atoms
     tensors: dict[int, list[set[int]]]
     mixed: dict[int, list[set[int]]]  # atom -> axes mixed along in a tensor carrying it
@@ -295,7 +303,7 @@ def _occurrences(
     params: set[str],
     mixings: list[tuple[str, int]],
 ) -> _Occurrences:
-    found = _Occurrences({}, {}, {}, {}, {})
+    found = _Occurrences({}, {}, {}, {}, {}, {})
     for name, dim in mixings:
         axis = set(uf.atoms(dim))
         for atom in {a for atoms in atoms_of[name] for a in atoms} - axis:
@@ -320,6 +328,7 @@ def _occurrences(
                     block *= uf.size(later)
                 found.refs.setdefault(atom, []).append(AxisRef(name, axis, block))
                 found.before.setdefault(atom, set()).add(atoms[k - 1] if k > 0 else None)
+                found.ahead.setdefault(atom, []).append(atoms[:k])
     return found
 
 
@@ -366,12 +375,17 @@ def _independent_outer(uf: AxisUnionFind, atom: int, found: _Occurrences) -> int
     outers = found.before.get(atom, set())
     if outers == {None}:
         return _independent_outer_axis(uf, atom, found)
-    if len(outers) != 1:
+    if None in outers:
         return None
-    (outer,) = outers
-    if outer is None or not _outer_is_separable(uf, atom, outer, found):
-        return None
-    return outer
+    if len(outers) == 1:
+        (outer,) = outers
+        return outer if _outer_is_separable(uf, atom, outer, found) else None
+    # (1) read as: the same outer class sits somewhere before it in every axis
+    # (GQA: query dims inside kv head x group member, key dims inside kv head)
+    ahead = found.ahead[atom]
+    common = set(ahead[0]).intersection(*ahead[1:])
+    qualified = [o for o in common if _outer_is_separable(uf, atom, o, found)]
+    return qualified[0] if len(qualified) == 1 else None
 
 
 def _name_and_kind(uf: AxisUnionFind, atom: int, fallback: str) -> tuple[str, str]:
@@ -431,6 +445,11 @@ def _space(
             replace(ref, outer_axis=beside[outer])
             for ref, beside in zip(refs, found.beside[atom], strict=True)
         ]
+    elif outer is not None:
+        refs = [
+            replace(ref, between=_between(uf, ahead, outer))
+            for ref, ahead in zip(refs, found.ahead[atom], strict=True)
+        ]
     return UnitSpace(
         name=names[atom],
         kind=kind,
@@ -440,6 +459,15 @@ def _space(
         blocks=blocks,
         independent_per=names[outer] if outer is not None else None,
     )
+
+
+def _between(uf: AxisUnionFind, ahead: list[int], outer: int) -> int:
+    """The product of the sizes of the atoms between ``outer`` and the space in one axis."""
+    roots = [uf.find(a) for a in ahead]
+    result = 1
+    for a in roots[roots.index(uf.find(outer)) + 1 :]:
+        result *= uf.size(a)
+    return result
 
 
 def _axis_entry(uf: AxisUnionFind, atoms: list[int], names: dict[int, str]) -> object:
@@ -469,6 +497,9 @@ def apply_permutation(
         if ref.outer_axis is not None:
             result[ref.parameter] = _permute_per_outer(array, ref, index)
             continue
+        if ref.between > 1:
+            result[ref.parameter] = _permute_with_gap(array, ref, space, index)
+            continue
         shape = array.shape
         length = shape[ref.axis]
         outer = length // (space.size * ref.block)
@@ -493,6 +524,30 @@ def _permute_per_outer(array: np.ndarray, ref: AxisRef, index: np.ndarray) -> np
     return result
 
 
+def _gap_view(array: np.ndarray, ref: AxisRef, space: UnitSpace) -> np.ndarray:
+    """``array`` with ``ref.axis`` split into (repeat, outer, between, n, block)."""
+    count = len(space.blocks or ())
+    n = space.size // count
+    shape = array.shape
+    repeat = shape[ref.axis] // (count * ref.between * n * ref.block)
+    parts = (repeat, count, ref.between, n, ref.block)
+    return array.reshape((*shape[: ref.axis], *parts, *shape[ref.axis + 1 :]))
+
+
+def _permute_with_gap(
+    array: np.ndarray, ref: AxisRef, space: UnitSpace, index: np.ndarray
+) -> np.ndarray:
+    """``new[.., o, m, j, ..] = old[.., o, m, perm[o*n + j] - o*n, ..]`` (``between`` m)."""
+    view = _gap_view(array, ref, space)
+    count = view.shape[ref.axis + 1]
+    n = space.size // count
+    local = (index.reshape(count, n) - np.arange(count)[:, None] * n).reshape(
+        (*(1,) * (ref.axis + 1), count, 1, n, *(1,) * (view.ndim - ref.axis - 4))
+    )
+    local = np.broadcast_to(local, view.shape[: ref.axis + 4] + view.shape[ref.axis + 4 :])
+    return np.take_along_axis(view, local, axis=ref.axis + 3).reshape(array.shape)
+
+
 def unit_entries(array: np.ndarray, space: UnitSpace, ref: AxisRef, unit: int) -> np.ndarray:
     """The entries of ``array`` that ``unit`` of ``space`` holds on axis ``ref`` (the
     indexing of :func:`apply_permutation`: blocks, repeats, an outer axis)."""
@@ -501,6 +556,10 @@ def unit_entries(array: np.ndarray, space: UnitSpace, ref: AxisRef, unit: int) -
         o, j = divmod(unit, space.size // shape[ref.outer_axis])
         axis = ref.axis - (ref.axis > ref.outer_axis)
         return np.take(np.take(array, o, axis=ref.outer_axis), j, axis=axis)
+    if ref.between > 1:
+        o, j = divmod(unit, space.size // len(space.blocks or ()))
+        view = _gap_view(array, ref, space)
+        return np.take(np.take(view, o, axis=ref.axis + 1), j, axis=ref.axis + 2)
     outer = shape[ref.axis] // (space.size * ref.block)
     view = array.reshape((*shape[: ref.axis], outer, space.size, ref.block, *shape[ref.axis + 1 :]))
     return np.take(view, unit, axis=ref.axis + 1)
@@ -522,6 +581,7 @@ NOUNS = {
 def _axis_text(ref: AxisRef) -> str:
     blocks = f" (blocks of {ref.block})" if ref.block > 1 else ""
     outer = f" (per entry of axis {ref.outer_axis})" if ref.outer_axis is not None else ""
+    outer += f" ({ref.between} blocks apart)" if ref.between > 1 else ""
     return f"{ref.parameter} axis {ref.axis}{blocks}{outer}"
 
 

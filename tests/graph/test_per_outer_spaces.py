@@ -79,3 +79,54 @@ def test_no_independence_when_a_tensor_carries_the_neurons_without_the_experts(m
     broken = infer_symmetries(graph).space("up")
     assert broken.group == "restricted"
     assert invariance_gap(graph, params, inputs, broken, [1, 0, 2, 3, 4, 5]) > 1e-6
+
+
+GQA = "transformer:layers=1,heads=4,kv_heads=2,d_model=8,seq=3"
+
+
+def test_gqa_head_dims_are_independent_per_kv_group():
+    found = infer_symmetries(resolve_model(GQA))
+    for name in ("b0.attn.qk_dim", "b0.attn.vo_dim"):
+        space = found.space(name)
+        assert (space.group, space.independent_per) == ("restricted", "b0.attn.kv_head")
+        assert space.blocks == ((0, 1), (2, 3))
+    gaps = {r.parameter: r.between for r in found.space("b0.attn.qk_dim").axes}
+    assert gaps == {"b0.q.weight": 2, "b0.k.weight": 1}  # two query heads per kv head
+    assert found.space("b0.attn.qk_dim").axes[0].to_json()["between"] == 2
+
+
+def test_a_different_dim_permutation_per_kv_group_leaves_the_output_unchanged():
+    graph = resolve_model(GQA)
+    params, inputs = _point(graph)
+    space = infer_symmetries(graph).space("b0.attn.qk_dim")
+    moved = apply_permutation(graph, params, space, [1, 0, 2, 3])  # swap dims of group 0 only
+    q, new_q = params["b0.q.weight"], moved["b0.q.weight"]
+    # q rows: (kv head, member, dim); both query heads of group 0 swap their two dims
+    assert np.array_equal(new_q[[0, 1, 2, 3]], q[[1, 0, 3, 2]])
+    assert np.array_equal(new_q[4:], q[4:])
+    assert np.array_equal(moved["b0.k.weight"][:2], params["b0.k.weight"][[1, 0]])
+    assert invariance_gap(graph, params, inputs, space, [1, 0, 2, 3]) <= RELATIVE_TOLERANCE
+    ref = space.axes[0]
+    entries = unit_entries(q, space, ref, 3).reshape(2, -1)  # group 1, dim 1: rows 5 and 7
+    assert np.array_equal(entries, q[[5, 7]])
+
+
+def test_the_gap_is_needed_and_per_query_head_dims_are_not_a_symmetry(monkeypatch):
+    graph = resolve_model(GQA)
+    params, inputs = _point(graph)
+    # permuting the dims of one query head but not its group's other head and key changes f
+    q = params["b0.q.weight"].copy()
+    q[[0, 1]] = q[[1, 0]]
+    honest = infer_symmetries(graph).space("b0.attn.qk_dim")
+    assert invariance_gap(graph, params, inputs, honest, [1, 0, 2, 3]) <= RELATIVE_TOLERANCE
+    shifted = {**params, "b0.q.weight": q}
+    identity = [0, 1, 2, 3]
+    assert invariance_gap(graph, shifted, inputs, honest, identity) == 0.0
+    from symcheck.graph.evaluate import evaluate
+
+    before = np.asarray(evaluate(graph, params, inputs))
+    assert np.max(np.abs(np.asarray(evaluate(graph, shifted, inputs)) - before)) > 1e-6
+    # sibling: a layout without the gap (dims right after the kv head) is caught
+    monkeypatch.setattr(symmetry, "_between", lambda uf, ahead, outer: 1)
+    broken = infer_symmetries(graph).space("b0.attn.qk_dim")
+    assert invariance_gap(graph, params, inputs, broken, [1, 0, 2, 3]) > 1e-6
