@@ -43,7 +43,13 @@ def _check_format(data, parameter_shapes):
         assert space["kind"] in KINDS and space["group"] in GROUPS
         assert isinstance(space["size"], int) and space["size"] >= 2
         for axis in space["axes"]:
-            assert set(axis) == {"parameter", "axis", "block"}
+            assert set(axis) - {"outer_axis", "between"} == {"parameter", "axis", "block"}
+            if "between" in axis:  # only a restricted space has blocks in between
+                assert space["group"] == "restricted" and axis["between"] >= 2
+            if "outer_axis" in axis:  # only a restricted space has an outer axis
+                assert space["group"] == "restricted"
+                assert axis["outer_axis"] != axis["axis"]
+                assert 0 <= axis["outer_axis"] < len(parameter_shapes[axis["parameter"]])
         if space["group"] == "restricted":
             assert sorted(i for b in space["blocks"] for i in b) == list(range(space["size"]))
             assert space["independent_per"] in names

@@ -84,6 +84,8 @@ class RuleContext(Protocol):
     def keep(self, *dims: int) -> None: ...
     def factor(self, dim: int, parts: Sequence[int]) -> None: ...
     def hint(self, dim: int, kind: str, name: str) -> None: ...
+    def x_param(self, i: int) -> str | None: ...
+    def param_label(self, parameter: str) -> str: ...
 
 
 # ---------------------------------------------------------------- attributes
@@ -434,8 +436,10 @@ def _elementwise_rule(ctx: RuleContext) -> None:
 
 
 def _add_rule(ctx: RuleContext) -> None:
+    """Elementwise; a residual join (neither side a parameter, e.g. a bias) names the stream."""
     _elementwise_rule(ctx)
-    ctx.hint(ctx.out(-1), "stream", "stream")
+    if all(ctx.x_param(i) is None for i in range(ctx.n_inputs)):
+        ctx.hint(ctx.out(-1), "stream", "stream")
 
 
 def _flatten_rule(ctx: RuleContext) -> None:
@@ -1021,6 +1025,24 @@ def _einsum_rule(ctx: RuleContext) -> None:
         ctx.join(*dims)
         if letter not in out:
             ctx.mixes(*dims)  # a summed letter combines values along its axes
+    _einsum_hints(ctx, left.split(","), out)
+
+
+def _einsum_hints(ctx: RuleContext, operands: Sequence[str], out: str) -> None:
+    """Name the output letters a parameter operand carries: with a computed operand too
+    they index one weight matrix each (experts, ``bef,edf->bed``); from parameters
+    only they are output features (neurons, ``bd,efd->bef``)."""
+    params = [ctx.x_param(i) for i in range(len(operands))]
+    for a, letter in enumerate(out):
+        carriers = [i for i, subscripts in enumerate(operands) if letter in subscripts]
+        weights = [params[i] for i in carriers if params[i] is not None]
+        if not weights:
+            continue
+        label = ctx.param_label(weights[0])
+        if len(weights) < len(carriers):
+            ctx.hint(ctx.out(a), "expert", f"{label}.experts")
+        else:
+            ctx.hint(ctx.out(a), "neuron", label)
 
 
 _GENERIC: tuple[Op, ...] = (

@@ -167,6 +167,56 @@ def _step_attention(draw: st.DrawFn, s: _State) -> None:
     s.value = s.b.node("add", [s.value, a])
 
 
+def _step_heads_view(draw: st.DrawFn, s: _State) -> None:
+    """Split features into (heads, dims) by ``reshape``, swap them by ``permute``, merge."""
+    heads, dim = draw(_SIZES), draw(_SIZES)
+    h = s.dense(s.value, heads * dim)
+    rank = len(s.lead) + 2
+    h = s.b.node("reshape", [h], shape=[*s.lead, heads, dim])
+    h = s.b.node("permute", [h], dims=[*range(rank - 2), rank - 1, rank - 2])
+    h = s.b.node("activation", [h], name=draw(st.sampled_from(ACTIVATIONS)))
+    s.value = s.b.node("reshape", [h], shape=[*s.lead, dim * heads])
+    s.width = heads * dim
+
+
+def _step_center(draw: st.DrawFn, s: _State) -> None:
+    """``x - c * mean(x)`` by ``mean``, ``reshape`` to a size-1 axis, ``expand``, ``scale``."""
+    m = s.b.node("mean", [s.value], axis=len(s.lead))
+    m = s.b.node("reshape", [m], shape=[*s.lead, 1])
+    m = s.b.node("expand", [m], shape=[*s.lead, s.width])
+    factor = draw(st.sampled_from(["-1", "-1/2", "3/4"]))
+    s.value = s.b.node("add", [s.value, s.b.node("scale", [m], factor=factor)])
+
+
+def _step_slice(draw: st.DrawFn, s: _State) -> None:
+    """A dense layer cut by ``slice_axis`` (a proper cut fixes the axis; all of it joins)."""
+    width = draw(st.integers(1, 4))
+    start = draw(st.integers(0, width - 1))
+    stop = draw(st.integers(start + 1, width))
+    step = draw(st.integers(1, 2))
+    h = s.dense(s.value, width)
+    s.value = s.b.node("slice_axis", [h], axis=len(s.lead), start=start, stop=stop, step=step)
+    s.width = len(range(start, stop, step))
+
+
+def _letters(s: _State) -> str:
+    return "bs"[: len(s.lead)]
+
+
+def _step_einsum_moe(draw: st.DrawFn, s: _State) -> None:
+    """A soft mixture of experts written with ``parameter`` and ``einsum`` (as torch traces it)."""
+    experts, hidden = draw(_SIZES), draw(_SIZES)
+    lead = _letters(s)
+    gates = s.b.node("softmax", [s.dense(s.value, experts)])
+    name = s.fresh("moe")
+    up = s.b.node("parameter", [], [f"{name}.up"], shapes=[(experts, hidden, s.width)])
+    h = s.b.node("einsum", [s.value, up], equation=f"{lead}d,ehd->{lead}eh")
+    h = s.b.node("activation", [h], name=draw(st.sampled_from(ACTIVATIONS)))
+    down = s.b.node("parameter", [], [f"{name}.down"], shapes=[(experts, s.width, hidden)])
+    y = s.b.node("einsum", [h, down], equation=f"{lead}eh,edh->{lead}ed")
+    s.value = s.b.node("einsum", [gates, y], equation=f"{lead}e,{lead}ed->{lead}d")
+
+
 _VECTOR_STEPS: tuple[Callable[[st.DrawFn, _State], None], ...] = (
     _step_dense,
     _step_norm,
@@ -176,6 +226,10 @@ _VECTOR_STEPS: tuple[Callable[[st.DrawFn, _State], None], ...] = (
     _step_concat,
     _step_stack_mean,
     _step_moe,
+    _step_heads_view,
+    _step_center,
+    _step_slice,
+    _step_einsum_moe,
 )
 
 

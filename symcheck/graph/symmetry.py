@@ -30,7 +30,7 @@ dict: ``new[..., j, ...] = old[..., perm[j], ...]`` on every axis of the space.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,6 +50,7 @@ __all__ = [
     "infer_symmetries",
     "space_text",
     "symmetries_text",
+    "unit_entries",
 ]
 
 # Kinds in priority order: a class with several hints takes the first kind here.
@@ -59,14 +60,32 @@ GROUPS = ("symmetric", "restricted", "fixed")
 
 @dataclass(frozen=True)
 class AxisRef:
-    """One parameter axis a space acts on, in units of ``block`` consecutive entries."""
+    """One parameter axis a space acts on, in units of ``block`` consecutive entries.
+
+    ``outer_axis`` (restricted spaces only) is another axis of the parameter
+    that indexes the outer space: unit ``o * n + j`` of the space is entry
+    ``j`` of ``axis`` at entry ``o`` of ``outer_axis`` (``n`` units per block),
+    e.g. the hidden neurons of each expert in a weight ``(experts, hidden, in)``.
+    ``between`` (restricted spaces only, > 1) says that ``between`` blocks sit
+    between an outer unit and this space's units along ``axis``: the axis is
+    ``(outer, between, n, block)`` in C order, repeated; e.g. the query dims of
+    a GQA query projection, ``(kv head, group member, qk dim)``, per kv head.
+    """
 
     parameter: str
     axis: int
     block: int = 1
+    outer_axis: int | None = None
+    between: int = 1
 
     def to_json(self) -> dict[str, object]:
-        return {"parameter": self.parameter, "axis": self.axis, "block": self.block}
+        data: dict[str, object] = {"parameter": self.parameter, "axis": self.axis}
+        data["block"] = self.block
+        if self.outer_axis is not None:  # absent otherwise: the format before it existed
+            data["outer_axis"] = self.outer_axis
+        if self.between > 1:
+            data["between"] = self.between
+        return data
 
 
 @dataclass(frozen=True)
@@ -147,14 +166,32 @@ class Symmetries:
 class _Context:
     """The :class:`~symcheck.graph.ops.RuleContext` of one node."""
 
-    def __init__(self, uf: AxisUnionFind, dims: Mapping[str, list[int]], node: Node) -> None:
+    def __init__(
+        self,
+        uf: AxisUnionFind,
+        dims: Mapping[str, list[int]],
+        node: Node,
+        *,
+        sources: Mapping[str, str],
+        labels: Mapping[str, str],
+    ) -> None:
         self._uf, self._dims, self._node = uf, dims, node
+        self._sources, self._labels = sources, labels
         self.attrs = node.attr_dict
         self.n_inputs, self.n_params = len(node.inputs), len(node.params)
-        first = node.params[0] if node.params else node.output
-        self.label = first.removesuffix(".weight").removesuffix(".table")
+        self.label = self.param_label(node.params[0]) if node.params else node.output
         self.mentioned: set[int] = set()
         self.mixed: list[int] = []
+
+    def param_label(self, parameter: str) -> str:
+        """The display label of a parameter's layer: a caller's label, else its stem."""
+        if parameter in self._labels:
+            return self._labels[parameter]
+        return parameter.removesuffix(".weight").removesuffix(".table")
+
+    def x_param(self, i: int) -> str | None:
+        """The parameter input ``i`` is a view of (computed from no network input), or None."""
+        return self._sources.get(self._node.inputs[i])
 
     def x(self, i: int, axis: int) -> int:
         return self._dims[self._node.inputs[i]][axis]
@@ -205,9 +242,24 @@ class _Context:
         return [d for name in names for d in self._dims[name]]
 
 
-def _build(graph: Graph) -> tuple[AxisUnionFind, dict[str, list[int]], list[tuple[str, int]]]:
+def _parameter_sources(graph: Graph) -> dict[str, str]:
+    """Value name -> parameter, for values that are a parameter moved by view ops only
+    (``parameter``, then ``reshape``, ``permute``, ``expand``, ``slice_axis``)."""
+    sources: dict[str, str] = {}
+    for node in graph.nodes:
+        if node.op == "parameter":
+            sources[node.output] = node.params[0]
+        elif get_op(node.op).family == "view" and node.inputs[0] in sources:
+            sources[node.output] = sources[node.inputs[0]]
+    return sources
+
+
+def _build(
+    graph: Graph, labels: Mapping[str, str]
+) -> tuple[AxisUnionFind, dict[str, list[int]], list[tuple[str, int]]]:
     """The closed union-find, each tensor's axis elements, and the (tensor, axis) mixings."""
     uf = AxisUnionFind()
+    sources = _parameter_sources(graph)
     names = [*graph.input_names, *graph.parameter_names, *(n.output for n in graph.nodes)]
     if graph.loss is not None:
         names.append(graph.loss.target)
@@ -215,7 +267,7 @@ def _build(graph: Graph) -> tuple[AxisUnionFind, dict[str, list[int]], list[tupl
     owner = {d: name for name, ds in dims.items() for d in ds}
     mixings: list[tuple[str, int]] = []
     for node in graph.nodes:
-        ctx = _Context(uf, dims, node)
+        ctx = _Context(uf, dims, node, sources=sources, labels=labels)
         rule = get_op(node.op).symmetry
         if rule is not None:
             rule(ctx)
@@ -239,6 +291,8 @@ class _Occurrences:
 
     refs: dict[int, list[AxisRef]]
     before: dict[int, set[int | None]]
+    ahead: dict[int, list[list[int]]]  # atom -> per ref: the atoms before it in that axis
+    beside: dict[int, list[dict[int, int]]]  # atom -> per parameter: other whole-axis atoms
     tensors: dict[int, list[set[int]]]
     mixed: dict[int, list[set[int]]]  # atom -> axes mixed along in a tensor carrying it
 
@@ -249,7 +303,7 @@ def _occurrences(
     params: set[str],
     mixings: list[tuple[str, int]],
 ) -> _Occurrences:
-    found = _Occurrences({}, {}, {}, {})
+    found = _Occurrences({}, {}, {}, {}, {}, {})
     for name, dim in mixings:
         axis = set(uf.atoms(dim))
         for atom in {a for atoms in atoms_of[name] for a in atoms} - axis:
@@ -260,6 +314,13 @@ def _occurrences(
             found.tensors.setdefault(atom, []).append(flat)
         if name not in params:
             continue
+        whole = {atoms[0]: axis for axis, atoms in enumerate(axes) if len(atoms) == 1}
+        for atom in flat:
+            found.beside.setdefault(atom, []).append(
+                {a: axis for a, axis in whole.items() if a != atom}
+                if atom in whole and [a for axis in axes for a in axis].count(atom) == 1
+                else {}
+            )
         for axis, atoms in enumerate(axes):
             for k, atom in enumerate(atoms):
                 block = 1
@@ -267,7 +328,35 @@ def _occurrences(
                     block *= uf.size(later)
                 found.refs.setdefault(atom, []).append(AxisRef(name, axis, block))
                 found.before.setdefault(atom, set()).add(atoms[k - 1] if k > 0 else None)
+                found.ahead.setdefault(atom, []).append(atoms[:k])
     return found
+
+
+def _outer_is_separable(uf: AxisUnionFind, atom: int, outer: int, found: _Occurrences) -> bool:
+    """Conditions (2) and (3) of :func:`_independent_outer` for the pair (atom, outer)."""
+    if uf.is_fixed(outer) or uf.find(outer) == uf.find(atom):
+        return False
+    if any(outer not in tensor for tensor in found.tensors[atom]):
+        return False
+    return not any(outer in axis for axis in found.mixed.get(atom, []))
+
+
+def _independent_outer_axis(uf: AxisUnionFind, atom: int, found: _Occurrences) -> int | None:
+    """An outer space on *another* axis of every parameter carrying ``atom``
+    (experts: ``(experts, hidden, in)`` and ``(experts, out, hidden)``).
+
+    Sound under the conditions of :func:`_independent_outer` with (1) read as:
+    every parameter carries ``atom`` as a whole axis once and ``outer`` as
+    another whole axis once; then each parameter entry has one outer unit and
+    one unit of ``atom``, and the per-outer permutation is well defined. If
+    several classes qualify none is used.
+    """
+    per_param = found.beside.get(atom, [])
+    if not per_param or any(not beside for beside in per_param):
+        return None
+    common = set(per_param[0]).intersection(*per_param[1:])
+    qualified = [o for o in common if _outer_is_separable(uf, atom, o, found)]
+    return qualified[0] if len(qualified) == 1 else None
 
 
 def _independent_outer(uf: AxisUnionFind, atom: int, found: _Occurrences) -> int | None:
@@ -284,16 +373,19 @@ def _independent_outer(uf: AxisUnionFind, atom: int, found: _Occurrences) -> int
     it numerically.
     """
     outers = found.before.get(atom, set())
-    if len(outers) != 1:
+    if outers == {None}:
+        return _independent_outer_axis(uf, atom, found)
+    if None in outers:
         return None
-    (outer,) = outers
-    if outer is None or uf.is_fixed(outer):
-        return None
-    if any(outer not in tensor for tensor in found.tensors[atom]):
-        return None
-    if any(outer in axis for axis in found.mixed.get(atom, [])):
-        return None
-    return outer
+    if len(outers) == 1:
+        (outer,) = outers
+        return outer if _outer_is_separable(uf, atom, outer, found) else None
+    # (1) read as: the same outer class sits somewhere before it in every axis
+    # (GQA: query dims inside kv head x group member, key dims inside kv head)
+    ahead = found.ahead[atom]
+    common = set(ahead[0]).intersection(*ahead[1:])
+    qualified = [o for o in common if _outer_is_separable(uf, atom, o, found)]
+    return qualified[0] if len(qualified) == 1 else None
 
 
 def _name_and_kind(uf: AxisUnionFind, atom: int, fallback: str) -> tuple[str, str]:
@@ -303,9 +395,14 @@ def _name_and_kind(uf: AxisUnionFind, atom: int, fallback: str) -> tuple[str, st
     return hints[0][2], hints[0][1]
 
 
-def infer_symmetries(graph: Graph) -> Symmetries:
-    """The unit spaces of ``graph`` (see the module docstring); linear in the graph's size."""
-    uf, dims, mixings = _build(graph)
+def infer_symmetries(graph: Graph, *, labels: Mapping[str, str] | None = None) -> Symmetries:
+    """The unit spaces of ``graph`` (see the module docstring); linear in the graph's size.
+
+    ``labels`` maps a parameter to the label of its layer, used in space names
+    instead of the parameter's stem (``"0.weight"`` -> ``"0"``); a front end
+    that knows the module type passes e.g. ``{"0.weight": "0:Linear"}``.
+    """
+    uf, dims, mixings = _build(graph, labels or {})
     atoms_of = {name: [uf.atoms(d) for d in ds] for name, ds in dims.items()}
     found = _occurrences(uf, atoms_of, set(graph.parameter_names), mixings)
     order = list(found.refs)  # first appearance in parameter order
@@ -321,7 +418,7 @@ def infer_symmetries(graph: Graph) -> Symmetries:
     spaces = []
     for atom in order:
         outer = None if uf.is_fixed(atom) else _independent_outer(uf, atom, found)
-        spaces.append(_space(uf, atom, outer, names, found.refs[atom]))
+        spaces.append(_space(uf, atom, outer, names, found))
     parameters = {
         p: tuple(_axis_entry(uf, atoms, names) for atoms in atoms_of[p])
         for p in graph.parameter_names
@@ -330,8 +427,9 @@ def infer_symmetries(graph: Graph) -> Symmetries:
 
 
 def _space(
-    uf: AxisUnionFind, atom: int, outer: int | None, names: dict[int, str], refs: list[AxisRef]
+    uf: AxisUnionFind, atom: int, outer: int | None, names: dict[int, str], found: _Occurrences
 ) -> UnitSpace:
+    refs = found.refs[atom]
     size = uf.size(atom)
     units = size * (uf.size(outer) if outer is not None else 1)
     _, kind = _name_and_kind(uf, atom, "")
@@ -342,6 +440,16 @@ def _space(
         blocks = tuple(tuple(range(o * size, (o + 1) * size)) for o in range(uf.size(outer)))
     else:
         group, blocks = "symmetric", None
+    if outer is not None and found.before.get(atom) == {None}:
+        refs = [
+            replace(ref, outer_axis=beside[outer])
+            for ref, beside in zip(refs, found.beside[atom], strict=True)
+        ]
+    elif outer is not None:
+        refs = [
+            replace(ref, between=_between(uf, ahead, outer))
+            for ref, ahead in zip(refs, found.ahead[atom], strict=True)
+        ]
     return UnitSpace(
         name=names[atom],
         kind=kind,
@@ -351,6 +459,15 @@ def _space(
         blocks=blocks,
         independent_per=names[outer] if outer is not None else None,
     )
+
+
+def _between(uf: AxisUnionFind, ahead: list[int], outer: int) -> int:
+    """The product of the sizes of the atoms between ``outer`` and the space in one axis."""
+    roots = [uf.find(a) for a in ahead]
+    result = 1
+    for a in roots[roots.index(uf.find(outer)) + 1 :]:
+        result *= uf.size(a)
+    return result
 
 
 def _axis_entry(uf: AxisUnionFind, atoms: list[int], names: dict[int, str]) -> object:
@@ -377,6 +494,12 @@ def apply_permutation(
     result = {name: np.asarray(params[name]) for name in graph.parameter_names}
     for ref in space.axes:
         array = result[ref.parameter]
+        if ref.outer_axis is not None:
+            result[ref.parameter] = _permute_per_outer(array, ref, index)
+            continue
+        if ref.between > 1:
+            result[ref.parameter] = _permute_with_gap(array, ref, space, index)
+            continue
         shape = array.shape
         length = shape[ref.axis]
         outer = length // (space.size * ref.block)
@@ -385,6 +508,61 @@ def apply_permutation(
         )
         result[ref.parameter] = np.take(view, index, axis=ref.axis + 1).reshape(shape)
     return result
+
+
+def _permute_per_outer(array: np.ndarray, ref: AxisRef, index: np.ndarray) -> np.ndarray:
+    """``new[.., o, .., j, ..] = old[.., o, .., perm[o*n + j] - o*n, ..]`` (``outer_axis`` o)."""
+    assert ref.outer_axis is not None
+    count = array.shape[ref.outer_axis]
+    inner = len(index) // count
+    result = array.copy()
+    for o in range(count):
+        where = [slice(None)] * array.ndim
+        where[ref.outer_axis] = slice(o, o + 1)
+        local = index[o * inner : (o + 1) * inner] - o * inner
+        result[tuple(where)] = np.take(array[tuple(where)], local, axis=ref.axis)
+    return result
+
+
+def _gap_view(array: np.ndarray, ref: AxisRef, space: UnitSpace) -> np.ndarray:
+    """``array`` with ``ref.axis`` split into (repeat, outer, between, n, block)."""
+    count = len(space.blocks or ())
+    n = space.size // count
+    shape = array.shape
+    repeat = shape[ref.axis] // (count * ref.between * n * ref.block)
+    parts = (repeat, count, ref.between, n, ref.block)
+    return array.reshape((*shape[: ref.axis], *parts, *shape[ref.axis + 1 :]))
+
+
+def _permute_with_gap(
+    array: np.ndarray, ref: AxisRef, space: UnitSpace, index: np.ndarray
+) -> np.ndarray:
+    """``new[.., o, m, j, ..] = old[.., o, m, perm[o*n + j] - o*n, ..]`` (``between`` m)."""
+    view = _gap_view(array, ref, space)
+    count = view.shape[ref.axis + 1]
+    n = space.size // count
+    local = (index.reshape(count, n) - np.arange(count)[:, None] * n).reshape(
+        (*(1,) * (ref.axis + 1), count, 1, n, *(1,) * (view.ndim - ref.axis - 4))
+    )
+    local = np.broadcast_to(local, view.shape[: ref.axis + 4] + view.shape[ref.axis + 4 :])
+    return np.take_along_axis(view, local, axis=ref.axis + 3).reshape(array.shape)
+
+
+def unit_entries(array: np.ndarray, space: UnitSpace, ref: AxisRef, unit: int) -> np.ndarray:
+    """The entries of ``array`` that ``unit`` of ``space`` holds on axis ``ref`` (the
+    indexing of :func:`apply_permutation`: blocks, repeats, an outer axis)."""
+    shape = array.shape
+    if ref.outer_axis is not None:
+        o, j = divmod(unit, space.size // shape[ref.outer_axis])
+        axis = ref.axis - (ref.axis > ref.outer_axis)
+        return np.take(np.take(array, o, axis=ref.outer_axis), j, axis=axis)
+    if ref.between > 1:
+        o, j = divmod(unit, space.size // len(space.blocks or ()))
+        view = _gap_view(array, ref, space)
+        return np.take(np.take(view, o, axis=ref.axis + 1), j, axis=ref.axis + 2)
+    outer = shape[ref.axis] // (space.size * ref.block)
+    view = array.reshape((*shape[: ref.axis], outer, space.size, ref.block, *shape[ref.axis + 1 :]))
+    return np.take(view, unit, axis=ref.axis + 1)
 
 
 # How each kind of unit is called in text output.
@@ -402,7 +580,9 @@ NOUNS = {
 
 def _axis_text(ref: AxisRef) -> str:
     blocks = f" (blocks of {ref.block})" if ref.block > 1 else ""
-    return f"{ref.parameter} axis {ref.axis}{blocks}"
+    outer = f" (per entry of axis {ref.outer_axis})" if ref.outer_axis is not None else ""
+    outer += f" ({ref.between} blocks apart)" if ref.between > 1 else ""
+    return f"{ref.parameter} axis {ref.axis}{blocks}{outer}"
 
 
 def space_text(space: UnitSpace) -> str:

@@ -23,13 +23,14 @@ import torch
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.graph.evaluate import loss_and_gradients
 from symcheck.graph.symmetry import (
-    AxisRef,
     Symmetries,
     UnitSpace,
     apply_permutation,
     infer_symmetries,
+    unit_entries,
 )
 from symcheck.torch.capture import capture, to_numpy
+from symcheck.torch.labels import module_labels
 from symcheck.torch.translate import Translation, translate
 
 __all__ = [
@@ -56,7 +57,8 @@ def translate_module(model: object, example_inputs: object) -> Translation:
 
 def symmetries(model: object, example_inputs: object) -> Symmetries:
     """The unit spaces of ``model`` (``to_json()``: the graph core's ``spaces``/``parameters``)."""
-    return infer_symmetries(translate_module(model, example_inputs).graph)
+    graph = translate_module(model, example_inputs).graph
+    return infer_symmetries(graph, labels=module_labels(model))
 
 
 # ---------------------------------------------------------------- tie classes
@@ -109,15 +111,6 @@ class TieClasses:
         }
 
 
-def unit_entries(array: np.ndarray, space: UnitSpace, ref: AxisRef, unit: int) -> np.ndarray:
-    """The entries of ``array`` that ``unit`` of ``space`` holds on axis ``ref`` (the
-    indexing of :func:`~symcheck.graph.symmetry.apply_permutation`: blocks, repeats)."""
-    shape = array.shape
-    outer = shape[ref.axis] // (space.size * ref.block)
-    view = array.reshape((*shape[: ref.axis], outer, space.size, ref.block, *shape[ref.axis + 1 :]))
-    return np.take(view, unit, axis=ref.axis + 1)
-
-
 def _unit_slices(values: Mapping[str, np.ndarray], space: UnitSpace, unit: int) -> tuple:
     """Every axis's entries of ``unit``, as bytes (exact equality)."""
     return tuple(unit_entries(values[r.parameter], space, r, unit).tobytes() for r in space.axes)
@@ -138,7 +131,7 @@ def tie_classes(model: object, example_inputs: object) -> TieClasses:
     """The tie classes of the current parameters, each certified (see :class:`TieClass`)."""
     translation = translate_module(model, example_inputs)
     graph, values = translation.graph, translation.values
-    found = infer_symmetries(graph)
+    found = infer_symmetries(graph, labels=module_labels(model))
     classes = []
     for space in found.movable:
         for units in _candidates(space, values):
@@ -238,7 +231,7 @@ def _conversion(loss: object) -> LossConversion:
             raise InvalidArgument(
                 f"{type(loss).__name__}({key}=...) is not supported; use the default {plain!r}"
             )
-    return maker(loss)  # type: ignore[arg-type]
+    return maker(loss)
 
 
 class Gradients(dict[str, np.ndarray]):

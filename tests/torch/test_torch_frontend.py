@@ -449,7 +449,7 @@ def test_a_planted_tie_is_found_and_certified():
     model, inputs = make("mlp_gelu")
     _plant(model, 1, 3)
     result = tie_classes(model, inputs)
-    assert [(c.space, c.units) for c in result.classes] == [("net.0", (1, 3))]
+    assert [(c.space, c.units) for c in result.classes] == [("net.0:Linear", (1, 3))]
     _certified(model, inputs, result)
 
 
