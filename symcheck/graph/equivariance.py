@@ -131,7 +131,7 @@ class TensorAction:
 
 def space_atoms(graph: Graph, symmetries: Symmetries) -> tuple[dict, dict]:
     """The union-find's tensor axes (as digits) and each movable space's (class, outer class)."""
-    uf, dims, *_ = _build(graph)  # private: the tensor axes are not public yet
+    uf, dims, *_ = _build(graph, {})  # private: the tensor axes are not public yet
     axes = {
         name: tuple(tuple((uf.find(a), uf.size(a)) for a in uf.atoms(d)) for d in ds)
         for name, ds in dims.items()

@@ -31,7 +31,13 @@ from symcheck.errors import InvalidArgument
 from symcheck.graph.ir import Graph
 from symcheck.graph.lumped import lumped_blocks
 from symcheck.graph.points import Point, init_point
-from symcheck.graph.symmetry import Symmetries, UnitSpace, apply_permutation, infer_symmetries
+from symcheck.graph.symmetry import (
+    Symmetries,
+    UnitSpace,
+    apply_permutation,
+    infer_symmetries,
+    unit_entries,
+)
 from symcheck.graph.zoo import resolve_model
 
 __all__ = [
@@ -179,14 +185,9 @@ def _signatures(point: Point, space: UnitSpace) -> list[tuple]:
         if counts[ref.parameter] > 1:
             continue
         codes = point.codes[ref.parameter]
-        shape = codes.shape
-        outer = shape[ref.axis] // (space.size * ref.block)
-        view = codes.reshape(
-            (*shape[: ref.axis], outer, space.size, ref.block, *shape[ref.axis + 1 :])
-        )
-        units = np.moveaxis(view, ref.axis + 1, 0)
         for u in range(space.size):
-            parts[u].append(np.ascontiguousarray(units[u]).tobytes())
+            entries = unit_entries(codes, space, ref, u)
+            parts[u].append(np.ascontiguousarray(entries).tobytes())
     return [(block_of[u], *parts[u]) for u in range(space.size)]
 
 
