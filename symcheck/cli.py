@@ -56,6 +56,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "symcheck.cli_audit",
     "symcheck.cli_lumping",
     "symcheck.cli_graph",
+    "symcheck.cli_torch",
 )
 
 
