@@ -8,7 +8,9 @@ module's own parameter names. :func:`tie_survival`
 (:mod:`symcheck.torch.survival`) trains a copy with a torch optimiser and
 measures how long the ties last. :func:`gradcheck`
 (:mod:`symcheck.torch.autograd_check`) checks autograd's first and second
-derivatives of any torch callable. Guide: ``docs/torch.md``.
+derivatives of any torch callable; :class:`CollapseMonitor`
+(:mod:`symcheck.torch.monitor`) follows width, zero units and tie drift
+during a user's training loop. Guide: ``docs/torch.md``.
 """
 
 try:
@@ -20,9 +22,11 @@ except ImportError as exc:  # torch is an optional extra
 
 from symcheck.torch.api import Gradients, TieClasses, gradients, symmetries, tie_classes
 from symcheck.torch.autograd_check import GradcheckResult, gradcheck
+from symcheck.torch.monitor import CollapseMonitor
 from symcheck.torch.survival import TieSurvival, tie_survival
 
 __all__ = [
+    "CollapseMonitor",
     "GradcheckResult",
     "Gradients",
     "TieClasses",
