@@ -45,6 +45,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
+# The project's own pytest plugin (fixtures ``symcheck``, ``symcheck_rng`` ...; docs/torch.md).
+pytest_plugins = ("symcheck.pytest_plugin",)
+
 _default = "ci" if os.environ.get("CI") else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default))
 

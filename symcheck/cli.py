@@ -57,6 +57,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "symcheck.cli_lumping",
     "symcheck.cli_graph",
     "symcheck.cli_graph_proofs",
+    "symcheck.cli_torch",
 )
 
 

@@ -146,6 +146,13 @@ TABLES: dict[str, list[tuple[list[str], int, str]]] = {
         (["ties", "mlp", "--init", "random", "--seed", "x"], 2, "is not an integer"),
         (["ties", "{deep}"], 2, "nests deeper than"),
     ],
+    "torch-survival": [
+        (["torch-survival", LONG], 2, "is not of the form module.path:callable"),
+        (["torch-survival", "os:getcwd"], 2, "returned str; return (model, example_inputs)"),
+        (["torch-survival", "no_such_mod:f"], 2, "cannot import 'no_such_mod'"),
+        (["torch-survival", "a:b", "--steps", "1000000"], 2, "exceeds the limit of 100000"),
+        (["torch-survival", "a:b", "--optimizer", "lbfgs"], 2, "invalid choice: 'lbfgs'"),
+    ],
     "audit": [
         (["audit"], 2, "the following arguments are required: SOURCE"),
         (["audit", "{fifo}", "{fifo}"], 2, "is not supported; use one of"),

@@ -6,7 +6,11 @@ and :func:`gradients` (see :mod:`symcheck.torch.api`) capture the module with
 op by op (:mod:`symcheck.torch.translate`); results are keyed by the
 module's own parameter names. :func:`tie_survival`
 (:mod:`symcheck.torch.survival`) trains a copy with a torch optimiser and
-measures how long the ties last. Guide: ``docs/torch.md``.
+measures how long the ties last. :func:`gradcheck`
+(:mod:`symcheck.torch.autograd_check`) checks autograd's first and second
+derivatives of any torch callable; :class:`CollapseMonitor`
+(:mod:`symcheck.torch.monitor`) follows width, zero units and tie drift
+during a user's training loop. Guide: ``docs/torch.md``.
 """
 
 try:
@@ -17,12 +21,17 @@ except ImportError as exc:  # torch is an optional extra
     ) from exc
 
 from symcheck.torch.api import Gradients, TieClasses, gradients, symmetries, tie_classes
+from symcheck.torch.autograd_check import GradcheckResult, gradcheck
+from symcheck.torch.monitor import CollapseMonitor
 from symcheck.torch.survival import TieSurvival, tie_survival
 
 __all__ = [
+    "CollapseMonitor",
+    "GradcheckResult",
     "Gradients",
     "TieClasses",
     "TieSurvival",
+    "gradcheck",
     "gradients",
     "symmetries",
     "tie_classes",

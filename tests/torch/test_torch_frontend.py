@@ -357,6 +357,18 @@ def test_gradients_agree_with_autograd(name):
     json.dumps(ours.to_json())
 
 
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_float32_autograd_agrees_within_the_derived_tolerance(name, symcheck):
+    """The plugin's helper: float32 autograd vs float64 symcheck, tolerance from dtype and size."""
+    model, inputs = make(name)
+    model = model.float()
+    inputs = tuple(t.float() if t.is_floating_point() else t for t in inputs)
+    targets = _mse_targets(
+        model.double(), tuple(t.double() if t.is_floating_point() else t for t in inputs)
+    ).float()
+    symcheck.assert_gradients_match(model.float(), inputs, targets, nn.MSELoss())
+
+
 def test_requires_grad_parameters_and_the_users_module_are_left_alone():
     model, inputs = make("mlp_gelu")
     assert all(p.requires_grad for p in model.parameters())

@@ -1,0 +1,141 @@
+"""``symcheck torch-survival module:factory``: exit 0 exact, 1 drifting/broken, 2 bad input.
+
+A constant-initialised MLP keeps its ties under SGD (exit 0); the same MLP
+with dropout (active while training, absent from the eval-mode capture) is
+broken at step 1 and the first difference is located in the gradients; an
+optimiser that moves one row is located in the optimiser step. Every bad
+input is one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import textwrap
+
+import pytest
+import torch
+
+from symcheck.cli import main
+from symcheck.torch import tie_survival
+from symcheck.torch.api import symmetries
+from symcheck.torch.locate import locate_first_difference
+
+torch.set_num_threads(1)
+
+MODELS = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+    def _mlp(dropout=0.0):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Dropout(dropout), nn.Linear(4, 2))
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(0.25)
+        return model
+
+    def constant():
+        return _mlp(), torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
+
+    def with_dropout():
+        x = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
+        return {"model": _mlp(0.5), "inputs": (x,), "targets": torch.zeros(8, 2)}
+
+    def random_init():
+        return nn.Linear(3, 2), torch.randn(8, 3)
+
+    def raises():
+        raise RuntimeError("no GPU here")
+
+    def wrong():
+        return 42
+
+    not_callable = 3
+    """
+)
+_names = (f"user_models_{k}" for k in itertools.count())
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch) -> str:
+    """A fresh module of factories in the current directory; returns its name."""
+    name = next(_names)
+    (tmp_path / f"{name}.py").write_text(MODELS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(["torch-survival", *argv])
+    except SystemExit as exc:  # argparse's own errors
+        code = int(exc.code)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_constant_init_under_sgd_is_exact(models, capsys):
+    code, out, err = _run(capsys, f"{models}:constant", "--steps", "5", "--dtype", "float64")
+    assert (code, err) == (0, "")
+    assert "space 0 units [0, 1, 2, 3]: exact; max spread 0" in out
+    assert out.endswith("verdict: exact\n")
+
+
+def test_dropout_breaks_the_ties_and_is_located_in_the_gradients(models, capsys):
+    code, out, _ = _run(capsys, f"{models}:with_dropout", "--steps", "3", "--optimizer", "adam")
+    assert code == 1
+    assert "first non-zero step 1" in out and "verdict: broken" in out
+    assert "first difference at step 1: gradient (0.weight, 0.bias, 3.weight)" in out
+    code, out, _ = _run(capsys, f"{models}:with_dropout", "--steps", "3", "--format", "json")
+    data = json.loads(out)
+    assert code == 1 and data["verdict"] == "broken" and data["dtype"] == "float32"
+    (entry,) = data["classes"]
+    assert (
+        entry["first_difference"]["stage"] == "gradient" and entry["first_difference"]["step"] == 1
+    )
+
+
+class _MoveRowZero(torch.optim.SGD):
+    def step(self, closure=None):
+        loss = super().step(closure)
+        with torch.no_grad():
+            self.param_groups[0]["params"][0][0] += 1e-3  # row 0 of the first weight
+        return loss
+
+
+def test_an_optimizer_that_moves_one_row_is_located_in_the_optimizer_step():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(0.25)
+    x, y = torch.randn(8, 3), torch.randn(8, 2)
+    make = lambda ps: _MoveRowZero(ps, lr=0.1)  # noqa: E731
+    (survival,) = tie_survival(model, make, x, y, 2).classes
+    space = symmetries(model, (x,)).space(survival.tie.space)
+    where = locate_first_difference(model, make, (x,), y, survival, space)
+    assert where is not None and (where.stage, where.step, where.parameters) == ("optimizer", 1, ())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["not-a-spec"], "is not of the form module.path:callable"),
+        (["no_such_module_here:make"], "cannot import 'no_such_module_here'"),
+        (["{m}:absent"], "has no callable 'absent'"),
+        (["{m}:not_callable"], "has no callable 'not_callable'"),
+        (["{m}:raises"], "raised RuntimeError: no GPU here"),
+        (["{m}:wrong"], "returned int; return (model, example_inputs)"),
+        (["{m}:random_init"], "has no tie classes now"),
+        (["{m}:constant", "--dtype", "float16"], "invalid choice: 'float16'"),
+        (["{m}:constant", "--steps", "0"], "'0' is not a positive integer"),
+        (["{m}:constant", "--lr", "-1"], "must be a finite number > 0"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(models, capsys, argv, message):
+    code, out, err = _run(capsys, *(a.format(m=models) for a in argv))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err, err
