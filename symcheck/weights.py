@@ -450,6 +450,8 @@ def _load_torch(fp: BinaryIO, size: int, name: str, limits: Limits) -> _Loaded:
         obj = torch.load(fp, map_location="cpu", weights_only=True)
     except Exception as exc:  # untrusted bytes: every failure is a refusal
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if len(reason) > 100:  # torch's own advice is long; the verdict above must stay visible
+            reason = reason[:99] + "…"
         raise UnsafeFile(
             f"{name}: PyTorch refused to load it with weights_only=True: {reason}"
         ) from None

@@ -194,7 +194,7 @@ def test_symlink_is_refused(tmp_path: Path, capsys: Capsys) -> None:
 def test_directory_and_fifo_are_refused(tmp_path: Path, capsys: Capsys) -> None:
     folder = tmp_path / "dir.npz"
     folder.mkdir()
-    _assert_refused(capsys, str(folder), says="not a regular file")
+    _assert_refused(capsys, str(folder), says="holds no .safetensors")  # read as a checkpoint
     fifo = tmp_path / "pipe.npz"
     os.mkfifo(fifo)
     _assert_refused(capsys, str(fifo), says="not a regular file")
