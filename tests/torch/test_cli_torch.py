@@ -80,7 +80,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_constant_init_under_sgd_is_exact(models, capsys):
     code, out, err = _run(capsys, f"{models}:constant", "--steps", "5", "--dtype", "float64")
     assert (code, err) == (0, "")
-    assert "space 0 units [0, 1, 2, 3]: exact; max spread 0" in out
+    assert "space 0:Linear units [0, 1, 2, 3]: exact; max spread 0" in out
     assert out.endswith("verdict: exact\n")
 
 

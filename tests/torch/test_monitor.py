@@ -51,7 +51,7 @@ def test_a_tied_model_stays_at_width_one_and_records_every_nth_step():
     _train(model, monitor, 6)
     assert [r.step for r in monitor.records] == [0, 2, 4]
     assert {(r.space, r.size, r.effective_width, r.drift) for r in monitor.records} == {
-        ("0", 5, 1, (0.0,))
+        ("0:Linear", 5, 1, (0.0,))
     }
     json.dumps(monitor.to_json())
 
