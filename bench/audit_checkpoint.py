@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _record  # bench/ is the script's directory, hence on the path
 import numpy as np
 from safetensors.numpy import save_file
 
@@ -144,6 +145,7 @@ def _child(code: str, *args: str) -> tuple[float, float, str]:
 
 
 def main() -> None:
+    context = _record.start()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 18 layers")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
@@ -168,6 +170,17 @@ def main() -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
+    figures = {
+        "checkpoint_bytes": nbytes,
+        "floor_s": floor_time,
+        "audit_s": audit_time,
+        "ratio": ratio,
+        "audit_peak_rss_bytes": rss,
+        "jobs": args.jobs,
+        "time_target": TIME_TARGET,
+        "rss_target_bytes": RSS_TARGET,
+    }
+    _record.write("audit_checkpoint", context, figures)
 
 
 if __name__ == "__main__":

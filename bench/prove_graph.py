@@ -27,6 +27,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+import _record  # bench/ is the script's directory, hence on the path
+
 from symcheck.graph.prove import prove_identical_updates, prove_preserved
 
 LARGE = "transformer:d_model=512,heads=8,layers=6"
@@ -40,9 +42,12 @@ def _timed(run: Callable[[], object]) -> tuple[float, object]:
 
 
 def main() -> None:
+    context = _record.start()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    structural: list[dict] = []
+    computational: list[dict] = []
 
     print(f"structural proofs, {LARGE}, init zero")
     rows: list[tuple[str, Callable[[], object]]] = [
@@ -61,6 +66,9 @@ def main() -> None:
             f"({facts['structural_op_checks']} op checks, "
             f"{facts['structural_op_checks_distinct']} distinct)  goal < 5 s"
         )
+        structural.append(
+            {"theorem": label, "verdict": proof.verdict, "cold_s": cold, "warm_s": warm}
+        )  # type: ignore[attr-defined]
 
     print(f"computational proofs, {SMALL}")
     for init in ("zero", "constant", "random"):
@@ -75,6 +83,19 @@ def main() -> None:
             f"  init {init:9s} {verdict:8s} median {statistics.median(times):6.2f} s  "
             f"(max {max(times):.2f} s)  goal < 30 s"
         )
+        computational.append(
+            {
+                "init": init,
+                "verdict": verdict,
+                "median_s": statistics.median(times),
+                "max_s": max(times),
+            }
+        )
+    _record.write(
+        "prove_graph",
+        context,
+        {"large": LARGE, "small": SMALL, "structural": structural, "computational": computational},
+    )
 
 
 if __name__ == "__main__":

@@ -268,6 +268,49 @@ def render_summary(results: dict[str, Record]) -> str:
                     rec["machine"]["date"],
                 ]
             )
+    if "prove_graph" in results:
+        rec = results["prove_graph"]
+        fig = rec["figures"]
+        structural = ", ".join(
+            f"{r['theorem']} {r['verdict']} {_s(r['cold_s'])} (first run)"
+            for r in fig["structural"]
+        )
+        computational = ", ".join(
+            f"{r['init']} init {r['verdict']} {_s(r['median_s'])}" for r in fig["computational"]
+        )
+        rows.append(
+            [
+                f"`bench/prove_graph.py`: structural proof, `{fig['large']}`",
+                "a computational proof is not feasible at this size",
+                structural,
+                "target < 5 s",
+                rec["machine"]["date"],
+            ]
+        )
+        rows.append(
+            [
+                f"same, computational proof, `{fig['small']}`",
+                "—",
+                computational,
+                "target < 30 s",
+                rec["machine"]["date"],
+            ]
+        )
+    if "audit_checkpoint" in results:
+        rec = results["audit_checkpoint"]
+        fig = rec["figures"]
+        rows.append(
+            [
+                f"`bench/audit_checkpoint.py`: {fig['checkpoint_bytes'] / 1e9:.2f} GB float16 "
+                f"Llama-style checkpoint, 4 shards + index, {fig['jobs']} jobs",
+                f"read + sum: {_s(fig['floor_s'])}",
+                f"audit: {_s(fig['audit_s'])}, peak RSS "
+                f"{fig['audit_peak_rss_bytes'] / 1e6:,.0f} MB",
+                f"{fig['ratio']:.2f}× the floor (target ≤ {fig['time_target']:g}×); RSS target "
+                f"< {fig['rss_target_bytes'] / 1e6:,.0f} MB",
+                rec["machine"]["date"],
+            ]
+        )
     if "numeric" in results:
         rec = results["numeric"]
         rs = rec["figures"]["rows"]
