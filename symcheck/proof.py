@@ -91,6 +91,10 @@ class Proof:
     def refuted(self) -> bool:
         return self.verdict == REFUTED
 
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON form (the same as :meth:`to_dict`), as every result object has."""
+        return self.to_dict()
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with a stable key order (the certificate's body)."""
         return {

@@ -1,7 +1,8 @@
 """The PyTorch front end: a user's ``nn.Module`` as a symcheck graph.
 
-Needs the optional ``torch`` extra. :func:`symmetries`, :func:`tie_classes`
-and :func:`gradients` (see :mod:`symcheck.torch.api`) capture the module with
+Needs the optional ``torch`` extra. :func:`symmetries`, :func:`tie_classes`,
+:func:`gradients` and the structural proof :func:`prove` (see
+:mod:`symcheck.torch.api`) capture the module with
 ``torch.export`` (:mod:`symcheck.torch.capture`) and translate its aten graph
 op by op (:mod:`symcheck.torch.translate`); results are keyed by the
 module's own parameter names. :func:`tie_survival`
@@ -20,7 +21,14 @@ except ImportError as exc:  # torch is an optional extra
         "symcheck.torch needs PyTorch; install it with: pip install 'symcheck[torch]'"
     ) from exc
 
-from symcheck.torch.api import Gradients, TieClasses, gradients, symmetries, tie_classes
+from symcheck.torch.api import (
+    Gradients,
+    TieClasses,
+    gradients,
+    prove,
+    symmetries,
+    tie_classes,
+)
 from symcheck.torch.autograd_check import GradcheckResult, gradcheck
 from symcheck.torch.monitor import CollapseMonitor
 from symcheck.torch.survival import TieSurvival, tie_survival
@@ -33,6 +41,7 @@ __all__ = [
     "TieSurvival",
     "gradcheck",
     "gradients",
+    "prove",
     "symmetries",
     "tie_classes",
     "tie_survival",

@@ -29,6 +29,7 @@ from symcheck.graph.symmetry import (
     infer_symmetries,
     unit_entries,
 )
+from symcheck.proof import Proof
 from symcheck.torch.capture import capture, to_numpy
 from symcheck.torch.labels import module_labels
 from symcheck.torch.translate import Translation, translate
@@ -41,6 +42,7 @@ __all__ = [
     "TieClass",
     "TieClasses",
     "gradients",
+    "prove",
     "symmetries",
     "tie_classes",
     "translate_module",
@@ -270,3 +272,36 @@ def gradients(
         grad = grads.get(name)
         result[name] = factor * grad if grad is not None else np.zeros(tuple(parameter.shape))
     return Gradients(result, loss=factor * float(value), loss_name=conversion.name)
+
+
+def prove(
+    model: object,
+    example_inputs: object,
+    *,
+    optimizer: str | None = None,
+    loss: str = "mse",
+) -> Proof:
+    """The structural proof (T1, T2 in docs/theory.md) about the module's current ties.
+
+    The module is captured and translated; its current parameters (and buffers
+    and constants) are the init point, whose tie classes are found exactly and
+    certified by permutations. The proof certifies every op equivariant under
+    each unit space's permutations (exactly, on the SymPy backend) and so shows
+    that tied units get identical gradients of the ``loss`` (a symcheck loss
+    name) for every input and target; with ``optimizer`` (a rule of
+    :data:`symcheck.optimizers.SYMBOLIC_OPTIMIZERS`), that one step keeps every
+    tie, hence every step does. A module without ties is proved vacuously: the
+    proof's statement names the spaces and classes it covers ("none").
+    Anything that cannot be certified answers ``unknown``, never ``proved``.
+    """
+    from symcheck.graph.prove import prove_identical_updates, prove_preserved
+
+    if loss not in LOSS_NAMES:
+        raise InvalidArgument(choices_message("loss", loss, LOSS_NAMES))
+    translation = translate_module(model, example_inputs)
+    graph = translation.with_loss(loss)
+    if optimizer is None:
+        return prove_identical_updates(graph, init=translation.values, kind="structural")
+    return prove_preserved(
+        graph, init=translation.values, optimizer=optimizer, kind="structural"
+    )
