@@ -296,3 +296,16 @@ def test_independent_head_dim_permutations_would_be_wrong_there():
     rng = np.random.default_rng(0)
     params, inputs = random_parameters(graph, rng), random_inputs(graph, rng)
     assert invariance_gap(graph, params, inputs, per_head, [1, 2, 0, 3, 4, 5]) > 1e-6
+
+
+def test_inferred_symmetries_are_immutable_values():
+    import dataclasses
+
+    from symcheck.graph.symmetry import infer_symmetries
+    from symcheck.graph.zoo import resolve_model
+
+    sym = infer_symmetries(resolve_model("2-3-1"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sym.spaces = ()  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sym.spaces[0].size = 7  # type: ignore[misc]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pytest
 
 from symcheck.graph.confirm import RELATIVE_TOLERANCE, invariance_gap
 from symcheck.graph.ir import GraphBuilder
@@ -100,3 +101,40 @@ def test_deeply_nested_products_need_no_recursion():
     finally:
         sys.setrecursionlimit(limit)
     assert parameters["u.weight"] == ("u", None)
+
+
+def test_an_already_joined_pair_does_not_stop_the_joins_after_it():
+    # Joining two products walks a work list of factor pairs; a pair that is
+    # already one class must be skipped, not end the walk (a missed join would
+    # let two axes that must move together move apart: a false symmetry).
+    uf = AxisUnionFind()
+    a, b = uf.new(6), uf.new(6)
+    q, r, shared = uf.new(3), uf.new(3), uf.new(2)
+    uf.factor(a, [q, shared])
+    uf.factor(b, [r, shared])
+    uf.union(a, b)
+    assert uf.find(q) == uf.find(r)
+
+
+def test_a_rule_that_joins_axes_of_different_sizes_is_a_loud_error():
+    uf = AxisUnionFind()
+    with pytest.raises(AssertionError, match="joined axes of sizes 2 and 3"):
+        uf.union(uf.new(2), uf.new(3))
+    with pytest.raises(AssertionError, match="do not multiply to 6"):
+        uf.factor(uf.new(6), [uf.new(2), uf.new(2)])
+
+
+def test_fixed_marks_reach_factors_of_factors():
+    uf = AxisUnionFind()
+    top, middle, leaf_a, leaf_b, other = uf.new(12), uf.new(4), uf.new(2), uf.new(2), uf.new(3)
+    uf.factor(middle, [leaf_a, leaf_b])
+    uf.factor(top, [middle, other])
+    uf.fix(top)
+    uf.close()
+    assert all(uf.is_fixed(p) for p in (middle, other, leaf_a, leaf_b))
+
+
+def test_a_class_of_size_one_is_no_atom():
+    uf = AxisUnionFind()
+    assert uf.atoms(uf.new(1)) == []
+    assert uf.atoms(uf.new(2)) != []
