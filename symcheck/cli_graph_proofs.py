@@ -23,18 +23,17 @@ _MODEL_HELP = "a chain spec (3-4-4-2), a zoo spec NAME:key=value,... or a JSON g
 
 
 def _prove(args: argparse.Namespace) -> int:
-    from symcheck.graph.prove import (
-        prove_identical_updates,
-        prove_preserved,
-        prove_symmetry_breaks,
-    )
+    from symcheck.graph.prove import prove_theorems
 
-    common = {"init": args.init, "value": args.value, "seed": args.seed, "kind": args.kind}
-    proofs = [prove_identical_updates(args.model, **common)]
-    if args.optimizer:
-        proofs.append(prove_preserved(args.model, optimizer=args.optimizer, **common))
-    if args.breaks:
-        proofs.append(prove_symmetry_breaks(args.model, seed=args.seed))
+    proofs = prove_theorems(
+        args.model,
+        init=args.init,
+        value=args.value,
+        seed=args.seed,
+        kind=args.kind,
+        optimizer=args.optimizer,
+        breaks=args.breaks,
+    )
     sys.stdout.write(render(proofs, args.format))
     return exit_code(proofs)
 

@@ -62,11 +62,7 @@ def _is_chain(spec: str) -> bool:
 
 def _prove_graph(args: argparse.Namespace) -> int:
     """``prove`` on a zoo model or a graph file: the theorems of symcheck.graph.prove."""
-    from symcheck.graph.prove import (
-        prove_identical_updates,
-        prove_preserved,
-        prove_symmetry_breaks,
-    )
+    from symcheck.graph.prove import prove_theorems
 
     given = [f"--{n.replace('_', '-')}" for n in _CHAIN_OPTIONS if getattr(args, n) is not None]
     if args.no_bias:
@@ -76,13 +72,15 @@ def _prove_graph(args: argparse.Namespace) -> int:
             f"{', '.join(given)} describe a chain spec such as 2-2-1; a zoo model or graph file "
             f"carries them in its own spec (e.g. mlp:activation=relu); drop {given[0]}"
         )
-    kind = "auto" if args.kind is None else args.kind
-    common = {"init": args.init, "value": args.value, "seed": args.seed, "kind": kind}
-    proofs = [prove_identical_updates(args.network, **common)]
-    if args.optimizer is not None:
-        proofs.append(prove_preserved(args.network, optimizer=args.optimizer, **common))
-    if args.breaks:
-        proofs.append(prove_symmetry_breaks(args.network, seed=args.seed))
+    proofs = prove_theorems(
+        args.network,
+        init=args.init,
+        value=args.value,
+        seed=args.seed,
+        kind="auto" if args.kind is None else args.kind,
+        optimizer=args.optimizer,
+        breaks=args.breaks,
+    )
     _emit(proofs, args.format)
     return exit_code(proofs)
 

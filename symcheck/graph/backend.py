@@ -98,11 +98,7 @@ def _sp_sign_positive(value: sp.Expr) -> bool:
 
 
 def _sp_positive(a: NDArray) -> NDArray:
-    a = np.asarray(a, dtype=object)
-    out = np.empty(a.shape, dtype=bool)
-    for index, value in np.ndenumerate(a):
-        out[index] = _sp_sign_positive(value)
-    return out
+    return _vectorize(_sp_sign_positive)(a).astype(bool)
 
 
 NUMPY = Backend(

@@ -51,6 +51,7 @@ __all__ = [
     "prove_identical_updates",
     "prove_preserved",
     "prove_symmetry_breaks",
+    "prove_theorems",
 ]
 
 KINDS = ("auto", "structural", "computational", "both")
@@ -304,3 +305,24 @@ THEOREMS = {
     "preserved": prove_preserved,
     "symmetry_breaks": prove_symmetry_breaks,
 }
+
+
+def prove_theorems(
+    model: Graph | str,
+    *,
+    init: str | Mapping[str, object] | Point = "zero",
+    value: object = None,
+    seed: int = 0,
+    kind: str = "auto",
+    optimizer: str | None = None,
+    breaks: bool = False,
+) -> list[Proof]:
+    """What ``symcheck prove MODEL`` checks: identical updates, one ``optimizer`` step if
+    given, and (``breaks``) that random init breaks every space."""
+    common = {"init": init, "value": value, "seed": seed, "kind": kind}
+    proofs = [prove_identical_updates(model, **common)]
+    if optimizer is not None:
+        proofs.append(prove_preserved(model, optimizer=optimizer, **common))
+    if breaks:
+        proofs.append(prove_symmetry_breaks(model, seed=seed))
+    return proofs
