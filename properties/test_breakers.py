@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from symcheck import numeric
 from symcheck.neurons import gradient_rows, pair_gaps, rounding_tolerance, signatures
-from symcheck.optim import train
 from symcheck.strategies import inputs, networks, optimizers, symmetric_params
+from symcheck.train import train
 
 _FLOOR = 2.0**-10
 

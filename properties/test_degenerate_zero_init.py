@@ -21,8 +21,9 @@ from symcheck import Network, numeric
 from symcheck.gradcheck import gradient_scale
 from symcheck.init import initialize
 from symcheck.neurons import pair_gaps, rounding_tolerance
-from symcheck.optim import get_optimizer, train
+from symcheck.optim import get_optimizer
 from symcheck.strategies import inputs, networks, optimizers
+from symcheck.train import train
 
 _ZERO_AT_ZERO = ("tanh", "relu", "identity")
 

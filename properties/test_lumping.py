@@ -18,7 +18,7 @@ from hypothesis import example, given, note
 
 from symcheck import Network
 from symcheck.lumping import prove_lumping_preserved
-from symcheck.optim import get_optimizer, train
+from symcheck.optim import get_optimizer
 from symcheck.partition import (
     Partition,
     coarsest_equitable_partition,
@@ -26,6 +26,7 @@ from symcheck.partition import (
     tie_classes,
 )
 from symcheck.partition_strategies import lumped_params
+from symcheck.train import train
 
 STEPS = 20
 EPS = float(np.finfo(np.float64).eps)

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from symcheck import Network
 from symcheck.neurons import max_gap, rounding_tolerance, signatures, tied_pairs
-from symcheck.optim import get_optimizer, train
+from symcheck.optim import get_optimizer
 from symcheck.strategies import (
     EXACT_ACTIVATIONS,
     inputs,
@@ -33,6 +33,7 @@ from symcheck.strategies import (
     optimizers,
     symmetric_params,
 )
+from symcheck.train import train
 
 
 def _tied_at_start(net: Network, params: list) -> dict[int, list[tuple[int, int]]]:

@@ -18,9 +18,9 @@ from symcheck.files import check_output_path
 from symcheck.init import initialize
 from symcheck.limits import LIMITS
 from symcheck.network import Network
-from symcheck.optim import OPTIMIZERS, get_optimizer, train
+from symcheck.optim import OPTIMIZERS, get_optimizer
 from symcheck.plot import check_plot_size
-from symcheck.train import MAX_STEPS, check_training_size
+from symcheck.train import MAX_STEPS, check_training_size, train
 
 __all__ = ["register", "toy_data"]
 

@@ -39,7 +39,7 @@ The rules (:math:`\eta` the learning rate, :math:`t` the step count from 1):
   :math:`\theta \leftarrow \theta - \eta\, g/(\sqrt{s} + \epsilon)`.
 
 Defaults are PyTorch's. The training loop with symmetry breakers is
-:func:`symcheck.train.train`, re-exported here as :func:`train`.
+:func:`symcheck.train.train`; it imports this module, never the other way round.
 """
 
 from __future__ import annotations
@@ -61,9 +61,7 @@ __all__ = [
     "OptState",
     "Optimizer",
     "Rule",
-    "Trajectory",
     "get_optimizer",
-    "train",
 ]
 
 NDArray = np.ndarray
@@ -463,6 +461,3 @@ def get_optimizer(name: str, *, lr: float, **hyper: Any) -> Optimizer:
         common["clip_norm"],
         common["clip_value"],
     )
-
-
-from symcheck.train import Trajectory, train  # noqa: E402  (re-export; train imports nothing from here)

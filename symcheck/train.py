@@ -24,7 +24,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,10 +31,8 @@ from symcheck import numeric
 from symcheck.errors import InvalidArgument
 from symcheck.limits import LIMITS
 from symcheck.network import Network, require_network
+from symcheck.optim import Optimizer
 from symcheck.tree import map_params
-
-if TYPE_CHECKING:
-    from symcheck.optim import Optimizer
 
 __all__ = ["MAX_STEPS", "Trajectory", "check_training_size", "train"]
 

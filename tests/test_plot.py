@@ -10,7 +10,8 @@ import pytest
 from symcheck import Network, SymcheckError
 from symcheck.cli import main
 from symcheck.init import initialize
-from symcheck.optim import get_optimizer, train
+from symcheck.optim import get_optimizer
+from symcheck.train import train
 
 pytest.importorskip("matplotlib")
 

@@ -8,7 +8,8 @@ import pytest
 from symcheck import InvalidArgument, Network, numeric
 from symcheck.init import initialize
 from symcheck.neurons import pair_gaps, signatures
-from symcheck.optim import get_optimizer, train
+from symcheck.optim import get_optimizer
+from symcheck.train import train
 
 NET = Network.parse("2-2-1", activation="tanh")
 X = np.array([[1.0, 2.0], [0.5, -1.0]])
