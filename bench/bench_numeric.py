@@ -48,7 +48,7 @@ from symcheck import Network, numeric
 from symcheck.graph.evaluate import forward as graph_forward
 from symcheck.graph.evaluate import loss_and_gradients
 from symcheck.graph.zoo import chain_graph
-from symcheck.init import initialize
+from symcheck.model.init import initialize
 from symcheck.optim import get_optimizer
 
 CASES = [("2-2-1", 4), ("32-64-64-10", 128), ("784-256-256-10", 256)]

@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _record  # bench/ is the script's directory, hence on the path
 
-from symcheck.activations import get_activation
 from symcheck.diagnose import diagnose_init
 from symcheck.gaussian import MOMENTS, gaussian_expectation
-from symcheck.network import Network
+from symcheck.model.activations import get_activation
+from symcheck.model.network import Network
 
 mpmath.mp.dps = 30
 

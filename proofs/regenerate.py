@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable
 
 from symcheck.derive import derive
-from symcheck.example import classic_slide
-from symcheck.network import Network
+from symcheck.model.example import classic_slide
+from symcheck.model.network import Network
 from symcheck.proof import Proof
 from symcheck.render import render
 from symcheck.theorems import prove_identical_updates, prove_preserved, prove_symmetry_breaks

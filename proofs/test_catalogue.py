@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 
-from symcheck.activations import ACTIVATIONS
-from symcheck.losses import LOSSES
+from symcheck.model.activations import ACTIVATIONS
+from symcheck.model.losses import LOSSES
 from symcheck.theorems import prove_identical_updates, prove_preserved, prove_symmetry_breaks
 
 _spec = importlib.util.spec_from_file_location(

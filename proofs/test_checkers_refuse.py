@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import sympy as sp
 
-from symcheck.network import Network
+from symcheck.model.network import Network
 from symcheck.piecewise import piecewise_equal
 from symcheck.symbolic import init_point, layered_gradients, plain_gradients, symbolic_forward
 from symcheck.theorems import prove_identical_updates, prove_preserved

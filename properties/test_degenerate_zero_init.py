@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from symcheck import Network, numeric
 from symcheck.gradcheck import gradient_scale
-from symcheck.init import initialize
-from symcheck.neurons import pair_gaps, rounding_tolerance
+from symcheck.model.init import initialize
+from symcheck.model.neurons import pair_gaps, rounding_tolerance
 from symcheck.optim import get_optimizer
 from symcheck.strategies import inputs, networks, optimizers
 from symcheck.train import train

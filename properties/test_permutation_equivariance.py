@@ -2,7 +2,7 @@
 
 :math:`\\nabla L(\\pi\\theta) = \\pi\\nabla L(\\theta)`. Regimes: on exact dyadic
 data with identity/ReLU activations and MSE the two sides are compared
-**bitwise**; otherwise within :func:`symcheck.neurons.rounding_tolerance`
+**bitwise**; otherwise within :func:`symcheck.model.neurons.rounding_tolerance`
 (the permuted matrices put rows at other positions of the BLAS kernels).
 """
 
@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from symcheck import Network, numeric
 from symcheck.gradcheck import gradient_scale
-from symcheck.neurons import permute_hidden, rounding_tolerance
+from symcheck.model.neurons import permute_hidden, rounding_tolerance
+from symcheck.model.tree import leaves
 from symcheck.strategies import EXACT_ACTIVATIONS, inputs, networks, random_params, symmetric_params
-from symcheck.tree import leaves
 
 
 def _perms(data, net: Network) -> dict[int, list[int]]:

@@ -20,9 +20,9 @@ from __future__ import annotations
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from symcheck.activations import ACTIVATIONS
 from symcheck.gradcheck import resolvable_deltas, tied_gradient_rows
-from symcheck.neurons import signatures, tied_pairs
+from symcheck.model.activations import ACTIVATIONS
+from symcheck.model.neurons import signatures, tied_pairs
 from symcheck.strategies import inputs, networks, random_params, symmetric_params
 
 ANALYTIC = tuple(name for name, act in ACTIVATIONS.items() if act.analytic)

@@ -18,8 +18,8 @@ from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
 from symcheck import numeric
-from symcheck.activations import ACTIVATIONS
-from symcheck.network import Network
+from symcheck.model.activations import ACTIVATIONS
+from symcheck.model.network import Network
 from symcheck.oracle import gradients as exact_gradients
 from symcheck.symbolic import init_point
 from symcheck.theorems import prove_identical_updates

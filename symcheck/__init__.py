@@ -1,20 +1,23 @@
 """symcheck: prove, confirm and measure symmetry breaking in initialisation.
 
-The public names are re-exported here; see the README for a tour.
+The public names are re-exported here; see the README for a tour. The
+modules are grouped by pillar (README, "Layout"); the old flat import paths
+(table in :mod:`symcheck._moved`) name the same module objects.
 """
 
 from __future__ import annotations
 
-from symcheck.activations import ACTIVATIONS, Activation, get_activation
+from symcheck import _moved
 from symcheck.audit import audit_file
 from symcheck.certificate import verify_certificate
 from symcheck.derive import derive
 from symcheck.errors import InvalidArgument, SymcheckError, UnsafeFile
-from symcheck.example import classic_slide
-from symcheck.init import INITIALIZERS, get_initializer, initialize
-from symcheck.losses import LOSSES, Loss, get_loss
 from symcheck.lumping import prove_lumping_preserved
-from symcheck.network import Network
+from symcheck.model.activations import ACTIVATIONS, Activation, get_activation
+from symcheck.model.example import classic_slide
+from symcheck.model.init import INITIALIZERS, get_initializer, initialize
+from symcheck.model.losses import LOSSES, Loss, get_loss
+from symcheck.model.network import Network
 from symcheck.optim import OPTIMIZERS, get_optimizer
 from symcheck.oracle import gradients
 from symcheck.partition import coarsest_equitable_partition, effective_widths, tie_classes
@@ -34,6 +37,8 @@ from symcheck.theorems import (
 )
 from symcheck.train import Trajectory, train
 from symcheck.weights import load_weights
+
+_moved.install()
 
 __version__ = "0.1.0"
 

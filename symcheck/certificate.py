@@ -22,7 +22,7 @@ import numpy as np
 from symcheck.errors import InvalidArgument
 from symcheck.files import read_regular
 from symcheck.limits import LIMITS
-from symcheck.network import Network
+from symcheck.model.network import Network
 from symcheck.proof import PROVED, REFUTED, SCHEMA_VERSION, Proof, Residual, Step
 
 __all__ = ["MAX_CERTIFICATE_BYTES", "load_certificate", "verify_certificate"]

@@ -13,7 +13,7 @@ import sys
 from symcheck.cli_args import seed
 from symcheck.graph.points import INITS
 from symcheck.graph.prove import KINDS
-from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
+from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
 from symcheck.proof import exit_code
 from symcheck.render import FORMATS, render
 

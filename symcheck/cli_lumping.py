@@ -7,8 +7,8 @@ import sys
 
 from symcheck.errors import InvalidArgument
 from symcheck.lumping import MODES, prove_lumping_preserved
-from symcheck.network import Network
-from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
+from symcheck.model.network import Network
+from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
 from symcheck.proof import exit_code
 from symcheck.render import FORMATS, render
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from symcheck.cli_args import finite_float, int_in, seed
 from symcheck.files import check_output_path
-from symcheck.init import initialize
 from symcheck.limits import LIMITS
-from symcheck.network import Network
+from symcheck.model.init import initialize
+from symcheck.model.network import Network
 from symcheck.optim import OPTIMIZERS, get_optimizer
 from symcheck.plot import check_plot_size
 from symcheck.train import MAX_STEPS, check_training_size, train

@@ -14,8 +14,8 @@ import sys
 from symcheck.cli_args import seed
 from symcheck.errors import InvalidArgument
 from symcheck.graph.prove import KINDS
-from symcheck.network import Network
-from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
+from symcheck.model.network import Network
+from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
 from symcheck.proof import Proof, exit_code
 from symcheck.render import FORMATS, render
 
@@ -122,7 +122,7 @@ def _derive(args: argparse.Namespace) -> int:
 
 
 def _example(args: argparse.Namespace) -> int:
-    from symcheck.example import classic_slide
+    from symcheck.model.example import classic_slide
 
     proof = classic_slide()
     _emit([proof], args.format)

@@ -1,7 +1,7 @@
 """``symcheck scale`` and ``symcheck derive-init``: diagnose and derive initialisation scales.
 
 ``symcheck scale ARCH --activation A --init NAME [--std S]`` initialises the
-network with a :mod:`symcheck.init` scheme (``--std`` is passed to it as its
+network with a :mod:`symcheck.model.init` scheme (``--std`` is passed to it as its
 ``std`` option), measures it on ``--samples`` standard-normal inputs and prints
 the per-layer report beside mean-field theory, the verdict and the fix.
 ``--check`` makes the exit code 1 unless the verdict is ``healthy``.
@@ -26,7 +26,7 @@ from symcheck.diagnose import EPSILON, Diagnosis, diagnose_fix, diagnose_init
 from symcheck.errors import InvalidArgument
 from symcheck.files import check_output_path
 from symcheck.limits import LIMITS
-from symcheck.network import Network
+from symcheck.model.network import Network
 from symcheck.proof import exit_code
 from symcheck.render import FORMATS, render
 from symcheck.scale_derive import (
@@ -227,8 +227,8 @@ def register(sub: Any) -> None:
         "scale",
         help="diagnose vanishing, exploding or saturating signals at initialisation",
         description=(
-            "Initialise ARCH with a symcheck.init scheme (--std is passed as its std option), "
-            "measure it on --samples standard-normal inputs, and print per layer the "
+            "Initialise ARCH with a symcheck.model.init scheme (--std is passed as its std "
+            "option), measure it on --samples standard-normal inputs, and print per layer the "
             "pre-activation second moment, saturation fraction, gradient norms and backward "
             "gain beside mean-field theory, then the verdict (vanishing, exploding, "
             "saturating, healthy) and the initialiser that fixes it. --check exits 1 unless "
@@ -238,7 +238,9 @@ def register(sub: Any) -> None:
     p.add_argument("arch", metavar="ARCH", help="layer widths, e.g. 784-256-256-10")
     p.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
     p.add_argument("--loss", default="mse", help="loss (default mse)")
-    p.add_argument("--init", required=True, help="initialiser of symcheck.init, e.g. he_normal")
+    p.add_argument(
+        "--init", required=True, help="initialiser of symcheck.model.init, e.g. he_normal"
+    )
     p.add_argument(
         "--std", type=finite_float(), help="the std option of the initialiser (normal, ...)"
     )

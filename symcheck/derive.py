@@ -12,7 +12,7 @@ import sympy as sp
 
 from symcheck.errors import InvalidArgument
 from symcheck.limits import LIMITS
-from symcheck.network import Network, require_network
+from symcheck.model.network import Network, require_network
 from symcheck.proof import PROVED, Proof, Step
 from symcheck.symbolic import InitPoint, init_point, layered_gradients
 

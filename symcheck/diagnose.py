@@ -52,12 +52,12 @@ from typing import Any
 
 import numpy as np
 
-from symcheck.activations import Activation, get_activation
 from symcheck.errors import InvalidArgument
 from symcheck.gaussian import moment
-from symcheck.init import Initializer, get_initializer, initialize, variance_scaling
 from symcheck.limits import LIMITS
-from symcheck.network import Network, require_network
+from symcheck.model.activations import Activation, get_activation
+from symcheck.model.init import Initializer, get_initializer, initialize, variance_scaling
+from symcheck.model.network import Network, require_network
 from symcheck.numeric import as_params, backward, forward_trace
 from symcheck.scale_derive import Recommendation, critical_variance, recommend_init
 
@@ -442,7 +442,7 @@ def diagnose_init(
     check_fix: bool = True,
     **settings: float,
 ) -> Diagnosis:
-    """Initialise ``network`` with a :mod:`symcheck.init` scheme and diagnose it.
+    """Initialise ``network`` with a :mod:`symcheck.model.init` scheme and diagnose it.
 
     ``options`` go to the initialiser (``{"std": 0.01}`` for ``normal``);
     ``scale`` multiplies every weight matrix afterwards (for scale sweeps). With

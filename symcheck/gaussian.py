@@ -57,8 +57,8 @@ import sympy as sp
 from numpy.polynomial.hermite_e import hermegauss
 from numpy.polynomial.legendre import leggauss
 
-from symcheck.activations import Activation, get_activation
 from symcheck.errors import InvalidArgument, choices_message
+from symcheck.model.activations import Activation, get_activation
 
 __all__ = [
     "MOMENTS",

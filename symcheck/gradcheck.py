@@ -31,9 +31,9 @@ import numpy as np
 
 from symcheck import numeric
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
-from symcheck.neurons import gradient_rows, rounding_tolerance, tied_pairs
-from symcheck.tree import leaves, unflatten
+from symcheck.model.network import Network
+from symcheck.model.neurons import gradient_rows, rounding_tolerance, tied_pairs
+from symcheck.model.tree import leaves, unflatten
 
 __all__ = [
     "Mismatch",
@@ -193,7 +193,7 @@ def gradient_scale(network: Network, params: Sequence, x: object, y: object) -> 
     :math:`H_l = \max(|h^l|, \max|\varphi_l'| Z_l)` (:math:`H_0 = |x|`), at
     least 1 with biases (a bias gradient is :math:`\delta \cdot 1`). Then
     :math:`S = \max_l A_l H_{l-1}`: the scale for
-    :func:`symcheck.neurons.rounding_tolerance` when comparing gradients.
+    :func:`symcheck.model.neurons.rounding_tolerance` when comparing gradients.
     """
     ps = numeric.as_params(network, params)
     trace = numeric.forward_trace(network, ps, x)
@@ -234,7 +234,7 @@ def tied_gradient_rows(
     """Per hidden layer, the neuron pairs whose gradient rows agree within rounding.
 
     Rows are the incoming weight gradients with the bias gradient appended;
-    the tolerance is :func:`symcheck.neurons.rounding_tolerance` at the scale
+    the tolerance is :func:`symcheck.model.neurons.rounding_tolerance` at the scale
     :func:`gradient_scale`.
     """
     grads = numeric.gradients(network, params, x, y)

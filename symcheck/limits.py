@@ -103,7 +103,7 @@ GROWTH = {"analytic": 2, "abstract": 3, "piecewise": 9}
 
 
 def activation_kind(activation: Any) -> str:
-    """The :data:`GROWTH` key of an :class:`~symcheck.activations.Activation`."""
+    """The :data:`GROWTH` key of an :class:`~symcheck.model.activations.Activation`."""
     if activation.abstract:
         return "abstract"
     return "analytic" if activation.analytic else "piecewise"

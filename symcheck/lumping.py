@@ -31,7 +31,7 @@ Every residual :math:`G_{ik} - G_{i_0k_0}` must expand to 0.
 each block pair and every optimiser slot constant on block pairs (true at
 the start, where slots are 0, and kept by induction), the update of each
 entry is computed by the optimiser's rule
-(:data:`~symcheck.optimizers.SYMBOLIC_OPTIMIZERS`), with
+(:data:`~symcheck.model.optimizers.SYMBOLIC_OPTIMIZERS`), with
 coupled L2 decay :math:`g + \lambda W` and L1 decay
 :math:`g + \lambda_1 \operatorname{sign} W` when asked. The residuals are the
 differences of the new row sums, column sums, biases and slots inside each
@@ -56,8 +56,8 @@ import sympy as sp
 
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.limits import GROWTH, LIMITS, activation_kind, proof_cost
-from symcheck.network import Network, require_network
-from symcheck.optimizers import HYPER, SYMBOLIC_OPTIMIZERS, SymbolicOptimizer
+from symcheck.model.network import Network, require_network
+from symcheck.model.optimizers import HYPER, SYMBOLIC_OPTIMIZERS, SymbolicOptimizer
 from symcheck.partition import Partition
 from symcheck.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
 from symcheck.symbolic import check_symbolic_size, layered_gradients
@@ -70,7 +70,7 @@ Expr = sp.Expr
 Blocks = tuple[tuple[int, ...], ...]
 
 
-#: The hyper-parameters of :data:`~symcheck.optimizers.HYPER`, except Adam's
+#: The hyper-parameters of :data:`~symcheck.model.optimizers.HYPER`, except Adam's
 #: bias corrections :math:`1/(1-\beta^t)`: here they are the free positive
 #: symbols ``c1``, ``c2``, so the proof covers every step :math:`t` at once.
 _HYPER: Mapping[str, Expr] = MappingProxyType(

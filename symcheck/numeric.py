@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from symcheck.activations import numpy_sigmoid
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network, require_layers, require_network
+from symcheck.model.activations import numpy_sigmoid
+from symcheck.model.network import Network, require_layers, require_network
 
 __all__ = [
     "Params",

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from symcheck.errors import InvalidArgument, choices_message
-from symcheck.tree import leaves, unflatten
+from symcheck.model.tree import leaves, unflatten
 
 __all__ = [
     "COMMON_OPTIONS",

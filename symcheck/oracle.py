@@ -19,7 +19,7 @@ import numpy as np
 import sympy as sp
 
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network, require_layers, require_network
+from symcheck.model.network import Network, require_layers, require_network
 from symcheck.symbolic import SymParams, layered_gradients
 from symcheck.zerotest import certified_value
 

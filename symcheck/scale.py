@@ -36,9 +36,9 @@ import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from symcheck.activations import Activation, get_activation
 from symcheck.errors import InvalidArgument
 from symcheck.gaussian import moment
+from symcheck.model.activations import Activation, get_activation
 
 __all__ = [
     "REGIMES",

@@ -32,9 +32,9 @@ from typing import Any
 
 import sympy as sp
 
-from symcheck.activations import Activation, get_activation
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.gaussian import Q, closed_form
+from symcheck.model.activations import Activation, get_activation
 from symcheck.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
 from symcheck.scale import critical_sigma_w2, depth_scale, mean_field
 
@@ -365,7 +365,7 @@ class Preset:
     variance: sp.Rational
 
 
-#: The presets of the classic slide, named as in :mod:`symcheck.init`.
+#: The presets of the classic slide, named as in :mod:`symcheck.model.init`.
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -467,7 +467,7 @@ def derive_preset(preset: str, *, activation: str | Activation, width: int) -> P
 
 @dataclass(frozen=True)
 class Recommendation:
-    """The initialiser of :mod:`symcheck.init` that makes an activation critical."""
+    """The initialiser of :mod:`symcheck.model.init` that makes an activation critical."""
 
     name: str
     options: dict[str, float]

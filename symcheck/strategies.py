@@ -32,11 +32,11 @@ import numpy as np
 from hypothesis import note
 from hypothesis import strategies as st
 
-from symcheck.activations import ACTIVATIONS
 from symcheck.errors import InvalidArgument, choices_message
-from symcheck.init import canonical_initializers, get_initializer, initialize
-from symcheck.losses import LOSSES, get_loss
-from symcheck.network import Network
+from symcheck.model.activations import ACTIVATIONS
+from symcheck.model.init import canonical_initializers, get_initializer, initialize
+from symcheck.model.losses import LOSSES, get_loss
+from symcheck.model.network import Network
 from symcheck.optim import OPTIMIZERS, Optimizer, get_optimizer
 
 __all__ = [

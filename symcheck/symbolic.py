@@ -56,11 +56,11 @@ from functools import cache
 
 import sympy as sp
 
-from symcheck.activations import Activation
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.limits import GROWTH, LIMITS, activation_kind, proof_cost
-from symcheck.losses import Loss
-from symcheck.network import Network, require_layers, require_network
+from symcheck.model.activations import Activation
+from symcheck.model.losses import Loss
+from symcheck.model.network import Network, require_layers, require_network
 
 __all__ = [
     "INITS",

@@ -5,7 +5,7 @@ r"""The symmetry theorems (docs/theory.md T1, T2, T4), each returning a Proof re
   (incoming row, bias, outgoing column), for all inputs and targets — and for
   the abstract ``sigma``/``ell``, for every activation and loss.
 * :func:`prove_preserved` (T2, the induction step): one step of any
-  optimiser of :data:`~symcheck.optimizers.SYMBOLIC_OPTIMIZERS` (``sgd``,
+  optimiser of :data:`~symcheck.model.optimizers.SYMBOLIC_OPTIMIZERS` (``sgd``,
   ``momentum``, ``adam``, ...) from a tied point with tied optimiser state
   lands on a tied point with tied state, so the symmetry holds for every step.
 * :func:`prove_symmetry_breaks` (T4): at the generic point two neurons' gradient
@@ -24,8 +24,8 @@ from typing import Any
 
 import sympy as sp
 
-from symcheck.network import Network, require_network
-from symcheck.optimizers import get_symbolic_optimizer
+from symcheck.model.network import Network, require_network
+from symcheck.model.optimizers import get_symbolic_optimizer
 from symcheck.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
 from symcheck.symbolic import (
     InitPoint,

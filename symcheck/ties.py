@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symcheck.network import Network
+from symcheck.model.network import Network
 from symcheck.proof import Residual
 from symcheck.symbolic import SymParams
 from symcheck.witness import instantiate_abstract, rational_point

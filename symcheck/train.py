@@ -30,9 +30,9 @@ import numpy as np
 from symcheck import numeric
 from symcheck.errors import InvalidArgument
 from symcheck.limits import LIMITS
-from symcheck.network import Network, require_network
+from symcheck.model.network import Network, require_network
+from symcheck.model.tree import map_params
 from symcheck.optim import Optimizer
-from symcheck.tree import map_params
 
 __all__ = ["MAX_STEPS", "Trajectory", "check_training_size", "train"]
 

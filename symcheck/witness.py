@@ -19,8 +19,8 @@ from collections.abc import Iterable
 
 import sympy as sp
 
-from symcheck.activations import Activation
-from symcheck.losses import LOSSES, Loss
+from symcheck.model.activations import Activation
+from symcheck.model.losses import LOSSES, Loss
 
 __all__ = [
     "SIGMA_WITNESS",

@@ -9,7 +9,7 @@ import pytest
 
 from symcheck.certificate import load_certificate, verify_certificate
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
+from symcheck.model.network import Network
 from symcheck.render import render
 from symcheck.theorems import prove_identical_updates, prove_preserved
 

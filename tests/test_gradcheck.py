@@ -12,9 +12,9 @@ from symcheck.gradcheck import (
     gradient_scale,
     tied_gradient_rows,
 )
-from symcheck.init import initialize
-from symcheck.neurons import rounding_tolerance
-from symcheck.tree import leaves
+from symcheck.model.init import initialize
+from symcheck.model.neurons import rounding_tolerance
+from symcheck.model.tree import leaves
 
 X, Y = np.array([[1.0, 2.0]]), np.array([[1.0]])
 

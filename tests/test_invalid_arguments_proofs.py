@@ -7,7 +7,7 @@ import pytest
 from symcheck.certificate import verify_certificate
 from symcheck.derive import derive
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
+from symcheck.model.network import Network
 from symcheck.oracle import exact, gradients
 from symcheck.symbolic import check_symbolic_size, init_point, parse_symbol, plain_gradients
 from symcheck.theorems import prove_preserved, prove_symmetry_breaks

@@ -1,11 +1,29 @@
-"""The package layout: module imports form no cycle (docs/architecture.md)."""
+"""The package layout (README, "Layout"): old import paths and import cycles.
+
+Every module that moved into a pillar subpackage is importable under its old
+name as the *same* module object (``symcheck/_moved.py``), no module is ever
+loaded twice, no file is left at an old place, the repository's own code and
+docs use the new paths, and module imports form no cycle.
+"""
 
 from __future__ import annotations
 
 import ast
+import importlib
+import json
+import re
+import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
-PACKAGE = Path(__file__).resolve().parent.parent / "symcheck"
+import pytest
+
+import symcheck
+from symcheck._moved import MOVED
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "symcheck"
 
 
 def _module_name(path: Path) -> str:
@@ -88,3 +106,162 @@ def test_train_depends_on_optim_one_way() -> None:
     optim, train = (n for n in sorted(MODULES) if n.rsplit(".", 1)[-1] in ("optim", "train"))
     assert optim in imports(MODULES[train], lazy=False)
     assert train not in imports(MODULES[optim], lazy=True)  # not even in a function
+
+
+# --- old import paths ------------------------------------------------------------------
+
+
+def _source(dotted: str) -> Path:
+    return ROOT / (dotted.replace(".", "/") + ".py")
+
+
+@pytest.mark.parametrize("old", sorted(MOVED))
+def test_old_path_is_the_new_module(old: str) -> None:
+    new = importlib.import_module(MOVED[old])
+    assert importlib.import_module(old) is new
+    assert sys.modules[old] is new
+    assert new.__name__ == MOVED[old] and new.__spec__.name == MOVED[old]
+    parent, _, short = old.rpartition(".")
+    exec_globals: dict[str, object] = {}
+    exec(f"from {parent} import {short} as got", exec_globals)
+    # ``symcheck/__init__.py`` exports functions named like two modules (train, derive).
+    assert exec_globals["got"] is new or short in symcheck.__all__
+    assert getattr(sys.modules[parent], short) is new or short in symcheck.__all__
+
+
+@pytest.mark.parametrize("old", sorted(MOVED))
+def test_nothing_is_left_at_the_old_place(old: str) -> None:
+    assert not _source(old).exists(), f"{_source(old)} is back; move it to {MOVED[old]}"
+    assert _source(MOVED[old]).is_file()
+
+
+def test_an_unknown_old_name_is_not_invented() -> None:
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("symcheck.no_such_module")
+
+
+def test_monkeypatch_through_the_old_path_patches_the_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old, new = sorted(MOVED.items())[0]
+    module = importlib.import_module(new)
+    sentinel = object()
+    monkeypatch.setattr(f"{old}.__doc__", sentinel)
+    assert module.__doc__ is sentinel
+
+
+def test_exported_functions_named_like_modules_stay_functions() -> None:
+    clashes = [n for n in symcheck.__all__ if f"symcheck.{n}" in MOVED]
+    before = {n: getattr(symcheck, n) for n in clashes}
+    for name in clashes:
+        importlib.import_module(f"symcheck.{name}")
+        assert getattr(symcheck, name) is before[name] and callable(before[name])
+
+
+def duplicates(modules: dict[str, ModuleType]) -> dict[str, list[str]]:
+    """Source files loaded as more than one module object: file -> the names."""
+    by_file: dict[str, dict[int, str]] = {}
+    for name, module in modules.items():
+        path = getattr(module, "__file__", None)
+        if path:
+            by_file.setdefault(str(Path(path).resolve()), {})[id(module)] = name
+    return {f: sorted(ids.values()) for f, ids in by_file.items() if len(ids) > 1}
+
+
+_FRESH = """
+import importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+old, new = json.loads(sys.argv[2])
+for name in old + new:  # old first: the alias must not load a second copy
+    importlib.import_module(name)
+print(json.dumps({n: m.__file__ for n, m in sys.modules.items()
+                  if n.startswith("symcheck") and getattr(m, "__file__", None)}))
+print(json.dumps({n: id(m) for n, m in sys.modules.items() if n.startswith("symcheck")}))
+"""
+
+
+def test_a_fresh_interpreter_loads_every_module_once() -> None:
+    names = json.dumps([sorted(MOVED), sorted(MOVED.values())])
+    run = subprocess.run(
+        [sys.executable, "-c", _FRESH, str(ROOT), names],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    files_line, ids_line = run.stdout.splitlines()[-2:]
+    files, ids = json.loads(files_line), json.loads(ids_line)
+    for old, new in MOVED.items():
+        assert ids[old] == ids[new], old
+    seen: dict[str, int] = {}
+    for name, path in files.items():
+        assert seen.setdefault(str(Path(path).resolve()), ids[name]) == ids[name], name
+
+
+def test_duplicates_sees_a_module_loaded_twice(tmp_path: Path) -> None:
+    path = tmp_path / "twice.py"
+    path.write_text("X = 1\n", encoding="utf-8")
+    copies = {}
+    for name in ("twice_a", "twice_b"):
+        spec = importlib.util.spec_from_file_location(name, path)
+        copies[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(copies[name])
+    assert duplicates(copies) == {str(path.resolve()): ["twice_a", "twice_b"]}
+    assert duplicates(dict(sys.modules)) == {}
+
+
+def test_python_dash_m_runs_an_old_path() -> None:
+    old = next(o for o, n in sorted(MOVED.items()) if "__main__" in _source(n).read_text())
+    run = subprocess.run(
+        [sys.executable, "-m", old, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage:")
+
+
+# --- the repository uses the new paths --------------------------------------------------
+
+_OLD = "|".join(re.escape(o.split(".", 1)[1]) for o in sorted(MOVED, key=len, reverse=True))
+#: An old dotted name or source path. ``symcheck.pytest_plugin`` is also the pytest
+#: plugin's registered name (the entry point's), which stays.
+OLD_PATH = re.compile(rf"(?<![\w./-])symcheck(?:\.(?:{_OLD})\b(?!-)|/(?:{_OLD})\.py\b)")
+_KEEP = re.compile(r"symcheck\.pytest_plugin\b")
+
+
+def old_paths(text: str) -> list[str]:
+    """The lines of ``text`` that name a module by its old path."""
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if any(not _KEEP.match(m.group()) for m in OLD_PATH.finditer(line))
+    ]
+
+
+def _tracked() -> list[Path]:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], capture_output=True, cwd=ROOT, check=True
+    ).stdout.decode()
+    skip = {"symcheck/_moved.py"}
+    keep = (".py", ".md", ".toml", ".json", ".txt", ".cfg", ".ini")
+    return [ROOT / p for p in listed.split("\0") if p.endswith(keep) and p not in skip]
+
+
+def test_the_repository_names_modules_by_their_new_paths() -> None:
+    stale = {}
+    for path in _tracked():
+        if path.is_file() and (lines := old_paths(path.read_text(encoding="utf-8"))):
+            stale[str(path.relative_to(ROOT))] = lines[:3]
+    assert stale == {}, "old module paths (table: symcheck/_moved.py): " + repr(stale)
+
+
+def test_old_paths_finds_old_names_only() -> None:
+    old = next(iter(sorted(MOVED)))
+    short = old.split(".", 1)[1]
+    assert old_paths(f"import {old}\nx = 1") == [f"import {old}"]
+    assert old_paths(f"see symcheck/{short}.py") == [f"see symcheck/{short}.py"]
+    assert old_paths(f"import {MOVED[old]}") == []
+    assert old_paths(f"symcheck.{short}_else and my_symcheck.{short}") == []

@@ -7,7 +7,7 @@ import pytest
 from symcheck import Network
 from symcheck.errors import InvalidArgument
 from symcheck.lumping import prove_lumping_preserved
-from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
+from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
 from symcheck.partition import Partition
 
 TWO = Network.parse("2-2-2-1", activation="tanh")

@@ -7,8 +7,8 @@ import pytest
 import sympy as sp
 
 from symcheck.errors import InvalidArgument
+from symcheck.model.optimizers import HYPER, SYMBOLIC_OPTIMIZERS, get_symbolic_optimizer
 from symcheck.optim import get_optimizer
-from symcheck.optimizers import HYPER, SYMBOLIC_OPTIMIZERS, get_symbolic_optimizer
 
 # Symbolic hyper-parameter -> (numeric option of symcheck.optim, exact value).
 _VALUES = {

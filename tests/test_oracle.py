@@ -6,7 +6,7 @@ import numpy as np
 import sympy as sp
 
 from symcheck import numeric
-from symcheck.network import Network
+from symcheck.model.network import Network
 from symcheck.oracle import exact, gradients
 
 R = sp.Rational

@@ -12,8 +12,8 @@ import pytest
 import sympy as sp
 
 from symcheck import piecewise
-from symcheck.losses import LOSSES
-from symcheck.network import Network
+from symcheck.model.losses import LOSSES
+from symcheck.model.network import Network
 from symcheck.piecewise import piecewise_equal, regions
 from symcheck.symbolic import init_point, layered_gradients, plain_gradients, symbolic_forward
 from symcheck.witness import rational_point

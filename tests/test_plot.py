@@ -9,7 +9,7 @@ import pytest
 
 from symcheck import Network, SymcheckError
 from symcheck.cli import main
-from symcheck.init import initialize
+from symcheck.model.init import initialize
 from symcheck.optim import get_optimizer
 from symcheck.train import train
 

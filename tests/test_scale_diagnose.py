@@ -9,7 +9,6 @@ import math
 import numpy as np
 import pytest
 
-from symcheck.activations import get_activation
 from symcheck.cli import main
 from symcheck.diagnose import (
     EPSILON,
@@ -20,8 +19,9 @@ from symcheck.diagnose import (
     saturation_probability,
 )
 from symcheck.errors import InvalidArgument
-from symcheck.init import initialize
-from symcheck.network import Network
+from symcheck.model.activations import get_activation
+from symcheck.model.init import initialize
+from symcheck.model.network import Network
 from symcheck.plot import PlotUnavailable
 from symcheck.scale_plot import scale_figure
 

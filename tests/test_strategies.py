@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symcheck import InvalidArgument, Network
-from symcheck.neurons import signatures, tied_pairs
+from symcheck.model.neurons import signatures, tied_pairs
 from symcheck.optim import Optimizer
 from symcheck.strategies import (
     EXACT_OPTIMIZERS,

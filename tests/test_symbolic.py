@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from symcheck.activations import ACTIVATIONS
 from symcheck.errors import InvalidArgument
-from symcheck.losses import LOSSES
-from symcheck.network import Network
+from symcheck.model.activations import ACTIVATIONS
+from symcheck.model.losses import LOSSES
+from symcheck.model.network import Network
 from symcheck.piecewise import piecewise_equal
 from symcheck.symbolic import (
     MAX_SYMBOLIC_PARAMETERS,

@@ -8,8 +8,8 @@ import pytest
 import sympy as sp
 
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
-from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
+from symcheck.model.network import Network
+from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
 from symcheck.symbolic import init_point
 from symcheck.theorems import prove_identical_updates, prove_preserved, prove_symmetry_breaks
 

@@ -17,7 +17,7 @@ import dataclasses
 import pytest
 import sympy as sp
 
-from symcheck.network import Network
+from symcheck.model.network import Network
 from symcheck.symbolic import data_symbols, init_point, layered_gradients
 from symcheck.theorems import prove_identical_updates
 from symcheck.ties import (

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from symcheck import InvalidArgument, Network, numeric
-from symcheck.init import initialize
-from symcheck.neurons import pair_gaps, signatures
+from symcheck.model.init import initialize
+from symcheck.model.neurons import pair_gaps, signatures
 from symcheck.optim import get_optimizer
 from symcheck.train import train
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symcheck.activations import get_activation
-from symcheck.losses import get_loss
+from symcheck.model.activations import get_activation
+from symcheck.model.losses import get_loss
 from symcheck.witness import (
     SIGMA_WITNESS,
     concrete_activation,

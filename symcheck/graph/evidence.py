@@ -41,7 +41,7 @@ from symcheck.graph.ops import get_op
 from symcheck.graph.points import Point
 from symcheck.graph.symmetry import Symmetries, UnitSpace, apply_permutation
 from symcheck.graph.ties import TieClasses, cycle
-from symcheck.optimizers import HYPER, SymbolicOptimizer
+from symcheck.model.optimizers import HYPER, SymbolicOptimizer
 from symcheck.proof import PROVED, REFUTED, UNKNOWN, Residual
 from symcheck.witness import rational_point
 from symcheck.zerotest import NONZERO, ZERO, Uncertified, certified_value, zero_test

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from symcheck.activations import numpy_sigmoid as _sigmoid
-from symcheck.activations import numpy_softplus as _softplus
 from symcheck.errors import InvalidArgument, choices_message
+from symcheck.model.activations import numpy_sigmoid as _sigmoid
+from symcheck.model.activations import numpy_softplus as _softplus
 
 __all__ = ["LOSSES", "Loss", "get_loss"]
 

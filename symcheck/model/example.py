@@ -58,7 +58,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from symcheck.network import Network
+from symcheck.model.network import Network
 from symcheck.proof import PROVED, REFUTED, Proof, Step
 from symcheck.symbolic import SymParams, layered_gradients
 from symcheck.zerotest import ZERO, Uncertified, certified_value, interval, zero_test

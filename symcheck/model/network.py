@@ -14,10 +14,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from symcheck.activations import Activation, get_activation
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.limits import LIMITS
-from symcheck.losses import Loss, get_loss
+from symcheck.model.activations import Activation, get_activation
+from symcheck.model.losses import Loss, get_loss
 
 __all__ = [
     "MAX_PARAMETERS",

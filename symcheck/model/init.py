@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from symcheck.errors import InvalidArgument, choices_message
-from symcheck.network import Network
+from symcheck.model.network import Network
 
 __all__ = [
     "GAINS",

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
+from symcheck.model.network import Network
 
 __all__ = [
     "gradient_rows",
