@@ -63,8 +63,8 @@ import _record  # bench/ is the script's directory, hence on the path
 from sympy.core.cache import clear_cache
 
 from symcheck.model.network import Network
-from symcheck.symbolic import clear_local_derivatives, init_point, plain_gradients
-from symcheck.theorems import prove_identical_updates
+from symcheck.prove.symbolic import clear_local_derivatives, init_point, plain_gradients
+from symcheck.prove.theorems import prove_identical_updates
 
 
 def _plain_prove(network: Network, substitute: str = "xreplace") -> bool:

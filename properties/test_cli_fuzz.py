@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, example, find, given, note, settings
 
 from symcheck import Network, cli, prove_identical_updates
 from symcheck.cli_contract import option_names, run_guarded, violations
-from symcheck.render import render
+from symcheck.prove.render import render
 
 _ROOT = Path(tempfile.mkdtemp(prefix="symcheck-fuzz-"))
 atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)

@@ -27,8 +27,8 @@ from symcheck.diagnose import Diagnosis, diagnose_init
 from symcheck.gaussian import Q, closed_form, moment
 from symcheck.model.activations import get_activation
 from symcheck.model.network import Network
+from symcheck.prove.scale_derive import recommend_init
 from symcheck.scale import critical_sigma_w2, variance_map
-from symcheck.scale_derive import recommend_init
 
 _THOROUGH = settings().max_examples >= 1000
 _EXAMPLES = 60 if _THOROUGH else 8

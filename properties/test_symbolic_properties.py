@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from symcheck import numeric
 from symcheck.model.activations import ACTIVATIONS
 from symcheck.model.network import Network
-from symcheck.oracle import gradients as exact_gradients
-from symcheck.symbolic import init_point
-from symcheck.theorems import prove_identical_updates
+from symcheck.prove.oracle import gradients as exact_gradients
+from symcheck.prove.symbolic import init_point
+from symcheck.prove.theorems import prove_identical_updates
 
 CONCRETE = sorted(name for name, a in ACTIVATIONS.items() if not a.abstract)
 EPS = np.finfo(np.float64).eps

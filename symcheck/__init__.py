@@ -9,32 +9,32 @@ from __future__ import annotations
 
 from symcheck import _moved
 from symcheck.audit import audit_file
-from symcheck.certificate import verify_certificate
-from symcheck.derive import derive
 from symcheck.errors import InvalidArgument, SymcheckError, UnsafeFile
-from symcheck.lumping import prove_lumping_preserved
 from symcheck.model.activations import ACTIVATIONS, Activation, get_activation
 from symcheck.model.example import classic_slide
 from symcheck.model.init import INITIALIZERS, get_initializer, initialize
 from symcheck.model.losses import LOSSES, Loss, get_loss
 from symcheck.model.network import Network
 from symcheck.optim import OPTIMIZERS, get_optimizer
-from symcheck.oracle import gradients
-from symcheck.partition import coarsest_equitable_partition, effective_widths, tie_classes
-from symcheck.scale import mean_field
-from symcheck.symbolic import (
+from symcheck.prove.certificate import verify_certificate
+from symcheck.prove.derive import derive
+from symcheck.prove.lumping import prove_lumping_preserved
+from symcheck.prove.oracle import gradients
+from symcheck.prove.partition import coarsest_equitable_partition, effective_widths, tie_classes
+from symcheck.prove.symbolic import (
     INITS,
     InitPoint,
     init_point,
     layered_gradients,
     plain_gradients,
 )
-from symcheck.theorems import (
+from symcheck.prove.theorems import (
     THEOREMS,
     prove_identical_updates,
     prove_preserved,
     prove_symmetry_breaks,
 )
+from symcheck.scale import mean_field
 from symcheck.train import Trajectory, train
 from symcheck.weights import load_weights
 

@@ -48,6 +48,25 @@ MOVED: Mapping[str, str] = MappingProxyType(
                 "tree",
             ],
         ),
+        **_pillar(
+            "prove",
+            [
+                "certificate",
+                "derive",
+                "lumping",
+                "oracle",
+                "partition",
+                "piecewise",
+                "proof",
+                "render",
+                "scale_derive",
+                "symbolic",
+                "theorems",
+                "tie_certificate",
+                "witness",
+                "zerotest",
+            ],
+        ),
     }
 )
 

@@ -10,8 +10,8 @@ say depends on whether the **architecture is known**:
   coarsest equitable partition, T3), dead units, its nearest pair of neurons
   and a verdict. A layer is **collapsed** only when its ties are certified by
   a permutation of the hidden units that maps the parameters to themselves
-  exactly (:func:`symcheck.tie_certificate.check_certificate`) and its
-  lumped blocks by exact block sums (:func:`~symcheck.tie_certificate.check_lumping`);
+  exactly (:func:`symcheck.prove.tie_certificate.check_certificate`) and its
+  lumped blocks by exact block sums (:func:`~symcheck.prove.tie_certificate.check_lumping`);
   then SGD, momentum, Adam and AdamW can never make its units differ in
   exact arithmetic (``docs/theory.md``, T1-T3).
 * **Unknown** (the default; names and shapes never decide it): the audit
@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 
 from symcheck.errors import InvalidArgument, choices_message
-from symcheck.partition import NearestPair, analyse, matrix_classes
-from symcheck.tie_certificate import check_certificate, check_lumping, cyclic_certificate
+from symcheck.prove.partition import NearestPair, analyse, matrix_classes
+from symcheck.prove.tie_certificate import check_certificate, check_lumping, cyclic_certificate
 from symcheck.weights import Limits, NonFinite, WeightFile, load_weights
 
 __all__ = [

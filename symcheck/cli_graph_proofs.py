@@ -14,8 +14,8 @@ from symcheck.cli_args import seed
 from symcheck.graph.points import INITS
 from symcheck.graph.prove import KINDS
 from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
-from symcheck.proof import exit_code
-from symcheck.render import FORMATS, render
+from symcheck.prove.proof import exit_code
+from symcheck.prove.render import FORMATS, render
 
 __all__ = ["register"]
 

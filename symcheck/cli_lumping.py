@@ -1,4 +1,4 @@
-"""The ``symcheck lumping NETWORK`` subcommand (see :mod:`symcheck.lumping`)."""
+"""The ``symcheck lumping NETWORK`` subcommand (see :mod:`symcheck.prove.lumping`)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from symcheck.errors import InvalidArgument
-from symcheck.lumping import MODES, prove_lumping_preserved
 from symcheck.model.network import Network
 from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
-from symcheck.proof import exit_code
-from symcheck.render import FORMATS, render
+from symcheck.prove.lumping import MODES, prove_lumping_preserved
+from symcheck.prove.proof import exit_code
+from symcheck.prove.render import FORMATS, render
 
 __all__ = ["parse_labels", "register"]
 

@@ -16,8 +16,8 @@ from symcheck.errors import InvalidArgument
 from symcheck.graph.prove import KINDS
 from symcheck.model.network import Network
 from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
-from symcheck.proof import Proof, exit_code
-from symcheck.render import FORMATS, render
+from symcheck.prove.proof import Proof, exit_code
+from symcheck.prove.render import FORMATS, render
 
 __all__ = ["register"]
 
@@ -90,7 +90,11 @@ def _emit(proofs: list[Proof], fmt: str) -> None:
 
 
 def _prove(args: argparse.Namespace) -> int:
-    from symcheck.theorems import prove_identical_updates, prove_preserved, prove_symmetry_breaks
+    from symcheck.prove.theorems import (
+        prove_identical_updates,
+        prove_preserved,
+        prove_symmetry_breaks,
+    )
 
     if not _is_chain(args.network):
         return _prove_graph(args)
@@ -115,7 +119,7 @@ def _prove(args: argparse.Namespace) -> int:
 
 
 def _derive(args: argparse.Namespace) -> int:
-    from symcheck.derive import derive
+    from symcheck.prove.derive import derive
 
     _emit([derive(_network(args), init=args.init, value=args.value)], args.format)
     return 0
@@ -130,7 +134,7 @@ def _example(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from symcheck.certificate import load_certificate, verify_certificate
+    from symcheck.prove.certificate import load_certificate, verify_certificate
 
     result = verify_certificate(load_certificate(args.certificate))
     _emit([result], args.format)

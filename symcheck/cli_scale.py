@@ -27,9 +27,9 @@ from symcheck.errors import InvalidArgument
 from symcheck.files import check_output_path
 from symcheck.limits import LIMITS
 from symcheck.model.network import Network
-from symcheck.proof import exit_code
-from symcheck.render import FORMATS, render
-from symcheck.scale_derive import (
+from symcheck.prove.proof import exit_code
+from symcheck.prove.render import FORMATS, render
+from symcheck.prove.scale_derive import (
     PRESETS,
     catalogue,
     derive_critical_init,

@@ -38,7 +38,7 @@ The **verdict**, from measured values, in this order:
    :math:`\chi = 0.46` in its first layers, rising towards 1 with depth.)
 3. ``healthy`` otherwise.
 
-The fix is the critical initialiser of :func:`symcheck.scale_derive.recommend_init`,
+The fix is the critical initialiser of :func:`symcheck.prove.scale_derive.recommend_init`,
 and :func:`diagnose_init` checks it by diagnosing the network again with it.
 """
 
@@ -59,7 +59,7 @@ from symcheck.model.activations import Activation, get_activation
 from symcheck.model.init import Initializer, get_initializer, initialize, variance_scaling
 from symcheck.model.network import Network, require_network
 from symcheck.numeric import as_params, backward, forward_trace
-from symcheck.scale_derive import Recommendation, critical_variance, recommend_init
+from symcheck.prove.scale_derive import Recommendation, critical_variance, recommend_init
 
 __all__ = [
     "EPSILON",

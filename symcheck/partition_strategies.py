@@ -5,7 +5,7 @@ constraints of T3 for a drawn partition, then shuffles the neurons inside
 every hidden layer, so the partition is known but not visible in the order::
 
     from hypothesis import given
-    from symcheck.partition import Partition, is_equitable
+    from symcheck.prove.partition import Partition, is_equitable
     from symcheck.partition_strategies import lumped_params
 
     @given(lumped_params())

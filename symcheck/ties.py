@@ -9,9 +9,9 @@ an optimiser, an optimiser state) and two neurons :math:`i, j` of hidden layer
     \bigl(Q^l[i,:] - Q^l[j,:],\; q^l_i - q^l_j,\; Q^{l+1}[:,i] - Q^{l+1}[:,j]\bigr)
 
 (incoming row, bias, outgoing column; docs/theory.md §1). :func:`check_ties`
-decides each residual with :func:`symcheck.zerotest.zero_test` and refutes
+decides each residual with :func:`symcheck.prove.zerotest.zero_test` and refutes
 the ones that are not zero with an exact rational witness
-(:mod:`symcheck.witness`). The checker never trusts the claimed classes.
+(:mod:`symcheck.prove.witness`). The checker never trusts the claimed classes.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symcheck.model.network import Network
-from symcheck.proof import Residual
-from symcheck.symbolic import SymParams
-from symcheck.witness import instantiate_abstract, rational_point
-from symcheck.zerotest import NONZERO, UNKNOWN, ZERO, Uncertified, certified_value, zero_test
+from symcheck.prove.proof import Residual
+from symcheck.prove.symbolic import SymParams
+from symcheck.prove.witness import instantiate_abstract, rational_point
+from symcheck.prove.zerotest import NONZERO, UNKNOWN, ZERO, Uncertified, certified_value, zero_test
 
 __all__ = [
     "WITNESS_SEEDS",
@@ -152,7 +152,7 @@ def decide(
     Structural zero first; then a witness (``pick`` takes the same quantity
     from the layout evaluated at a seeded point) to refute; only when every
     point gives zero, the expand / piecewise / cancel tests of
-    :func:`~symcheck.zerotest.zero_test`.
+    :func:`~symcheck.prove.zerotest.zero_test`.
     """
     if expr == 0:
         return ZERO, "structural", "0", None
@@ -246,7 +246,7 @@ def check_ties(
 def gradient_mismatches(first: SymParams, second: SymParams) -> list[tuple[Position, str, str]]:
     """Entries where two gradient layouts are not shown equal: ``(position, status, method)``.
 
-    Each difference goes through :func:`~symcheck.zerotest.zero_test`; an entry
+    Each difference goes through :func:`~symcheck.prove.zerotest.zero_test`; an entry
     is reported unless the difference is proved zero. Used to test the layered
     path against the plain one (and to see a wrong factor refused).
     """

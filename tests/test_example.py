@@ -19,7 +19,7 @@ from symcheck.model.example import (
     classic_slide,
 )
 from symcheck.model.network import Network
-from symcheck.zerotest import Uncertified
+from symcheck.prove.zerotest import Uncertified
 
 R = sp.Rational
 RELU_RUNS = ["relu, linear output, squared error", "relu, softmax output, cross entropy"]

@@ -7,7 +7,7 @@ import sympy as sp
 
 from symcheck import numeric
 from symcheck.model.network import Network
-from symcheck.oracle import exact, gradients
+from symcheck.prove.oracle import exact, gradients
 
 R = sp.Rational
 

@@ -13,7 +13,7 @@ import sympy as sp
 
 from symcheck.model.activations import get_activation
 from symcheck.model.losses import get_loss
-from symcheck.witness import (
+from symcheck.prove.witness import (
     SIGMA_WITNESS,
     concrete_activation,
     concrete_loss,

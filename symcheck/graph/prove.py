@@ -43,7 +43,7 @@ from symcheck.graph.points import INITS, Point, init_point
 from symcheck.graph.symmetry import infer_symmetries
 from symcheck.graph.ties import classes_at, resolve_graph
 from symcheck.model.optimizers import get_symbolic_optimizer
-from symcheck.proof import PROVED, REFUTED, UNKNOWN, Proof, Step
+from symcheck.prove.proof import PROVED, REFUTED, UNKNOWN, Proof, Step
 
 __all__ = [
     "KINDS",

@@ -33,7 +33,7 @@ deep (tanh of sums of tanh of ...), and SymPy's automatic evaluation of such
 trees grows exponentially with :math:`k`. So every weight that a step makes
 non-rational is *named* (:class:`StepValues`): a fresh symbol stands for its
 closed form, which is written in the symbols of the previous step, and carries
-an ``mpmath.iv`` interval (:func:`symcheck.zerotest.interval`, 200 bits) that
+an ``mpmath.iv`` interval (:func:`symcheck.prove.zerotest.interval`, 200 bits) that
 encloses its value. Equal closed forms get the same symbol, so tied weights
 stay structurally tied; rational weights stay exact Rationals (identity and
 ReLU with squared error throughout; at zero init identity, tanh and ReLU never
@@ -42,12 +42,12 @@ small expressions in these symbols, whatever the step.
 
 A claim "A = B" is decided exactly, never from a float (:func:`_equal`):
 "equal" when :math:`A - B` is structurally 0 or identically 0 by
-:func:`symcheck.zerotest.zero_test` (which treats the step symbols as free, so
+:func:`symcheck.prove.zerotest.zero_test` (which treats the step symbols as free, so
 it holds for their values too); "differ" only when :math:`A - B` is a non-zero
 rational or its enclosure, computed from the enclosures of the symbols,
 excludes 0. Anything else raises ``ArithmeticError`` (an enclosure that
 cannot be computed, e.g. a ReLU kink straddled, raises
-:class:`~symcheck.zerotest.Uncertified`): it is never read as either verdict.
+:class:`~symcheck.prove.zerotest.Uncertified`): it is never read as either verdict.
 """
 
 from __future__ import annotations
@@ -59,9 +59,9 @@ from functools import lru_cache
 import sympy as sp
 
 from symcheck.model.network import Network
-from symcheck.proof import PROVED, REFUTED, Proof, Step
-from symcheck.symbolic import SymParams, layered_gradients
-from symcheck.zerotest import ZERO, Uncertified, certified_value, interval, zero_test
+from symcheck.prove.proof import PROVED, REFUTED, Proof, Step
+from symcheck.prove.symbolic import SymParams, layered_gradients
+from symcheck.prove.zerotest import ZERO, Uncertified, certified_value, interval, zero_test
 
 __all__ = [
     "RANDOM_STEPS",
@@ -115,7 +115,7 @@ class StepValues:
     def name(self, value: sp.Expr) -> sp.Expr:
         """``value`` itself when it is rational, else the symbol naming it.
 
-        Raises :class:`~symcheck.zerotest.Uncertified` when no enclosure of
+        Raises :class:`~symcheck.prove.zerotest.Uncertified` when no enclosure of
         ``value`` can be computed (e.g. a ReLU condition it cannot decide).
         """
         if value.is_Rational:
@@ -146,7 +146,7 @@ class Claim:
 def _equal(a: sp.Expr, b: sp.Expr, values: StepValues | None = None) -> bool:
     """Decide ``a = b`` exactly; raise ``ArithmeticError`` when it cannot be decided.
 
-    True when ``a - b`` is structurally 0 or :func:`~symcheck.zerotest.zero_test`
+    True when ``a - b`` is structurally 0 or :func:`~symcheck.prove.zerotest.zero_test`
     finds it identically 0 (the step symbols of ``values`` are treated as free,
     so this holds for their values too); False when ``a - b`` is a non-zero
     rational or its interval enclosure (from ``values``) excludes 0.

@@ -29,7 +29,7 @@ from symcheck.graph.symmetry import (
     infer_symmetries,
     unit_entries,
 )
-from symcheck.proof import Proof
+from symcheck.prove.proof import Proof
 from symcheck.torch.capture import capture, to_numpy
 from symcheck.torch.labels import module_labels
 from symcheck.torch.translate import Translation, translate

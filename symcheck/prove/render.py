@@ -1,4 +1,4 @@
-r"""Render :class:`~symcheck.proof.Proof` records as text, Markdown, LaTeX or JSON.
+r"""Render :class:`~symcheck.prove.proof.Proof` records as text, Markdown, LaTeX or JSON.
 
 * ``text``: plain text for a terminal; display equations are shown as LaTeX
   source, indented.
@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 
 from symcheck.errors import InvalidArgument, choices_message
-from symcheck.proof import SCHEMA_VERSION, Proof
+from symcheck.prove.proof import SCHEMA_VERSION, Proof
 
 __all__ = ["FORMATS", "render"]
 

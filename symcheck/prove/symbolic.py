@@ -41,9 +41,9 @@ very same expression objects and comparing them is a pointer comparison.
 expression in the generic symbols, applies ``sympy.diff`` for every parameter
 and substitutes the point afterwards. It is exponentially slower and is kept as
 the reference that tests the layered path on small networks: exactly, with
-:func:`symcheck.zerotest.zero_test` for the analytic activations, and region by
+:func:`symcheck.prove.zerotest.zero_test` for the analytic activations, and region by
 region of the pre-activation signs, boundaries included, with
-:func:`symcheck.piecewise.piecewise_equal` for ``relu`` and ``leaky_relu``.
+:func:`symcheck.prove.piecewise.piecewise_equal` for ``relu`` and ``leaky_relu``.
 """
 
 from __future__ import annotations
@@ -637,7 +637,7 @@ def layered_gradients(
     ``params`` is a :data:`SymParams` layout (any SymPy expressions); ``xs`` and
     ``ys`` default to the symbols ``x{s}_{k}``, ``y{s}_{k}`` of ``batch``
     samples. ``witness_forms=True`` replaces the abstract ``sigma`` and ``ell``
-    by their concrete witness forms (:mod:`symcheck.witness`). ``canonical``
+    by their concrete witness forms (:mod:`symcheck.prove.witness`). ``canonical``
     (e.g. ``sympy.expand``) is applied to every pre-activation :math:`z^l`,
     delta and gradient entry as it is built, so that sums that are equal only
     after rewriting become structurally equal downstream (the lumping proof
@@ -650,7 +650,7 @@ def layered_gradients(
     acts = [network.activation(layer) for layer in network.hidden_layers]
     loss = network.loss_fn
     if witness_forms:
-        from symcheck.witness import concrete_activation, concrete_loss
+        from symcheck.prove.witness import concrete_activation, concrete_loss
 
         acts = [concrete_activation(a) for a in acts]
         loss = concrete_loss(loss)

@@ -1,6 +1,6 @@
 """Checkable JSON certificates: re-derive every recorded proof and compare.
 
-A certificate is the JSON of :func:`symcheck.render.render` with ``fmt="json"``:
+A certificate is the JSON of :func:`symcheck.prove.render.render` with ``fmt="json"``:
 ``{"schema": 1, "proofs": [Proof.to_dict(), ...]}`` (a single proof dict is
 accepted too). Each proof carries ``facts["recipe"]``: the theorem, the
 network and the init (plus optimiser and batch). :func:`verify_certificate`
@@ -23,7 +23,7 @@ from symcheck.errors import InvalidArgument
 from symcheck.files import read_regular
 from symcheck.limits import LIMITS
 from symcheck.model.network import Network
-from symcheck.proof import PROVED, REFUTED, SCHEMA_VERSION, Proof, Residual, Step
+from symcheck.prove.proof import PROVED, REFUTED, SCHEMA_VERSION, Proof, Residual, Step
 
 __all__ = ["MAX_CERTIFICATE_BYTES", "load_certificate", "verify_certificate"]
 
@@ -113,7 +113,7 @@ def _network(spec: object) -> Network:
 
 
 def _rederive(entry: object) -> Proof:
-    from symcheck.theorems import THEOREMS
+    from symcheck.prove.theorems import THEOREMS
 
     _require(isinstance(entry, dict), "every proof must be an object")
     facts = entry.get("facts")  # type: ignore[union-attr]

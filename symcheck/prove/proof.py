@@ -3,7 +3,7 @@
 A :class:`Proof` holds the statement, the assumptions, the steps of the
 argument, the verdict (``proved``, ``refuted`` or ``unknown``), the residuals
 whose vanishing (or not) decides it, and a witness when refuted. It is plain
-data: :mod:`symcheck.render` turns it into text, Markdown, LaTeX or JSON, and
+data: :mod:`symcheck.prove.render` turns it into text, Markdown, LaTeX or JSON, and
 ``to_dict`` gives the JSON certificate's content.
 """
 

@@ -2,11 +2,11 @@ r"""The exact gradient oracle: :func:`gradients` of a network at given numbers.
 
 Every number is converted exactly to a SymPy rational (a float contributes its
 exact binary value, a string such as ``"1/3"`` its rational value), the
-layered reverse mode of :mod:`symcheck.symbolic` runs on those numbers, and
+layered reverse mode of :mod:`symcheck.prove.symbolic` runs on those numbers, and
 the result is exact: rationals for rational activations and losses
 (identity, relu, leaky_relu, square with mse), closed forms such as
 :math:`\tanh(1/3)` otherwise. With ``digits`` the closed forms are evaluated
-in interval arithmetic (:func:`symcheck.zerotest.certified_value`) and
+in interval arithmetic (:func:`symcheck.prove.zerotest.certified_value`) and
 rounded to that many significant digits.
 """
 
@@ -20,8 +20,8 @@ import sympy as sp
 
 from symcheck.errors import InvalidArgument
 from symcheck.model.network import Network, require_layers, require_network
-from symcheck.symbolic import SymParams, layered_gradients
-from symcheck.zerotest import certified_value
+from symcheck.prove.symbolic import SymParams, layered_gradients
+from symcheck.prove.zerotest import certified_value
 
 __all__ = ["exact", "gradients"]
 

@@ -2,7 +2,7 @@ r"""Exact comparison of piecewise expressions by region splitting.
 
 A ReLU-type network is analytic on each region where the sign of every
 pre-activation is fixed, so two expressions built from ``Piecewise`` nodes
-(say, the gradients of the two paths of :mod:`symcheck.symbolic`) are equal
+(say, the gradients of the two paths of :mod:`symcheck.prove.symbolic`) are equal
 as functions exactly when their branches agree region by region.
 
 Every relational atom :math:`u \bowtie v` is read as a condition on the sign
@@ -29,7 +29,7 @@ branches are compared on the surface :math:`p = 0` itself; otherwise they
 are compared everywhere (a zero there is a zero on the surface too).
 
 :func:`piecewise_equal` decides each region's residual with
-:func:`~symcheck.zerotest.zero_test` (structural, expand, cancel; never
+:func:`~symcheck.prove.zerotest.zero_test` (structural, expand, cancel; never
 ``simplify``). Equality holds when every residual is zero (a region that is
 empty is vacuously fine). ``nonzero`` is only reported with an exact rational
 witness point, found in a region and checked on the *original* expressions:
@@ -51,7 +51,7 @@ from sympy.core.function import AppliedUndef
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanFunction
 
-from symcheck.zerotest import (
+from symcheck.prove.zerotest import (
     NONZERO,
     SIGN_RELATIONS,
     UNKNOWN,

@@ -1,4 +1,5 @@
-r"""Derivations of the classic initialisation scales, as :class:`~symcheck.proof.Proof` records.
+r"""Derivations of the classic initialisation scales, as :class:`~symcheck.prove.proof.Proof`
+records.
 
 * :func:`derive_critical_init`: the weight variance that keeps mean-field
   signal propagation critical for an activation. For positively homogeneous
@@ -35,7 +36,7 @@ import sympy as sp
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.gaussian import Q, closed_form
 from symcheck.model.activations import Activation, get_activation
-from symcheck.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
+from symcheck.prove.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
 from symcheck.scale import critical_sigma_w2, depth_scale, mean_field
 
 __all__ = [

@@ -1,4 +1,4 @@
-r"""Derivations: the gradient formulas of a network, as a :class:`~symcheck.proof.Proof`.
+r"""Derivations: the gradient formulas of a network, as a :class:`~symcheck.prove.proof.Proof`.
 
 Each distinct gradient expression is listed once, with every parameter that
 receives it (at a tied init the tied parameters share one line, which is the
@@ -13,8 +13,8 @@ import sympy as sp
 from symcheck.errors import InvalidArgument
 from symcheck.limits import LIMITS
 from symcheck.model.network import Network, require_network
-from symcheck.proof import PROVED, Proof, Step
-from symcheck.symbolic import InitPoint, init_point, layered_gradients
+from symcheck.prove.proof import PROVED, Proof, Step
+from symcheck.prove.symbolic import InitPoint, init_point, layered_gradients
 
 __all__ = ["MAX_DERIVE_PARAMETERS", "derive"]
 

@@ -58,9 +58,9 @@ from symcheck.errors import InvalidArgument, choices_message
 from symcheck.limits import GROWTH, LIMITS, activation_kind, proof_cost
 from symcheck.model.network import Network, require_network
 from symcheck.model.optimizers import HYPER, SYMBOLIC_OPTIMIZERS, SymbolicOptimizer
-from symcheck.partition import Partition
-from symcheck.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
-from symcheck.symbolic import check_symbolic_size, layered_gradients
+from symcheck.prove.partition import Partition
+from symcheck.prove.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
+from symcheck.prove.symbolic import check_symbolic_size, layered_gradients
 
 __all__ = ["MODES", "prove_lumping_preserved"]
 
@@ -90,7 +90,7 @@ def _layer_blocks(network: Network, partition: Partition | Sequence) -> list[Blo
             partition = Partition.from_labels(partition)
         except (TypeError, ValueError):
             raise InvalidArgument(
-                "partition must be a symcheck.partition.Partition or one label list per "
+                "partition must be a symcheck.prove.partition.Partition or one label list per "
                 "hidden layer, e.g. [[0, 0], [0, 1]]"
             ) from None
     hidden = network.depth - 1
@@ -373,7 +373,7 @@ def prove_lumping_preserved(
 ) -> Proof:
     """Prove (or refute) that one ``optimizer`` step keeps ``partition`` equitable.
 
-    ``partition`` is a :class:`~symcheck.partition.Partition` or one label
+    ``partition`` is a :class:`~symcheck.prove.partition.Partition` or one label
     list per hidden layer. ``weight_decay`` adds the symbolic L2 decay
     (coupled, or decoupled for ``adamw``), ``l1`` the L1 decay. ``mode`` is
     ``"lumped"`` (any weights meeting the block-sum constraints) or

@@ -14,7 +14,7 @@ r"""The symmetry theorems (docs/theory.md T1, T2, T4), each returning a Proof re
   null set, so random init breaks the symmetry almost surely.
 
 Every proof records in ``facts["recipe"]`` what is needed to re-derive it
-(:mod:`symcheck.certificate`).
+(:mod:`symcheck.prove.certificate`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import sympy as sp
 
 from symcheck.model.network import Network, require_network
 from symcheck.model.optimizers import get_symbolic_optimizer
-from symcheck.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
-from symcheck.symbolic import (
+from symcheck.prove.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
+from symcheck.prove.symbolic import (
     InitPoint,
     SymParams,
     check_proof_cost,
@@ -37,9 +37,9 @@ from symcheck.symbolic import (
     layered_gradients,
     symbolic_forward,
 )
+from symcheck.prove.witness import witness_sigma_latex
+from symcheck.prove.zerotest import NONZERO, ZERO
 from symcheck.ties import TieCheck, Witnesses, _at, check_ties, decide
-from symcheck.witness import witness_sigma_latex
-from symcheck.zerotest import NONZERO, ZERO
 
 __all__ = ["THEOREMS", "prove_identical_updates", "prove_preserved", "prove_symmetry_breaks"]
 

@@ -3,7 +3,7 @@ r"""Exact rational witness points, and the concrete stand-ins for ``sigma`` and 
 A witness refutes "this residual is identically zero" by one point where it
 is not: every free symbol gets a small rational value (drawn from a fixed,
 seeded sequence so that certificates are reproducible), and the residual is
-evaluated exactly or certified to 50 digits (:mod:`symcheck.zerotest`).
+evaluated exactly or certified to 50 digits (:mod:`symcheck.prove.zerotest`).
 
 The abstract activation ``sigma`` and loss ``ell`` have no values. A claim
 "for every :math:`\sigma`" is refuted by one :math:`\sigma`; the witness uses
