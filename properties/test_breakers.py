@@ -23,8 +23,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from symcheck import numeric
+from symcheck.confirm.strategies import inputs, networks, optimizers, symmetric_params
 from symcheck.model.neurons import gradient_rows, pair_gaps, rounding_tolerance, signatures
-from symcheck.strategies import inputs, networks, optimizers, symmetric_params
 from symcheck.train import train
 
 _FLOOR = 2.0**-10

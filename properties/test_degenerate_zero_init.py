@@ -18,11 +18,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from symcheck import Network, numeric
-from symcheck.gradcheck import gradient_scale
+from symcheck.confirm.gradcheck import gradient_scale
+from symcheck.confirm.strategies import inputs, networks, optimizers
 from symcheck.model.init import initialize
 from symcheck.model.neurons import pair_gaps, rounding_tolerance
 from symcheck.optim import get_optimizer
-from symcheck.strategies import inputs, networks, optimizers
 from symcheck.train import train
 
 _ZERO_AT_ZERO = ("tanh", "relu", "identity")

@@ -4,7 +4,7 @@
   accurate to rounding, so the regime is general floating point with the
   ulp-scaled :func:`symcheck.model.neurons.rounding_tolerance`;
 * central differences, every concrete activation: the tolerance is the
-  Richardson error estimate of :func:`symcheck.gradcheck.central_difference_check`;
+  Richardson error estimate of :func:`symcheck.confirm.gradcheck.central_difference_check`;
   coordinates whose differences would straddle a ReLU kink are skipped,
   never differenced.
 
@@ -18,10 +18,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from symcheck import Network, numeric
-from symcheck.gradcheck import central_difference_check, complex_step_gradients, gradient_scale
+from symcheck.confirm.gradcheck import (
+    central_difference_check,
+    complex_step_gradients,
+    gradient_scale,
+)
+from symcheck.confirm.strategies import inputs, networks, random_params
 from symcheck.model.neurons import rounding_tolerance
 from symcheck.model.tree import leaves
-from symcheck.strategies import inputs, networks, random_params
 
 ANALYTIC = ("identity", "tanh", "sigmoid", "softplus", "sin", "square")
 SMALL = {"hidden_layers": (1, 2), "input_widths": (1, 2), "hidden_widths": (2, 3)}

@@ -17,8 +17,8 @@ import numpy as np
 from hypothesis import example, given, note
 
 from symcheck import Network
+from symcheck.confirm.partition_strategies import lumped_params
 from symcheck.optim import get_optimizer
-from symcheck.partition_strategies import lumped_params
 from symcheck.prove.lumping import prove_lumping_preserved
 from symcheck.prove.partition import (
     Partition,

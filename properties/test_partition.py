@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, example, given, note
 
-from symcheck.partition_strategies import lumped_params
+from symcheck.confirm.partition_strategies import lumped_params
 from symcheck.prove import partition
 from symcheck.prove.partition import (
     Partition,

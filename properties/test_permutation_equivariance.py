@@ -13,10 +13,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from symcheck import Network, numeric
-from symcheck.gradcheck import gradient_scale
+from symcheck.confirm.gradcheck import gradient_scale
+from symcheck.confirm.strategies import (
+    EXACT_ACTIVATIONS,
+    inputs,
+    networks,
+    random_params,
+    symmetric_params,
+)
 from symcheck.model.neurons import permute_hidden, rounding_tolerance
 from symcheck.model.tree import leaves
-from symcheck.strategies import EXACT_ACTIVATIONS, inputs, networks, random_params, symmetric_params
 
 
 def _perms(data, net: Network) -> dict[int, list[int]]:

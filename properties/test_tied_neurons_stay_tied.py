@@ -24,15 +24,15 @@ from hypothesis import given, reject
 from hypothesis import strategies as st
 
 from symcheck import Network
-from symcheck.model.neurons import max_gap, rounding_tolerance, signatures, tied_pairs
-from symcheck.optim import get_optimizer
-from symcheck.strategies import (
+from symcheck.confirm.strategies import (
     EXACT_ACTIVATIONS,
     inputs,
     networks,
     optimizers,
     symmetric_params,
 )
+from symcheck.model.neurons import max_gap, rounding_tolerance, signatures, tied_pairs
+from symcheck.optim import get_optimizer
 from symcheck.train import train
 
 

@@ -67,6 +67,10 @@ MOVED: Mapping[str, str] = MappingProxyType(
                 "zerotest",
             ],
         ),
+        **_pillar(
+            "confirm",
+            ["gradcheck", "partition_strategies", "pytest_plugin", "strategies", "testing"],
+        ),
     }
 )
 

@@ -207,7 +207,8 @@ def test_duplicates_sees_a_module_loaded_twice(tmp_path: Path) -> None:
         copies[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(copies[name])
     assert duplicates(copies) == {str(path.resolve()): ["twice_a", "twice_b"]}
-    assert duplicates(dict(sys.modules)) == {}
+    ours = {n: m for n, m in sys.modules.items() if n.split(".")[0] == "symcheck"}
+    assert duplicates(ours) == {}
 
 
 def test_python_dash_m_runs_an_old_path() -> None:
@@ -229,7 +230,8 @@ _OLD = "|".join(re.escape(o.split(".", 1)[1]) for o in sorted(MOVED, key=len, re
 #: An old dotted name or source path. ``symcheck.pytest_plugin`` is also the pytest
 #: plugin's registered name (the entry point's), which stays.
 OLD_PATH = re.compile(rf"(?<![\w./-])symcheck(?:\.(?:{_OLD})\b(?!-)|/(?:{_OLD})\.py\b)")
-_KEEP = re.compile(r"symcheck\.pytest_plugin\b")
+_PLUGIN_NAME = re.compile(r"symcheck\.pytest_plugin\b")
+_IMPORT = re.compile(r"^\s*(from|import)\s")
 
 
 def old_paths(text: str) -> list[str]:
@@ -237,7 +239,10 @@ def old_paths(text: str) -> list[str]:
     return [
         line.strip()
         for line in text.splitlines()
-        if any(not _KEEP.match(m.group()) for m in OLD_PATH.finditer(line))
+        if any(
+            _IMPORT.match(line) or not _PLUGIN_NAME.match(m.group())
+            for m in OLD_PATH.finditer(line)
+        )
     ]
 
 
@@ -265,3 +270,5 @@ def test_old_paths_finds_old_names_only() -> None:
     assert old_paths(f"see symcheck/{short}.py") == [f"see symcheck/{short}.py"]
     assert old_paths(f"import {MOVED[old]}") == []
     assert old_paths(f"symcheck.{short}_else and my_symcheck.{short}") == []
+    assert old_paths("pytest -p symcheck.pytest_plugin") == []
+    assert old_paths("from symcheck.pytest_plugin import PROFILES") != []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from symcheck import Network
-from symcheck.gradcheck import gradient_scale
+from symcheck.confirm.gradcheck import gradient_scale
 from symcheck.model.init import initialize
 
 

@@ -1,4 +1,4 @@
-"""The symcheck pytest plugin (entry point ``pytest11``: ``symcheck``).
+"""The symcheck pytest plugin (entry point ``pytest11``, named ``symcheck.pytest_plugin``).
 
 Loaded automatically once symcheck is installed (or with ``-p
 symcheck.pytest_plugin``). It provides
@@ -6,8 +6,8 @@ symcheck.pytest_plugin``). It provides
 * fixtures: ``symcheck_rng`` (a NumPy ``Generator`` seeded from the test's
   node id: reproducible per test), ``symcheck_torch_generator`` (the same
   for torch; the test is skipped without torch), ``symcheck_tolerance``
-  (:func:`symcheck.testing.gradient_tolerance`) and ``symcheck`` (the
-  :mod:`symcheck.testing` helpers: ``symcheck.assert_gradients_match`` ...);
+  (:func:`symcheck.confirm.testing.gradient_tolerance`) and ``symcheck`` (the
+  :mod:`symcheck.confirm.testing` helpers: ``symcheck.assert_gradients_match`` ...);
 * the Hypothesis profiles ``symcheck-ci`` (derandomised, no deadline, no
   example database, 100 examples) and ``symcheck-thorough`` (2000 examples),
   chosen with ``--hypothesis-profile symcheck-ci``.
@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from symcheck import testing
+from symcheck.confirm import testing
 
 __all__ = ["PROFILES", "node_seed"]
 
@@ -66,11 +66,14 @@ def symcheck_torch_generator(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture
 def symcheck_tolerance() -> Any:
-    """:func:`symcheck.testing.gradient_tolerance`: ``tol(dtype, ops=..., length=...)``."""
+    """:func:`symcheck.confirm.testing.gradient_tolerance`: ``tol(dtype, ops=..., length=...)``."""
     return testing.gradient_tolerance
 
 
 @pytest.fixture
 def symcheck() -> ModuleType:
-    """The assertion helpers of :mod:`symcheck.testing` (``symcheck.assert_ties_preserved`` ...)."""
+    """The assertion helpers of :mod:`symcheck.confirm.testing`.
+
+    ``symcheck.assert_ties_preserved(...)`` and the others.
+    """
     return testing

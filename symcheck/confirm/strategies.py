@@ -6,7 +6,7 @@ Import them in any test suite::
 
     from hypothesis import given
     from symcheck import numeric
-    from symcheck.strategies import inputs, networks, symmetric_params
+    from symcheck.confirm.strategies import inputs, networks, symmetric_params
 
     @given(st.data())
     def test_tied_neurons_get_tied_gradients(data):

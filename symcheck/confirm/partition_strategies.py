@@ -6,7 +6,7 @@ every hidden layer, so the partition is known but not visible in the order::
 
     from hypothesis import given
     from symcheck.prove.partition import Partition, is_equitable
-    from symcheck.partition_strategies import lumped_params
+    from symcheck.confirm.partition_strategies import lumped_params
 
     @given(lumped_params())
     def test_planted_partition_is_equitable(case):
