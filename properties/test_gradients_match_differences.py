@@ -17,13 +17,14 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from symcheck import Network, numeric
+from symcheck import Network
 from symcheck.confirm.gradcheck import (
     central_difference_check,
     complex_step_gradients,
     gradient_scale,
 )
 from symcheck.confirm.strategies import inputs, networks, random_params
+from symcheck.measure import numeric
 from symcheck.model.neurons import rounding_tolerance
 from symcheck.model.tree import leaves
 

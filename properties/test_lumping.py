@@ -18,7 +18,8 @@ from hypothesis import example, given, note
 
 from symcheck import Network
 from symcheck.confirm.partition_strategies import lumped_params
-from symcheck.optim import get_optimizer
+from symcheck.measure.optim import get_optimizer
+from symcheck.measure.train import train
 from symcheck.prove.lumping import prove_lumping_preserved
 from symcheck.prove.partition import (
     Partition,
@@ -26,7 +27,6 @@ from symcheck.prove.partition import (
     is_equitable,
     tie_classes,
 )
-from symcheck.train import train
 
 STEPS = 20
 EPS = float(np.finfo(np.float64).eps)

@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from symcheck import Network, numeric
+from symcheck import Network
 from symcheck.confirm.gradcheck import gradient_scale
 from symcheck.confirm.strategies import (
     EXACT_ACTIVATIONS,
@@ -21,6 +21,7 @@ from symcheck.confirm.strategies import (
     random_params,
     symmetric_params,
 )
+from symcheck.measure import numeric
 from symcheck.model.neurons import permute_hidden, rounding_tolerance
 from symcheck.model.tree import leaves
 

@@ -31,9 +31,9 @@ from symcheck.confirm.strategies import (
     optimizers,
     symmetric_params,
 )
+from symcheck.measure.optim import get_optimizer
+from symcheck.measure.train import train
 from symcheck.model.neurons import max_gap, rounding_tolerance, signatures, tied_pairs
-from symcheck.optim import get_optimizer
-from symcheck.train import train
 
 
 def _tied_at_start(net: Network, params: list) -> dict[int, list[tuple[int, int]]]:

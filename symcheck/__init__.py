@@ -10,12 +10,14 @@ from __future__ import annotations
 from symcheck import _moved
 from symcheck.audit import audit_file
 from symcheck.errors import InvalidArgument, SymcheckError, UnsafeFile
+from symcheck.measure.optim import OPTIMIZERS, get_optimizer
+from symcheck.measure.scale import mean_field
+from symcheck.measure.train import Trajectory, train
 from symcheck.model.activations import ACTIVATIONS, Activation, get_activation
 from symcheck.model.example import classic_slide
 from symcheck.model.init import INITIALIZERS, get_initializer, initialize
 from symcheck.model.losses import LOSSES, Loss, get_loss
 from symcheck.model.network import Network
-from symcheck.optim import OPTIMIZERS, get_optimizer
 from symcheck.prove.certificate import verify_certificate
 from symcheck.prove.derive import derive
 from symcheck.prove.lumping import prove_lumping_preserved
@@ -34,8 +36,6 @@ from symcheck.prove.theorems import (
     prove_preserved,
     prove_symmetry_breaks,
 )
-from symcheck.scale import mean_field
-from symcheck.train import Trajectory, train
 from symcheck.weights import load_weights
 
 _moved.install()

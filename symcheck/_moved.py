@@ -71,6 +71,10 @@ MOVED: Mapping[str, str] = MappingProxyType(
             "confirm",
             ["gradcheck", "partition_strategies", "pytest_plugin", "strategies", "testing"],
         ),
+        **_pillar(
+            "measure",
+            ["diagnose", "gaussian", "numeric", "optim", "plot", "scale", "scale_plot", "train"],
+        ),
     }
 )
 

@@ -16,11 +16,11 @@ import numpy as np
 from symcheck.cli_args import finite_float, int_in, seed
 from symcheck.files import check_output_path
 from symcheck.limits import LIMITS
+from symcheck.measure.optim import OPTIMIZERS, get_optimizer
+from symcheck.measure.plot import check_plot_size
+from symcheck.measure.train import MAX_STEPS, check_training_size, train
 from symcheck.model.init import initialize
 from symcheck.model.network import Network
-from symcheck.optim import OPTIMIZERS, get_optimizer
-from symcheck.plot import check_plot_size
-from symcheck.train import MAX_STEPS, check_training_size, train
 
 __all__ = ["register", "toy_data"]
 
@@ -46,7 +46,7 @@ def toy_data(
 
 
 def _trajectories(args: argparse.Namespace) -> int:
-    from symcheck.plot import save_figure, trajectory_figure
+    from symcheck.measure.plot import save_figure, trajectory_figure
 
     net = Network.parse(args.network, activation=args.activation, loss=args.loss)
     check_output_path(args.out, what="--out")

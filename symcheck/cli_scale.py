@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from symcheck.cli_args import finite_float, int_in, seed
-from symcheck.diagnose import EPSILON, Diagnosis, diagnose_fix, diagnose_init
 from symcheck.errors import InvalidArgument
 from symcheck.files import check_output_path
 from symcheck.limits import LIMITS
+from symcheck.measure.diagnose import EPSILON, Diagnosis, diagnose_fix, diagnose_init
+from symcheck.measure.scale_plot import DEFAULT_SCALES, save_scale_figure
 from symcheck.model.network import Network
 from symcheck.prove.proof import exit_code
 from symcheck.prove.render import FORMATS, render
@@ -36,7 +37,6 @@ from symcheck.prove.scale_derive import (
     derive_glorot,
     derive_preset,
 )
-from symcheck.scale_plot import DEFAULT_SCALES, save_scale_figure
 
 __all__ = ["catalogue_markdown", "format_diagnosis", "register"]
 

@@ -17,8 +17,8 @@ import pytest
 
 import symcheck as S
 from symcheck.cli_contract import TooSlow, time_guard
-from symcheck.diagnose import diagnose_init
 from symcheck.errors import InvalidArgument
+from symcheck.measure.diagnose import diagnose_init
 
 NET = S.Network.parse("2-2-1")
 DATA = (np.ones((2, 2)), np.ones((2, 1)))

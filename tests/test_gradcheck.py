@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from symcheck import InvalidArgument, Network, numeric
+from symcheck import InvalidArgument, Network
 from symcheck.confirm.gradcheck import (
     central_difference_check,
     complex_step_gradients,
     gradient_scale,
     tied_gradient_rows,
 )
+from symcheck.measure import numeric
 from symcheck.model.init import initialize
 from symcheck.model.neurons import rounding_tolerance
 from symcheck.model.tree import leaves

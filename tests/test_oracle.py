@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from symcheck import numeric
+from symcheck.measure import numeric
 from symcheck.model.network import Network
 from symcheck.prove.oracle import exact, gradients
 

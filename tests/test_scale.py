@@ -11,17 +11,8 @@ import pytest
 import sympy as sp
 
 from symcheck.errors import InvalidArgument
-from symcheck.gaussian import MOMENTS, RULES, Q, closed_form, gaussian_expectation, moment
-from symcheck.prove.render import FORMATS, render
-from symcheck.prove.scale_derive import (
-    PRESETS,
-    critical_variance,
-    derive_critical_init,
-    derive_glorot,
-    derive_preset,
-    recommend_init,
-)
-from symcheck.scale import (
+from symcheck.measure.gaussian import MOMENTS, RULES, Q, closed_form, gaussian_expectation, moment
+from symcheck.measure.scale import (
     RELATIVE_TOLERANCE,
     chi1,
     critical_sigma_w2,
@@ -30,6 +21,15 @@ from symcheck.scale import (
     mean_field,
     regime,
     variance_map,
+)
+from symcheck.prove.render import FORMATS, render
+from symcheck.prove.scale_derive import (
+    PRESETS,
+    critical_variance,
+    derive_critical_init,
+    derive_glorot,
+    derive_preset,
+    recommend_init,
 )
 
 EPS = np.finfo(float).eps

@@ -16,8 +16,8 @@ from symcheck.confirm.strategies import (
     random_params,
     symmetric_params,
 )
+from symcheck.measure.optim import Optimizer
 from symcheck.model.neurons import signatures, tied_pairs
-from symcheck.optim import Optimizer
 
 _FEW = settings(max_examples=25)
 

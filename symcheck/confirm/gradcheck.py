@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from symcheck import numeric
 from symcheck.errors import InvalidArgument
+from symcheck.measure import numeric
 from symcheck.model.network import Network
 from symcheck.model.neurons import gradient_rows, rounding_tolerance, tied_pairs
 from symcheck.model.tree import leaves, unflatten

@@ -5,7 +5,7 @@ and ``note()``\ s what it drew, so a failing example reads as a sentence.
 Import them in any test suite::
 
     from hypothesis import given
-    from symcheck import numeric
+    from symcheck.measure import numeric
     from symcheck.confirm.strategies import inputs, networks, symmetric_params
 
     @given(st.data())
@@ -33,11 +33,11 @@ from hypothesis import note
 from hypothesis import strategies as st
 
 from symcheck.errors import InvalidArgument, choices_message
+from symcheck.measure.optim import OPTIMIZERS, Optimizer, get_optimizer
 from symcheck.model.activations import ACTIVATIONS
 from symcheck.model.init import canonical_initializers, get_initializer, initialize
 from symcheck.model.losses import LOSSES, get_loss
 from symcheck.model.network import Network
-from symcheck.optim import OPTIMIZERS, Optimizer, get_optimizer
 
 __all__ = [
     "EXACT_ACTIVATIONS",

@@ -3,7 +3,7 @@ r"""Symbolic optimiser steps: one registry of elementwise update rules for the t
 Each entry of :data:`SYMBOLIC_OPTIMIZERS` maps one parameter :math:`\theta`,
 its gradient :math:`g` and its own state to the new parameter and state, with
 symbolic hyper-parameters. It is the exact counterpart of the numeric rules of
-:mod:`symcheck.optim` (:math:`\eta` the learning rate, :math:`t` the step
+:mod:`symcheck.measure.optim` (:math:`\eta` the learning rate, :math:`t` the step
 count):
 
 * ``sgd``: :math:`\theta' = \theta - \eta g`;
@@ -25,7 +25,7 @@ A rule reads its hyper-parameters by name from a mapping, :data:`HYPER` by
 default (positive symbols, and :math:`c_1, c_2` as the expressions above); a
 theorem may pass other values, e.g. free positive symbols for :math:`c_1, c_2`
 to cover every step :math:`t` at once. Weight decay follows
-:mod:`symcheck.optim`: coupled L2 :math:`g + \lambda\theta`, decoupled
+:mod:`symcheck.measure.optim`: coupled L2 :math:`g + \lambda\theta`, decoupled
 :math:`\theta' - \eta\lambda\theta` (``adamw``), L1
 :math:`g + \lambda_1 \operatorname{sign}\theta`.
 

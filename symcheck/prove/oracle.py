@@ -95,7 +95,7 @@ def gradients(
 ) -> SymParams:
     r"""Exact gradients of the batch loss at ``params`` for inputs ``x`` and targets ``y``.
 
-    Same ``(W, b)`` layout as :func:`symcheck.numeric.gradients`, as nested
+    Same ``(W, b)`` layout as :func:`symcheck.measure.numeric.gradients`, as nested
     tuples of SymPy numbers. ``digits`` (optional) rounds closed forms to that
     many certified significant digits.
     """

@@ -20,7 +20,7 @@ records.
   variance 0.01, and U(-0.01, 0.01)) at a given width, with the verdict.
 
 Mean-field equations: Poole et al. (2016), Schoenholz et al. (2017); see
-:mod:`symcheck.scale`.
+:mod:`symcheck.measure.scale`.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from typing import Any
 import sympy as sp
 
 from symcheck.errors import InvalidArgument, choices_message
-from symcheck.gaussian import Q, closed_form
+from symcheck.measure.gaussian import Q, closed_form
+from symcheck.measure.scale import critical_sigma_w2, depth_scale, mean_field
 from symcheck.model.activations import Activation, get_activation
 from symcheck.prove.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
-from symcheck.scale import critical_sigma_w2, depth_scale, mean_field
 
 __all__ = [
     "PRESETS",
@@ -227,7 +227,7 @@ def _derive_numeric(act: Activation) -> Proof:
                 "No closed form",
                 f"{act.name} is not positively homogeneous and is not linearisable at a "
                 "zero fixed point; the critical point is found numerically (quadrature "
-                "and root finding in symcheck.scale).",
+                "and root finding in symcheck.measure.scale).",
                 (rf"\sigma_w^2 \approx {numeric:.8g}, \quad q^* \approx {mf.q_star:.6g}",),
             ),
         ),

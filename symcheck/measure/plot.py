@@ -18,8 +18,8 @@ import numpy as np
 from symcheck.errors import InvalidArgument, SymcheckError
 from symcheck.files import check_output_path
 from symcheck.limits import LIMITS
+from symcheck.measure.train import Trajectory
 from symcheck.model.network import Network
-from symcheck.train import Trajectory
 
 __all__ = ["PlotUnavailable", "check_plot_size", "save_figure", "trajectory_figure"]
 

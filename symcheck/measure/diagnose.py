@@ -53,12 +53,12 @@ from typing import Any
 import numpy as np
 
 from symcheck.errors import InvalidArgument
-from symcheck.gaussian import moment
 from symcheck.limits import LIMITS
+from symcheck.measure.gaussian import moment
+from symcheck.measure.numeric import as_params, backward, forward_trace
 from symcheck.model.activations import Activation, get_activation
 from symcheck.model.init import Initializer, get_initializer, initialize, variance_scaling
 from symcheck.model.network import Network, require_network
-from symcheck.numeric import as_params, backward, forward_trace
 from symcheck.prove.scale_derive import Recommendation, critical_variance, recommend_init
 
 __all__ = [

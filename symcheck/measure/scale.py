@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from symcheck.errors import InvalidArgument
-from symcheck.gaussian import moment
+from symcheck.measure.gaussian import moment
 from symcheck.model.activations import Activation, get_activation
 
 __all__ = [

@@ -1,10 +1,10 @@
 """The scale picture: gradient norm per layer for several weight scales, on one figure.
 
-Each :class:`~symcheck.diagnose.Diagnosis` is one line: the measured gradient
+Each :class:`~symcheck.measure.diagnose.Diagnosis` is one line: the measured gradient
 norm of every layer (solid, with markers) and the mean-field prediction
 (dashed, same colour), on a log axis, labelled with its verdict. matplotlib is
 imported lazily through its object-oriented API (the Agg canvas, no pyplot
-state); without it :class:`symcheck.plot.PlotUnavailable` says how to install it.
+state); without it :class:`symcheck.measure.plot.PlotUnavailable` says how to install it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from symcheck.diagnose import Diagnosis
 from symcheck.errors import InvalidArgument
-from symcheck.plot import PlotUnavailable, save_figure
+from symcheck.measure.diagnose import Diagnosis
+from symcheck.measure.plot import PlotUnavailable, save_figure
 
 __all__ = ["DEFAULT_SCALES", "save_scale_figure", "scale_figure"]
 

@@ -39,7 +39,7 @@ The rules (:math:`\eta` the learning rate, :math:`t` the step count from 1):
   :math:`\theta \leftarrow \theta - \eta\, g/(\sqrt{s} + \epsilon)`.
 
 Defaults are PyTorch's. The training loop with symmetry breakers is
-:func:`symcheck.train.train`; it imports this module, never the other way round.
+:func:`symcheck.measure.train.train`; it imports this module, never the other way round.
 """
 
 from __future__ import annotations

@@ -27,12 +27,12 @@ from types import MappingProxyType
 
 import numpy as np
 
-from symcheck import numeric
 from symcheck.errors import InvalidArgument
 from symcheck.limits import LIMITS
+from symcheck.measure import numeric
+from symcheck.measure.optim import Optimizer
 from symcheck.model.network import Network, require_network
 from symcheck.model.tree import map_params
-from symcheck.optim import Optimizer
 
 __all__ = ["MAX_STEPS", "Trajectory", "check_training_size", "train"]
 
@@ -180,7 +180,7 @@ def train(
     ):
         raise InvalidArgument(
             f"optimizer={optimizer!r} is not an optimiser; build one with "
-            "symcheck.optim.get_optimizer(name, lr=...)"
+            "symcheck.measure.optim.get_optimizer(name, lr=...)"
         )
     for name, value, low in (("steps", steps, 0), ("record_every", record_every, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
