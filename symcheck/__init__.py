@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from symcheck import _moved
 from symcheck.audit import audit_file
+from symcheck.audit.weights import load_weights
 from symcheck.errors import InvalidArgument, SymcheckError, UnsafeFile
 from symcheck.measure.optim import OPTIMIZERS, get_optimizer
 from symcheck.measure.scale import mean_field
@@ -36,7 +37,6 @@ from symcheck.prove.theorems import (
     prove_preserved,
     prove_symmetry_breaks,
 )
-from symcheck.weights import load_weights
 
 _moved.install()
 

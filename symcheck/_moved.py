@@ -63,6 +63,7 @@ MOVED: Mapping[str, str] = MappingProxyType(
                 "symbolic",
                 "theorems",
                 "tie_certificate",
+                "ties",
                 "witness",
                 "zerotest",
             ],
@@ -75,6 +76,7 @@ MOVED: Mapping[str, str] = MappingProxyType(
             "measure",
             ["diagnose", "gaussian", "numeric", "optim", "plot", "scale", "scale_plot", "train"],
         ),
+        **_pillar("audit", ["weights"]),
     }
 )
 

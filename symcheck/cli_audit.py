@@ -15,9 +15,9 @@ import re
 import sys
 
 from symcheck.audit import ARCHITECTURES, FORMATS, audit_file, render_audit
+from symcheck.audit.weights import Limits
 from symcheck.cli_args import int_in
 from symcheck.errors import InvalidArgument
-from symcheck.weights import Limits
 
 __all__ = ["parse_size", "register"]
 

@@ -22,8 +22,8 @@ from symcheck.prove.symbolic import (
     target_symbol,
     weight_symbol,
 )
+from symcheck.prove.ties import gradient_mismatches
 from symcheck.prove.zerotest import ZERO
-from symcheck.ties import gradient_mismatches
 
 
 def _output_width(loss: str) -> int:

@@ -20,9 +20,7 @@ import sympy as sp
 from symcheck.model.network import Network
 from symcheck.prove.symbolic import data_symbols, init_point, layered_gradients
 from symcheck.prove.theorems import prove_identical_updates
-from symcheck.prove.witness import rational_point
-from symcheck.prove.zerotest import NONZERO, UNKNOWN, ZERO, zero_test
-from symcheck.ties import (
+from symcheck.prove.ties import (
     WITNESS_SEEDS,
     Witnesses,
     check_ties,
@@ -30,6 +28,8 @@ from symcheck.ties import (
     gradient_mismatches,
     tie_pairs,
 )
+from symcheck.prove.witness import rational_point
+from symcheck.prove.zerotest import NONZERO, UNKNOWN, ZERO, zero_test
 
 a, c, d, e, f, g = sp.symbols("a c d e f g")
 sigma = sp.Function("sigma")

@@ -37,9 +37,9 @@ from symcheck.prove.symbolic import (
     layered_gradients,
     symbolic_forward,
 )
+from symcheck.prove.ties import TieCheck, Witnesses, _at, check_ties, decide
 from symcheck.prove.witness import witness_sigma_latex
 from symcheck.prove.zerotest import NONZERO, ZERO
-from symcheck.ties import TieCheck, Witnesses, _at, check_ties, decide
 
 __all__ = ["THEOREMS", "prove_identical_updates", "prove_preserved", "prove_symmetry_breaks"]
 
@@ -236,7 +236,7 @@ def prove_identical_updates(
 ) -> Proof:
     """T1: every pair of neurons that ``init`` ties receives identical gradients.
 
-    Residuals: one per tied pair (see :mod:`symcheck.ties`). ``proved`` when all
+    Residuals: one per tied pair (see :mod:`symcheck.prove.ties`). ``proved`` when all
     vanish (structurally or after expand/cancel), ``refuted`` with a witness,
     ``unknown`` otherwise.
     """

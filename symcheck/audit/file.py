@@ -1,6 +1,6 @@
 r"""``symcheck audit``: identical units, dead units and effective width of weight files.
 
-A weight file is read by :mod:`symcheck.weights` (safely). What the audit may
+A weight file is read by :mod:`symcheck.audit.weights` (safely). What the audit may
 say depends on whether the **architecture is known**:
 
 * **Known** (the user asserted it: ``--arch mlp``, or ``--layers`` naming the
@@ -46,10 +46,10 @@ from typing import Any
 
 import numpy as np
 
+from symcheck.audit.weights import Limits, NonFinite, WeightFile, load_weights
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.prove.partition import NearestPair, analyse, matrix_classes
 from symcheck.prove.tie_certificate import check_certificate, check_lumping, cyclic_certificate
-from symcheck.weights import Limits, NonFinite, WeightFile, load_weights
 
 __all__ = [
     "ARCHITECTURES",
@@ -400,7 +400,7 @@ def audit_weights(
     arch: str | None = None,
     seed: int = 0,
 ) -> AuditReport:
-    """Audit tensors already loaded by :func:`symcheck.weights.load_weights`.
+    """Audit tensors already loaded by :func:`symcheck.audit.weights.load_weights`.
 
     ``layers`` (weight names, input side first) or ``arch="mlp"`` assert a
     plain sequential MLP; without either, the report holds observations only.
