@@ -77,6 +77,22 @@ MOVED: Mapping[str, str] = MappingProxyType(
             ["diagnose", "gaussian", "numeric", "optim", "plot", "scale", "scale_plot", "train"],
         ),
         **_pillar("audit", ["weights"]),
+        **_pillar(
+            "cli",
+            [
+                "args",
+                "audit",
+                "contract",
+                "graph",
+                "graph_proofs",
+                "lumping",
+                "numeric",
+                "proofs",
+                "scale",
+                "torch",
+            ],
+            old="cli_{}",
+        ),
     }
 )
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import symcheck as S
-from symcheck.cli_contract import TooSlow, time_guard
+from symcheck.cli.contract import TooSlow, time_guard
 from symcheck.errors import InvalidArgument
 from symcheck.measure.diagnose import diagnose_init
 

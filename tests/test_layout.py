@@ -152,10 +152,34 @@ def test_monkeypatch_through_the_old_path_patches_the_module(
 
 def test_exported_functions_named_like_modules_stay_functions() -> None:
     clashes = [n for n in symcheck.__all__ if f"symcheck.{n}" in MOVED]
+    assert clashes, "no clash left: drop this test and the parent check of _moved.install"
     before = {n: getattr(symcheck, n) for n in clashes}
     for name in clashes:
         importlib.import_module(f"symcheck.{name}")
         assert getattr(symcheck, name) is before[name] and callable(before[name])
+
+
+#: Modules that became packages of the same name, and the module whose names they offer.
+BECAME_PACKAGES = {"symcheck.audit": "symcheck.audit.file", "symcheck.cli": "symcheck.cli.command"}
+
+
+@pytest.mark.parametrize("package", sorted(BECAME_PACKAGES))
+def test_a_module_that_became_a_package_offers_its_names(package: str) -> None:
+    offered, source = (importlib.import_module(n) for n in (package, BECAME_PACKAGES[package]))
+    assert offered.__all__ == source.__all__
+    for name in source.__all__:
+        assert getattr(offered, name) is getattr(source, name), name
+
+
+def test_the_console_script_and_the_plugin_entry_point_resolve() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    with (ROOT / "pyproject.toml").open("rb") as fh:
+        project = tomllib.load(fh)["project"]
+    targets = [*project["scripts"].values(), *project["entry-points"]["pytest11"].values()]
+    assert targets == ["symcheck.cli:main", "symcheck.confirm.pytest_plugin"]
+    module, _, attr = targets[0].partition(":")
+    assert callable(getattr(importlib.import_module(module), attr))
+    assert importlib.import_module(targets[1]) is importlib.import_module("symcheck.pytest_plugin")
 
 
 def duplicates(modules: dict[str, ModuleType]) -> dict[str, list[str]]:

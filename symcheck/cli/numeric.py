@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from symcheck.cli_args import finite_float, int_in, seed
+from symcheck.cli.args import finite_float, int_in, seed
 from symcheck.files import check_output_path
 from symcheck.limits import LIMITS
 from symcheck.measure.optim import OPTIMIZERS, get_optimizer

@@ -1,7 +1,7 @@
 """The ``symcheck`` command.
 
 Each area of the library contributes its subcommands from a module of its own
-(``symcheck/cli_*.py``) with a ``register(subparsers)`` function that adds its
+(``symcheck/cli/*.py``) with a ``register(subparsers)`` function that adds its
 parsers and sets ``func`` on them; ``func(args)`` returns the exit code.
 
 Exit codes: 0 proved or success, 1 refuted (or a CI gate failed), 2 unknown or
@@ -50,14 +50,14 @@ _FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 # Modules that contribute subcommands, in the order --help lists them.
 _COMMAND_MODULES: tuple[str, ...] = (
-    "symcheck.cli_proofs",
-    "symcheck.cli_numeric",
-    "symcheck.cli_scale",
-    "symcheck.cli_audit",
-    "symcheck.cli_lumping",
-    "symcheck.cli_graph",
-    "symcheck.cli_graph_proofs",
-    "symcheck.cli_torch",
+    "symcheck.cli.proofs",
+    "symcheck.cli.numeric",
+    "symcheck.cli.scale",
+    "symcheck.cli.audit",
+    "symcheck.cli.lumping",
+    "symcheck.cli.graph",
+    "symcheck.cli.graph_proofs",
+    "symcheck.cli.torch",
 )
 
 

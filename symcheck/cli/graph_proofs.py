@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from symcheck.cli_args import seed
+from symcheck.cli.args import seed
 from symcheck.graph.points import INITS
 from symcheck.graph.prove import KINDS
 from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS

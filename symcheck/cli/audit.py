@@ -16,7 +16,7 @@ import sys
 
 from symcheck.audit import ARCHITECTURES, FORMATS, audit_file, render_audit
 from symcheck.audit.weights import Limits
-from symcheck.cli_args import int_in
+from symcheck.cli.args import int_in
 from symcheck.errors import InvalidArgument
 
 __all__ = ["parse_size", "register"]

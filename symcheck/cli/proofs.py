@@ -11,7 +11,7 @@ import argparse
 import re
 import sys
 
-from symcheck.cli_args import seed
+from symcheck.cli.args import seed
 from symcheck.errors import InvalidArgument
 from symcheck.graph.prove import KINDS
 from symcheck.model.network import Network

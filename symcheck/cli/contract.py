@@ -108,7 +108,7 @@ def run_guarded(
     machine. Exceptions that escape ``main`` are recorded, not raised.
     """
     if main is None:
-        from symcheck.cli import main as cli_main
+        from symcheck.cli.command import main as cli_main
 
         main = cli_main
     out, err = io.StringIO(), io.StringIO()

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from symcheck.cli_args import finite_float, int_in, seed
+from symcheck.cli.args import finite_float, int_in, seed
 from symcheck.errors import InvalidArgument
 
 __all__ = ["DTYPES", "OPTIMIZERS", "load_factory", "register"]
