@@ -1,6 +1,6 @@
 """Old import paths of modules that moved into the pillar subpackages.
 
-The package is organised by pillar (``docs/architecture.md``): ``model``,
+The package is organised by pillar (README, "Layout"): ``model``,
 ``prove``, ``confirm``, ``measure``, ``audit``, ``cli`` beside ``graph``,
 ``torch`` and ``checkpoint``. :data:`MOVED` maps every module's old dotted
 name to its new one and is the one place to extend when a module moves.
