@@ -14,7 +14,7 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 
 import pytest
@@ -182,6 +182,30 @@ def test_the_console_script_and_the_plugin_entry_point_resolve() -> None:
     assert importlib.import_module(targets[1]) is importlib.import_module("symcheck.pytest_plugin")
 
 
+def unshipped(files: list[str], package_data: dict[str, list[str]]) -> list[str]:
+    """The non-Python files under ``symcheck/`` that no ``package-data`` glob ships."""
+    return [
+        f
+        for f in files
+        if not f.endswith(".py")
+        and not any(
+            PurePosixPath(f).match(f"{pkg.replace('.', '/')}/{glob}")
+            for pkg, globs in package_data.items()
+            for glob in globs
+        )
+    ]
+
+
+def test_every_data_file_of_the_package_is_shipped() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    with (ROOT / "pyproject.toml").open("rb") as fh:
+        package_data = tomllib.load(fh)["tool"]["setuptools"]["package-data"]
+    files = [str(p.relative_to(ROOT).as_posix()) for p in _tracked(under="symcheck")]
+    assert any(not f.endswith(".py") for f in files)
+    assert unshipped(files, package_data) == []
+    assert unshipped(["symcheck/model/table.csv"], package_data) == ["symcheck/model/table.csv"]
+
+
 def duplicates(modules: dict[str, ModuleType]) -> dict[str, list[str]]:
     """Source files loaded as more than one module object: file -> the names."""
     by_file: dict[str, dict[int, str]] = {}
@@ -270,9 +294,10 @@ def old_paths(text: str) -> list[str]:
     ]
 
 
-def _tracked() -> list[Path]:
+def _tracked(under: str = ".") -> list[Path]:
+    """The text files git tracks below ``under``, except the table of old names."""
     listed = subprocess.run(
-        ["git", "ls-files", "-z"], capture_output=True, cwd=ROOT, check=True
+        ["git", "ls-files", "-z", under], capture_output=True, cwd=ROOT, check=True
     ).stdout.decode()
     skip = {"symcheck/_moved.py"}
     keep = (".py", ".md", ".toml", ".json", ".txt", ".cfg", ".ini")
@@ -284,7 +309,13 @@ def test_the_repository_names_modules_by_their_new_paths() -> None:
     for path in _tracked():
         if path.is_file() and (lines := old_paths(path.read_text(encoding="utf-8"))):
             stale[str(path.relative_to(ROOT))] = lines[:3]
-    assert stale == {}, "old module paths (table: symcheck/_moved.py): " + repr(stale)
+    fixes = {
+        m.group(): MOVED.get(m.group()) or m.group()
+        for lines in stale.values()
+        for line in lines
+        for m in OLD_PATH.finditer(line)
+    }
+    assert stale == {}, f"old module paths {stale}; write instead (symcheck/_moved.py): {fixes}"
 
 
 def test_old_paths_finds_old_names_only() -> None:
