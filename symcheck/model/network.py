@@ -13,11 +13,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.limits import LIMITS
 from symcheck.model.activations import Activation, get_activation
 from symcheck.model.losses import Loss, get_loss
+
+if TYPE_CHECKING:
+    from symcheck.graph.ir import Graph
 
 __all__ = [
     "MAX_PARAMETERS",
@@ -154,6 +158,17 @@ class Network:
     def spec(self) -> str:
         """The width string, e.g. ``"2-2-1"``."""
         return "-".join(str(w) for w in self.widths)
+
+    def to_graph(self, *, batch: int = 1) -> Graph:
+        """This network as a graph of the graph core (:mod:`symcheck.graph.lower`).
+
+        Parameters ``W{l}``, ``b{l}`` become ``fc{l}.weight``, ``fc{l}.bias``;
+        :func:`symcheck.graph.lower.lower` also returns the name maps and the
+        parameter conversions both ways.
+        """
+        from symcheck.graph.lower import network_graph  # the graph core imports this module
+
+        return network_graph(self, batch=batch)
 
     def __str__(self) -> str:
         acts = sorted(set(self.activations))

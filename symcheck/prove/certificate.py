@@ -39,6 +39,8 @@ _RECIPE_KEYS = {
     "preserved": {"theorem", "network", "init", "value", "batch", "optimizer"},
     "symmetry_breaks": {"theorem", "network", "init", "value", "batch"},
 }
+#: Keys a recipe records only when not at their default (``cross_check: false``).
+_OPTIONAL_KEYS = {"identical_updates": {"cross_check"}}
 
 
 def _nesting(raw: bytes) -> int:
@@ -121,7 +123,11 @@ def _rederive(entry: object) -> Proof:
     recipe = facts["recipe"]  # type: ignore[index]
     theorem = recipe.get("theorem")
     _require(theorem in _RECIPE_KEYS, f"recipe.theorem must be one of {sorted(_RECIPE_KEYS)}")
-    _require(set(recipe) == _RECIPE_KEYS[theorem], f"recipe keys {sorted(_RECIPE_KEYS[theorem])}")
+    optional = _OPTIONAL_KEYS.get(theorem, set()) & set(recipe)
+    _require(
+        set(recipe) - optional == _RECIPE_KEYS[theorem],
+        f"recipe keys {sorted(_RECIPE_KEYS[theorem])}",
+    )
     network = _network(recipe["network"])
     batch = recipe["batch"]
     _require(type(batch) is int and batch >= 1, "recipe.batch must be a positive int")
@@ -135,6 +141,9 @@ def _rederive(entry: object) -> Proof:
     if theorem == "preserved":
         _require(isinstance(recipe["optimizer"], str), "recipe.optimizer must be a name")
         kwargs["optimizer"] = recipe["optimizer"]
+    if "cross_check" in recipe:
+        _require(recipe["cross_check"] is False, "recipe.cross_check is recorded only as false")
+        kwargs["cross_check"] = False
     return THEOREMS[theorem](network, **kwargs)
 
 

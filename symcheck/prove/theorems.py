@@ -24,6 +24,8 @@ from typing import Any
 
 import sympy as sp
 
+from symcheck.errors import InvalidArgument
+from symcheck.graph.crosscheck import combine, structural_check
 from symcheck.model.network import Network, require_network
 from symcheck.model.optimizers import get_symbolic_optimizer
 from symcheck.prove.proof import PROVED, REFUTED, UNKNOWN, Proof, Residual, Step
@@ -233,20 +235,30 @@ def prove_identical_updates(
     init: str | InitPoint = "zero",
     value: object = None,
     batch: int = 1,
+    cross_check: bool = True,
 ) -> Proof:
     """T1: every pair of neurons that ``init`` ties receives identical gradients.
 
     Residuals: one per tied pair (see :mod:`symcheck.prove.ties`). ``proved`` when all
     vanish (structurally or after expand/cancel), ``refuted`` with a witness,
     ``unknown`` otherwise.
+
+    With ``cross_check`` (the default) the verdict for ``zero``, ``constant``
+    and ``tied`` init is cross-checked by the structural proof on the lowered
+    graph (:mod:`symcheck.graph.crosscheck`, about a millisecond; recorded in
+    ``facts["graph_structural"]``): a contradiction turns the verdict into
+    ``unknown``. ``cross_check=False`` runs the chain prover alone.
     """
+    if not isinstance(cross_check, bool):
+        raise InvalidArgument(f"cross_check={cross_check!r} must be True or False")
     point, xs, ys = _prepare(network, init, value, batch)
     grads, _ = layered_gradients(network, point.params, xs, ys)
     witnesses = _gradient_witnesses(
         network, point.params, xs, ys, _free(point, xs, ys), _kink_filter(network, point.params, xs)
     )
     check = check_ties(network, grads, point.classes, witnesses)
-    verdict = _verdict(check)
+    cross = structural_check(network, init=init, value=value) if cross_check else None
+    verdict = combine(_verdict(check), point.classes, cross)
     status = _update_status(network, grads, witnesses) if verdict == PROVED else {}
     pairs = len(check.residuals)
     statement = (
@@ -273,10 +285,25 @@ def prove_identical_updates(
             ),
         ),
     ]
+    if cross is not None:
+        steps.append(
+            Step(
+                "Cross-check",
+                "The structural proof on the lowered graph (symcheck.graph.crosscheck): every "
+                "node is equivariant under the permutations of each hidden layer, the inputs "
+                "and outputs are fixed, and the cycle through each claimed class fixes the "
+                f"init exactly. Verdict: {cross.verdict}, {cross.tied_pairs} tied pairs.",
+            )
+        )
     if verdict == PROVED:
         conclusion = "All residuals vanish: " + _update_sentence(status) + "."
     elif verdict == REFUTED:
         conclusion = "A tied pair receives different gradients at the exact rational witness."
+    elif _verdict(check) == REFUTED:
+        conclusion = (
+            "The two engines contradict each other: the residuals are refuted at a witness, "
+            "the structural proof proves the same ties; this is a bug, reported as unknown."
+        )
     else:
         conclusion = "Some residual could be neither shown zero nor refuted by a witness."
     return Proof(
@@ -290,9 +317,17 @@ def prove_identical_updates(
         witness=check.witness,
         conclusion=conclusion,
         facts={
-            "recipe": _recipe("identical_updates", network, init, value, batch=batch),
+            "recipe": _recipe(
+                "identical_updates",
+                network,
+                init,
+                value,
+                batch=batch,
+                **({} if cross_check else {"cross_check": False}),
+            ),
             "tied_pairs": pairs,
             **({"update": status} if status else {}),
+            **({"graph_structural": cross.to_json()} if cross is not None else {}),
         },
     )
 
@@ -470,8 +505,6 @@ def _almost_sure(network: Network) -> tuple[str, str]:
 
 def prove_symmetry_breaks(network: Network, *, batch: int = 1) -> Proof:
     """T4: at the generic point, neurons 1 and 0 of every hidden layer get different gradients."""
-    from symcheck.errors import InvalidArgument
-
     require_network(network)
     layers = [layer for layer in network.hidden_layers if network.widths[layer] >= 2]
     if not layers:

@@ -6,8 +6,11 @@ backend. The concrete activations of :data:`symcheck.model.activations.ACTIVATIO
 (and every ``leaky_relu(q)``) use that registry's own forms: its NumPy form and
 derivative on NumPy, its SymPy form and ``sympy.diff`` of it on SymPy (so
 ``relu'(0) = 0`` and ``leaky_relu'(0) = q``, as the registry states). The
-others are, with :math:`\Phi` and :math:`\phi` the standard normal CDF and
-density and :math:`s` the logistic function:
+abstract ``sigma`` (an undefined SymPy function, so that a lowered
+``Network`` with ``sigma`` can be proved on the graph) runs on SymPy only; on
+NumPy it is refused with the registry's message. The others are, with
+:math:`\Phi` and :math:`\phi` the standard normal CDF and density and
+:math:`s` the logistic function:
 
 * ``gelu`` (Hendrycks & Gimpel, 2016, erf form): :math:`z\,\Phi(z)`,
   :math:`\varphi' = \Phi(z) + z\,\phi(z)`,
@@ -101,11 +104,15 @@ def _from_registry(activation: Activation) -> Elementwise:
     def value(xp: Backend, z: NDArray) -> NDArray:
         if xp.exact:
             return _on_sympy(activation.sympy, z)
+        if activation.numpy is None:
+            activation.require_numeric()  # the abstract sigma: one clear line
         return activation.numpy(z)  # type: ignore[misc]
 
     def slope(xp: Backend, z: NDArray) -> NDArray:
         if xp.exact:
             return _on_sympy(lambda v: symbolic_slope().subs(t, v), z)
+        if activation.numpy_derivative is None:
+            activation.require_numeric()
         return activation.numpy_derivative(z)  # type: ignore[misc]
 
     return Elementwise(activation.name, value, slope, _SLOPE_OF_VALUE.get(activation.name))
@@ -166,7 +173,7 @@ _EXTRA = (
 
 #: Every activation the ``activation`` kernel knows by name (besides ``leaky_relu(q)``).
 ELEMENTWISE: dict[str, Elementwise] = {
-    **{n: _from_registry(a) for n, a in ACTIVATIONS.items() if not a.abstract},
+    **{n: _from_registry(a) for n, a in ACTIVATIONS.items()},
     **{e.name: e for e in _EXTRA},
 }
 
