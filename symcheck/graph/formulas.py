@@ -83,7 +83,7 @@ _LAYER_NORM = OpFormula(
 )
 _LOSS = OpFormula(
     r"L = \tfrac{1}{B} \sum_{n} \ell(z_n, y_n) \text{ (mean) or } \sum_n \ell(z_n, y_n)",
-    {"x0": r"\partial L / \partial z"},
+    {"x0": r"\partial L / \partial z", "x1": r"\partial L / \partial y"},
 )
 
 #: Op name -> its formulas.
