@@ -85,6 +85,7 @@ TABLES: dict[str, list[tuple[list[str], int, str]]] = {
         (["derive", "mlp", "--seed", "-1"], 2, "is not a non-negative integer"),
         (["derive", "moe", "--init", "constant", "--value", "nan"], 2, "non-finite"),
         (["derive", "{deep}"], 2, "nests deeper than"),
+        (["derive", "transformer:d_model=512,heads=8,layers=6", "--timeout", "0.05"], 2, "unknown"),
     ],
     "example": [
         (["example", "--format", "yaml"], 2, "invalid choice: 'yaml'"),

@@ -155,16 +155,14 @@ def _adjoints(graph: Graph) -> tuple[Step, Step]:
         for _, name in adjoint_slots(node):
             if name in depends:
                 parts.setdefault(name, []).append(rendered[name])
-    values = []
-    if graph.output in depends and graph.loss is not None:
-        values.append(
-            rf"\bar{{{tex_name(graph.output)}}} = \partial L / \partial "
-            rf"{tex_name(graph.output)} \text{{ (the loss, above)}}"
-        )
-    for node in reversed(graph.nodes):
-        for name in (node.output,):
-            if name in parts and name not in graph.parameter_names:
-                values.append(rf"\bar{{{tex_name(name)}}} = " + " + ".join(parts[name]))
+    if graph.loss is not None:  # the loss reads the output: the first term of its adjoint
+        loss_term = rf"\partial L / \partial {tex_name(graph.output)} \text{{ (the loss, above)}}"
+        parts.setdefault(graph.output, []).insert(0, loss_term)
+    values = [
+        rf"\bar{{{tex_name(node.output)}}} = " + " + ".join(parts[node.output])
+        for node in reversed(graph.nodes)
+        if node.output in parts and node.output in depends
+    ]
     gradients = [
         rf"\frac{{\partial L}}{{\partial {tex_name(p)}}} = " + " + ".join(parts.get(p, ["0"]))
         for p in graph.parameter_names

@@ -68,7 +68,9 @@ _CONV = OpFormula(
     (r"\partial <y>_{b o p} / \partial \tilde{<x0>}_{b c,\, s p + a} = <weight>_{o c a}",),
     "p and a run over every spatial axis; the input is zero-padded to x-tilde",
 )
-_POOL_STRIDE = r"\ (\text{kernel } <@kernel>,\ \text{stride } <@stride>)"
+_POOL_STRIDE = (
+    r"\ (\text{kernel } <@kernel>,\ \text{stride } <@stride>" + r"\text{; default: the kernel})"
+)
 _VIEW = r"\bar{<y>} \text{ moved back (the inverse move)}"
 _LAYER_NORM = OpFormula(
     r"<y> = \hat{x}\,<weight> + <bias>,\quad \hat{x} = (<x0> - \mu)\,r,\quad "
@@ -111,7 +113,8 @@ FORMULAS: dict[str, OpFormula] = {
         notes="the maximum is decided by sign tests; undecidable on symbolic entries",
     ),
     "mean": OpFormula(
-        r"<y> = \tfrac{1}{m} \sum_{k} <x0>_{\dots k \dots}\ (\text{axis } <@axis>)",
+        r"<y> = \tfrac{1}{m} \sum_{k} <x0>_{\dots k \dots}\ (\text{axis } <@axis>"
+        r"\text{ of size } m)",
         {"x0": r"\bar{<y>} / m \text{ repeated along axis } <@axis>"},
     ),
     "activation": OpFormula(
@@ -179,7 +182,7 @@ FORMULAS: dict[str, OpFormula] = {
             "x1": r"s\,\bar{S}^{\top} <x0> \text{ (summed over the query heads of a group)}",
             "x2": r"P^{\top} \bar{<y>} \text{ (summed over the query heads of a group)}",
         },
-        (r"s = <@scale>\ (\text{default } 1/\sqrt{D})",),
+        (r"s = <@scale>\ (\text{default: } 1/\sqrt{D})",),
     ),
     "rope": OpFormula(
         r"<y> = <x0> \cos\theta + R(<x0>) \sin\theta,\quad R(x) = (-x_2, x_1),\ "
@@ -229,7 +232,7 @@ def _attr_tex(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(_attr_tex(v) for v in value)
     if value is None:
-        return r"\text{none}"
+        return r"\text{default}"
     return "".join(_SPECIAL.get(c, c) for c in str(value))
 
 
