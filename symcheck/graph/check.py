@@ -23,6 +23,7 @@ directory, as ``prove`` read it).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from symcheck.errors import InvalidArgument
@@ -32,7 +33,13 @@ from symcheck.limits import LIMITS
 from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
 from symcheck.proof import Proof
 
-__all__ = ["GRAPH_RECIPE_KEYS", "MAX_MODEL_CHARS", "is_graph_recipe", "rederive_graph_proof"]
+__all__ = [
+    "API_GRAPH_NAME",
+    "GRAPH_RECIPE_KEYS",
+    "MAX_MODEL_CHARS",
+    "is_graph_recipe",
+    "rederive_graph_proof",
+]
 
 _COMMON = {"theorem", "model", "init", "value", "seed", "optimizer", "kind"}
 
@@ -42,6 +49,9 @@ GRAPH_RECIPE_KEYS: dict[str, frozenset[str]] = {
     "preserved": frozenset(_COMMON),
     "symmetry_breaks": frozenset({"theorem", "model", "seed"}),
 }
+
+#: The model name :func:`symcheck.graph.ties.resolve_graph` gives a ``Graph`` object.
+API_GRAPH_NAME = "graph"
 
 #: Longest model spec or graph-file path in a recipe.
 MAX_MODEL_CHARS = 4096
@@ -81,6 +91,11 @@ def rederive_graph_proof(recipe: Mapping[str, Any]) -> Proof:
         isinstance(model, str) and 0 < len(model) <= MAX_MODEL_CHARS,
         f"recipe.model must be a model spec or graph-file path of 1 to {MAX_MODEL_CHARS} "
         "characters",
+    )
+    _require(
+        model != API_GRAPH_NAME or Path(model).is_file(),
+        f"recipe.model={API_GRAPH_NAME!r} names a Graph object given to the Python API, which "
+        "cannot be re-derived; write it with Graph.to_json to a .json file and prove the file",
     )
     seed = _seed(recipe)
     if theorem == "symmetry_breaks":

@@ -79,6 +79,7 @@ def test_tampered_graph_certificate_is_rejected(certificate, case, path, value) 
 
 MALFORMED = [
     ("unknown model", "model", "nosuch:width=3", "nosuch"),
+    ("a Graph object", "model", "graph", "names a Graph object given to the Python API"),
     ("model not a string", "model", ["mlp"], "recipe.model must be a model spec"),
     ("model too long", "model", "m" * (MAX_MODEL_CHARS + 1), "of 1 to 4096 characters"),
     ("negative seed", "seed", -1, "recipe.seed=-1 must be an int from 0 to"),
