@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import HealthCheck, given, settings
 
 from symcheck.cli import main
 from symcheck.errors import InvalidArgument
@@ -16,7 +18,8 @@ from symcheck.graph import ops
 from symcheck.graph.derive import derive_graph
 from symcheck.graph.evaluate import loss_and_gradients
 from symcheck.graph.formulas import FORMULAS, adjoint_slots, render_node, tex_name
-from symcheck.graph.ir import GraphBuilder
+from symcheck.graph.ir import GraphBuilder, Node
+from symcheck.graph.strategies import graphs
 from symcheck.graph.symmetry import infer_symmetries, unit_entries
 from symcheck.graph.ties import resolve_graph
 from symcheck.limits import Limits
@@ -218,3 +221,67 @@ def test_bad_input_is_one_line(argv, fragment, capsys: pytest.CaptureFixture[str
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1
+
+
+def _balanced(tex: str) -> bool:
+    depth = 0
+    for c in tex.replace(r"\{", "").replace(r"\}", ""):
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            return False
+    return depth == 0 and tex.count(r"\left") == tex.count(r"\right")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(graph=graphs())
+def test_every_drawn_graph_derives_to_well_formed_math(graph) -> None:
+    proof = derive_graph(graph, init="zero")
+    assert len(_step(proof, "Parameter gradients").math) == len(graph.parameters)
+    for step in proof.steps:
+        for line in step.math:
+            assert _balanced(line), line
+            assert re.search(r"<@?[a-z_*0-9]+>", line) is None, line  # every placeholder filled
+    assert proof.facts["symmetry"] in ("proved", "unknown", "none")
+
+
+def test_the_math_check_catches_a_broken_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = dataclasses.replace(FORMULAS["add"], forward=r"<y> = \frac{<x0> + <x1>")
+    monkeypatch.setitem(FORMULAS, "add", broken)
+    proof = derive_graph("resmlp", init="zero")
+    assert not all(_balanced(m) for s in proof.steps for m in s.math)
+
+
+_REQUIRED = {
+    "name": "tanh",
+    "heads": 2,
+    "kernel": 2,
+    "axis": 1,
+    "dims": (1, 0),
+    "shape": (2, 3),
+    "start": 0,
+    "stop": 1,
+    "equation": "ab,bc->ac",
+    "factor": "1/2",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ops.OPS))
+def test_every_op_renders_to_well_formed_math(name: str) -> None:
+    op = ops.OPS[name]
+    attrs = {
+        k: (_REQUIRED[k] if a.default is ops.REQUIRED else a.default) for k, a in op.attrs.items()
+    }
+    count = op.arity[1] if op.arity[1] is not None else 2  # the equation has two operands
+    node = Node(
+        name,
+        tuple(f"in_{i}" for i in range(count)),
+        "out",
+        tuple(f"p_{r}" for r in op.params),
+        attrs,
+    )
+    rendered = render_node(node)
+    lines = [rendered.forward, *rendered.local, *(t for _, t in rendered.adjoints)]
+    for line in lines:
+        assert _balanced(line), line
+        assert re.search(r"<@?[a-z_*0-9]+>", line) is None, line
+    assert len(rendered.adjoints) == len(adjoint_slots(node))
