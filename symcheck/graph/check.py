@@ -12,7 +12,7 @@ chain spec, proofs whose ``facts["recipe"]`` is the one
 
 :func:`rederive_graph_proof` validates the recipe strictly (exact key sets,
 types, names from the registries, the seed bound of ``LIMITS.seed``) and
-re-runs the theorem; :func:`symcheck.certificate.verify_certificate` then
+re-runs the theorem; :func:`symcheck.prove.certificate.verify_certificate` then
 compares the whole re-derived record with the recorded one (verdict,
 residuals, witness, facts). Nothing is evaluated: ``model`` is resolved by
 :func:`symcheck.graph.zoo.resolve_model` like a command-line spec (a graph
@@ -30,8 +30,8 @@ from symcheck.errors import InvalidArgument
 from symcheck.graph.points import INITS
 from symcheck.graph.prove import KINDS, THEOREMS
 from symcheck.limits import LIMITS
-from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
-from symcheck.proof import Proof
+from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
+from symcheck.prove.proof import Proof
 
 __all__ = [
     "API_GRAPH_NAME",

@@ -1,4 +1,4 @@
-r"""The derivation of the gradients on a graph, as a :class:`~symcheck.proof.Proof`.
+r"""The derivation of the gradients on a graph, as a :class:`~symcheck.prove.proof.Proof`.
 
 :func:`derive_graph` is ``symcheck derive MODEL`` for zoo models and graph
 files (theory: docs/theory.md, T1 and reverse mode). Its steps:
@@ -44,7 +44,7 @@ from symcheck.graph.points import Point, init_point
 from symcheck.graph.symmetry import AxisRef, UnitSpace, infer_symmetries, space_text
 from symcheck.graph.ties import TieClasses, classes_at, resolve_graph
 from symcheck.limits import LIMITS
-from symcheck.proof import PROVED, Proof, Step
+from symcheck.prove.proof import PROVED, Proof, Step
 
 __all__ = ["LOSS_WIDTH", "derive_graph"]
 
@@ -79,8 +79,8 @@ def _form(fn: Callable[[Backend, np.ndarray], np.ndarray]) -> str:
 
 def _activation_lines(name: str) -> tuple[list[str], str]:
     """phi and phi' of the activation registry by SymPy, and its convention (if any)."""
-    from symcheck.activations import get_activation
     from symcheck.graph.kernels.elementwise import get_elementwise
+    from symcheck.model.activations import get_activation
 
     entry = get_elementwise(name)
     lines = [
@@ -96,7 +96,7 @@ def _activation_lines(name: str) -> tuple[list[str], str]:
 
 def _loss_lines(graph: Graph) -> list[str]:
     """L from the per-sample loss, and ell, d ell / d z_0 by SymPy for a narrow output."""
-    from symcheck.losses import LOSSES
+    from symcheck.model.losses import LOSSES
 
     assert graph.loss is not None
     out = tex_name(graph.output)

@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from symcheck.certificate import verify_certificate
 from symcheck.cli import main
 from symcheck.errors import InvalidArgument
 from symcheck.graph.check import GRAPH_RECIPE_KEYS, MAX_MODEL_CHARS
 from symcheck.graph.prove import prove_identical_updates, prove_preserved, prove_symmetry_breaks
 from symcheck.graph.ties import resolve_graph
-from symcheck.render import render
+from symcheck.prove.certificate import verify_certificate
+from symcheck.prove.render import render
 
 SMALL = "mlp:inputs=2,hidden=2,layers=1,outputs=1"
 CNN = "cnn:channels=2,size=4,classes=2"

@@ -23,7 +23,7 @@ from symcheck.graph.strategies import graphs
 from symcheck.graph.symmetry import infer_symmetries, unit_entries
 from symcheck.graph.ties import resolve_graph
 from symcheck.limits import Limits
-from symcheck.render import render
+from symcheck.prove.render import render
 
 TINY = "transformer:d_model=4,heads=2,seq=2,layers=1,d_ff=4,batch=1,vocab=3"
 MODELS = ["mlp", "cnn:channels=2,size=4,classes=2", "resmlp", TINY, "moe"]
