@@ -14,6 +14,7 @@ field                        default       bounds
 ``symbolic_parameters``      50,000        parameters of a network given to SymPy
 ``plain_parameters``         60            parameters on the plain ``sympy.diff`` path
 ``derive_parameters``        200           parameters whose formulas ``derive`` prints
+``derive_nodes``             2,000         nodes of a graph whose derivation ``derive`` prints
 ``proof_cost``               2,048         the proof cost model :func:`proof_cost` (below)
 ``lumping_hidden_layers``    12            hidden layers of a lumping proof
 ``numeric_floats``           10,000,000    floats of one pass's activations: samples x sum(widths)
@@ -78,6 +79,7 @@ class Limits:
     symbolic_parameters: int = 50_000
     plain_parameters: int = 60
     derive_parameters: int = 200
+    derive_nodes: int = 2_000
     proof_cost: int = 2_048
     lumping_hidden_layers: int = 12
     numeric_floats: int = 10_000_000

@@ -38,6 +38,22 @@ CERT_RECIPE = {
     "value": None,
     "batch": 1_000_000_000,
 }
+GRAPH_RECIPE = {
+    "theorem": "identical_updates",
+    "model": "mlp",
+    "init": "zero",
+    "value": None,
+    "seed": 0,
+    "optimizer": None,
+    "kind": "auto",
+}
+GRAPH_CERTS = {
+    "graph_model": {"model": "nosuch:width=3"},
+    "graph_seed": {"seed": -1},
+    "graph_kind": {"kind": "guess"},
+    "graph_keys": {"batch": 1},
+    "graph_fifo": {"model": "{fifo}"},
+}
 
 TABLES: dict[str, list[tuple[list[str], int, str]]] = {
     "prove": [
@@ -62,7 +78,14 @@ TABLES: dict[str, list[tuple[list[str], int, str]]] = {
         (["derive", "2-8-8-8-8-8-8-1"], 2, "beyond the derive limit"),
         (["derive", "2-2-1", "--init", "constant", "--value", "inf"], 2, "non-finite number"),
         (["derive", "2-2-1", "--activation", "tanhh"], 2, "activation='tanhh' is not supported"),
-        (["derive", f"{LONG}"], 2, "is not a width string"),
+        (["derive", f"{LONG}"], 2, "is not known; use a chain spec"),
+        (["derive", "mlp:layers=1500"], 2, "3001 nodes, beyond the derive limit of 2000"),
+        (["derive", "mlp", "--activation", "relu"], 2, "--activation describe a chain spec"),
+        (["derive", "2-2-1", "--seed", "1"], 2, "--seed=1 applies to zoo models"),
+        (["derive", "mlp", "--seed", "-1"], 2, "is not a non-negative integer"),
+        (["derive", "moe", "--init", "constant", "--value", "nan"], 2, "non-finite"),
+        (["derive", "{deep}"], 2, "nests deeper than"),
+        (["derive", "transformer:d_model=512,heads=8,layers=6", "--timeout", "0.05"], 2, "unknown"),
     ],
     "example": [
         (["example", "--format", "yaml"], 2, "invalid choice: 'yaml'"),
@@ -79,6 +102,11 @@ TABLES: dict[str, list[tuple[list[str], int, str]]] = {
         (["check", "{nan}"], 2, "NaN is not valid JSON"),
         (["check", "{batch}"], 2, "batch=1000000000 exceeds the symbolic limit"),
         (["check", "{text}"], 2, "is not valid JSON"),
+        (["check", "{graph_model}"], 2, "model 'nosuch:width=3' is not known"),
+        (["check", "{graph_seed}"], 2, "recipe.seed=-1 must be an int from 0 to"),
+        (["check", "{graph_kind}"], 2, "recipe.kind='guess' must be one of"),
+        (["check", "{graph_keys}"], 2, "graph recipe has exactly the keys"),
+        (["check", "{graph_fifo}"], 2, "does not exist or is not a file"),
     ],
     "scale": [
         (["scale", "2-1000000-1", "--init", "he_normal"], 2, "floats per pass, beyond the limit"),
@@ -181,7 +209,17 @@ def files(tmp_path_factory) -> dict[str, str]:
     recipe = {"facts": {"recipe": CERT_RECIPE}}
     (root / "batch.json").write_text(json.dumps({"schema": 1, "proofs": [recipe]}))
     (root / "text.json").write_text("not json at all")
+    graph = {}
+    for name, change in GRAPH_CERTS.items():
+        recipe = {**GRAPH_RECIPE, **change}
+        if recipe["model"] == "{fifo}":
+            os.mkfifo(root / "fifo.json")
+            recipe["model"] = str(root / "fifo.json")
+        cert = {"schema": 1, "proofs": [{"facts": {"recipe": recipe}}]}
+        (root / f"{name}.json").write_text(json.dumps(cert))
+        graph[name] = str(root / f"{name}.json")
     return {
+        **graph,
         "fifo": str(root / "fifo"),
         "dir": str(root),
         "missing": str(root / "missing.json"),

@@ -31,8 +31,8 @@ _CHAIN_SPEC = re.compile(r"\s*\d+(\s*-\s*\d+)*\s*")
 def _network_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "network",
-        help="layer widths joined by '-', e.g. 2-2-1 (prove also takes a zoo spec "
-        "NAME:key=value,... or a JSON graph file)",
+        help="layer widths joined by '-', e.g. 2-2-1, a zoo spec NAME:key=value,... or a "
+        "JSON graph file",
     )
     parser.add_argument("--activation", help="hidden activation(s), e.g. tanh or sigma (tanh)")
     parser.add_argument("--loss", help="mse, cross_entropy, bce or ell (mse)")
@@ -60,11 +60,11 @@ def _is_chain(spec: str) -> bool:
     return _CHAIN_SPEC.fullmatch(spec) is not None
 
 
-def _prove_graph(args: argparse.Namespace) -> int:
-    """``prove`` on a zoo model or a graph file: the theorems of symcheck.graph.prove."""
-    from symcheck.graph.prove import prove_theorems
-
-    given = [f"--{n.replace('_', '-')}" for n in _CHAIN_OPTIONS if getattr(args, n) is not None]
+def _refuse_chain_options(args: argparse.Namespace) -> None:
+    """A zoo model or graph file carries the chain options in its own spec: refuse them."""
+    given = [
+        f"--{n.replace('_', '-')}" for n in _CHAIN_OPTIONS if getattr(args, n, None) is not None
+    ]
     if args.no_bias:
         given.append("--no-bias")
     if given:
@@ -72,6 +72,13 @@ def _prove_graph(args: argparse.Namespace) -> int:
             f"{', '.join(given)} describe a chain spec such as 2-2-1; a zoo model or graph file "
             f"carries them in its own spec (e.g. mlp:activation=relu); drop {given[0]}"
         )
+
+
+def _prove_graph(args: argparse.Namespace) -> int:
+    """``prove`` on a zoo model or a graph file: the theorems of symcheck.graph.prove."""
+    from symcheck.graph.prove import prove_theorems
+
+    _refuse_chain_options(args)
     proofs = prove_theorems(
         args.network,
         init=args.init,
@@ -121,6 +128,20 @@ def _prove(args: argparse.Namespace) -> int:
 def _derive(args: argparse.Namespace) -> int:
     from symcheck.prove.derive import derive
 
+    if not _is_chain(args.network):
+        from symcheck.graph.derive import derive_graph
+
+        _refuse_chain_options(args)
+        seed = 0 if args.seed is None else args.seed
+        _emit(
+            [derive_graph(args.network, init=args.init, value=args.value, seed=seed)], args.format
+        )
+        return 0
+    if args.seed is not None:
+        raise InvalidArgument(
+            f"--seed={args.seed} applies to zoo models and graph files (their --init random); "
+            "a chain spec's random point is symbolic; drop --seed"
+        )
     _emit([derive(_network(args), init=args.init, value=args.value)], args.format)
     return 0
 
@@ -168,9 +189,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_prove)
 
-    d = sub.add_parser("derive", help="print the gradient formulas of a network")
+    d = sub.add_parser("derive", help="print the gradient formulas of a network or graph")
     _network_args(d)
     _init_args(d, "random")
+    d.add_argument(
+        "--seed", type=seed, default=None, help="zoo models and graph files: seed of --init random"
+    )
     d.set_defaults(func=_derive)
 
     e = sub.add_parser("example", help="reproduce and check the classic slide")

@@ -198,6 +198,7 @@ def _run(
                 "optimizer": opt.name if opt else None,
                 "kind": kind,
             },
+            "graph": graph.digest(),
             "kinds": {e.kind: e.verdict for e in evidence},
             "ties": ties.to_json(),
             **{
@@ -295,7 +296,10 @@ def prove_symmetry_breaks(model: Graph | str, *, seed: int = 0) -> Proof:
             if verdict == PROVED
             else f"No witness for {missing}."
         ),
-        facts={"recipe": {"theorem": "symmetry_breaks", "model": name, "seed": seed}},
+        facts={
+            "recipe": {"theorem": "symmetry_breaks", "model": name, "seed": seed},
+            "graph": graph.digest(),
+        },
     )
 
 

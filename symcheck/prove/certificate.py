@@ -3,7 +3,9 @@
 A certificate is the JSON of :func:`symcheck.prove.render.render` with ``fmt="json"``:
 ``{"schema": 1, "proofs": [Proof.to_dict(), ...]}`` (a single proof dict is
 accepted too). Each proof carries ``facts["recipe"]``: the theorem, the
-network and the init (plus optimiser and batch). :func:`verify_certificate`
+network and the init (plus optimiser and batch); a proof on a zoo model or a
+graph file carries a graph recipe (``model``, ``seed``, ``kind``, ...),
+re-derived by :mod:`symcheck.graph.check`. :func:`verify_certificate`
 validates the recipe strictly, re-runs the theorem, and compares the whole
 re-derived record — verdict, residuals, witness, statement — with the recorded
 one. Nothing in the file is evaluated: strings are only compared, never
@@ -121,6 +123,10 @@ def _rederive(entry: object) -> Proof:
     facts = entry.get("facts")  # type: ignore[union-attr]
     _require(isinstance(facts, dict) and isinstance(facts.get("recipe"), dict), "facts.recipe")
     recipe = facts["recipe"]  # type: ignore[index]
+    from symcheck.graph.check import is_graph_recipe, rederive_graph_proof
+
+    if is_graph_recipe(recipe):
+        return rederive_graph_proof(recipe)
     theorem = recipe.get("theorem")
     _require(theorem in _RECIPE_KEYS, f"recipe.theorem must be one of {sorted(_RECIPE_KEYS)}")
     optional = _OPTIONAL_KEYS.get(theorem, set()) & set(recipe)
