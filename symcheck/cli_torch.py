@@ -111,8 +111,6 @@ def _run(args: argparse.Namespace) -> int:
             "torch-survival needs PyTorch; install it with: pip install 'symcheck[torch]'"
         ) from None
     from symcheck.torch import tie_survival
-    from symcheck.torch.api import symmetries
-    from symcheck.torch.locate import locate_first_difference
 
     built = _build(args)
     optimizer_class = getattr(torch.optim, OPTIMIZERS[args.optimizer])
@@ -130,37 +128,19 @@ def _run(args: argparse.Namespace) -> int:
         loss=built["loss"],
         threshold=args.threshold,
     )
-    spaces = symmetries(built["model"], built["inputs"])
-    locations = []
-    for survival in result.classes:
-        torch.manual_seed(args.seed)
-        locations.append(
-            locate_first_difference(
-                built["model"],
-                make_optimizer,
-                built["inputs"],
-                built["targets"],
-                survival,
-                spaces.space(survival.tie.space),
-                loss=built["loss"],
-            )
-        )
     if args.format == "json":
-        data = result.to_json()
-        for entry, where in zip(data["classes"], locations):  # type: ignore[arg-type]
-            entry["first_difference"] = where.to_json() if where else None
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:
-        sys.stdout.write(_text(args, result, locations))
+        sys.stdout.write(_text(args, result))
     return 0 if result.verdict == "exact" else 1
 
 
-def _text(args: argparse.Namespace, result: Any, locations: list[Any]) -> str:
+def _text(args: argparse.Namespace, result: Any) -> str:
     lines = [
         f"{args.factory}: {args.optimizer} lr={args.lr:g}, {args.steps} steps, {result.dtype}, "
         f"threshold {result.threshold:g}"
     ]
-    for survival, where in zip(result.classes, locations):
+    for survival in result.classes:
         rate = "-" if survival.rate is None else f"{survival.rate:.3g}/step"
         lines.append(
             f"  space {survival.tie.space} units {_units(survival.tie.units)}: {survival.verdict}; "
@@ -168,12 +148,24 @@ def _text(args: argparse.Namespace, result: Any, locations: list[Any]) -> str:
             f"{survival.first_nonzero or '-'}, growth rate {rate}, reaches the threshold at "
             f"step {survival.first_broken or '-'}"
         )
-        if where is not None:
-            named = f" ({', '.join(where.parameters)})" if where.parameters else ""
-            stage = where.stage or "-"
-            lines.append(f"    first difference at step {where.step}: {stage}{named}; {where.note}")
+        lines.extend(_where(survival.first_difference))
     lines.append(f"verdict: {result.verdict}")
     return "\n".join(lines) + "\n"
+
+
+def _where(where: Any) -> list[str]:
+    """The first difference of a class in two lines: stage and op (none if exact)."""
+    if where is None:
+        return []
+    named = f" ({', '.join(where.parameters)})" if where.parameters else ""
+    stage = where.stage or "not located"
+    lines = [f"    first difference at step {where.step}: {stage}{named}"]
+    if where.site is None:
+        lines.append(f"      op: unknown; {where.note}")
+    else:
+        pair = f"units {where.pair[0]} and {where.pair[1]}"
+        lines.append(f"      op: {where.site.text()} ({pair}); {where.note}")
+    return lines
 
 
 def _units(units: tuple[int, ...]) -> str:
@@ -195,8 +187,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "example_inputs) or a dict {model, inputs[, targets, loss]}, train a copy in "
             "--dtype with the torch optimiser and print, per tie class, the spread between "
             "tied units, the step it first leaves 0, its growth rate and the verdict, and "
-            "whether the first difference came from autograd's gradients or the optimiser "
-            "step. Targets default to N(0,1) noise of the output's shape (--seed), the loss "
+            "where the first difference came from: autograd's gradients or the optimiser "
+            "step, and the first op (module path, phase) whose output differs between tied "
+            "units. Targets default to N(0,1) noise of the output's shape (--seed), the loss "
             "to nn.MSELoss(). Exit code 0 exact, 1 drifting or broken, 2 bad input."
         ),
     )

@@ -22,6 +22,7 @@ Verdict: ``exact`` (every :math:`s_t = 0`), ``broken`` (some
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,9 +31,10 @@ import numpy as np
 import torch
 
 from symcheck.errors import InvalidArgument
-from symcheck.graph.symmetry import UnitSpace
-from symcheck.torch.api import TieClass, tie_classes, unit_entries
-from symcheck.torch.capture import to_numpy
+from symcheck.graph.ties import TieCertificate
+from symcheck.torch.api import module_ties
+from symcheck.torch.locate import Location, locate_first_difference
+from symcheck.torch.spread import relative_spread, state_arrays
 
 __all__ = ["VERDICTS", "ClassSurvival", "TieSurvival", "growth_rate", "tie_survival", "verdict_of"]
 
@@ -60,9 +62,12 @@ def verdict_of(spreads: Sequence[float], threshold: float) -> str:
 class ClassSurvival:
     """The spread of one tie class over the steps."""
 
-    tie: TieClass
+    tie: TieCertificate  # the class (``units``) and the permutation certifying it
     spreads: tuple[float, ...]
     threshold: float
+    #: Where the first non-zero spread came from (:mod:`symcheck.torch.locate`); None when
+    #: the class stayed exact or the run was not asked to locate it.
+    first_difference: Location | None = None
 
     @property
     def first_nonzero(self) -> int | None:
@@ -87,6 +92,7 @@ class ClassSurvival:
             "first_nonzero_step": self.first_nonzero,
             "first_broken_step": self.first_broken,
             "growth_rate_per_step": self.rate,
+            "first_difference": self.first_difference.to_json() if self.first_difference else None,
             "spreads": list(self.spreads),
         }
 
@@ -114,25 +120,6 @@ class TieSurvival:
         }
 
 
-def _spread(state: dict[str, np.ndarray], space: UnitSpace, units: Sequence[int]) -> float:
-    worst, scale = 0.0, 0.0
-    for ref in space.axes:
-        if ref.parameter not in state:  # a folded constant: it never trains
-            continue
-        array = state[ref.parameter]
-        first = unit_entries(array, space, ref, units[0])
-        scale = max(scale, float(np.max(np.abs(first))))
-        for u in units[1:]:
-            other = unit_entries(array, space, ref, u)
-            worst = max(worst, float(np.max(np.abs(other - first))))
-    return worst / max(scale, np.finfo(np.float64).tiny)
-
-
-def _state(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    tensors = [*model.named_parameters(), *model.named_buffers()]
-    return {name: to_numpy(t) for name, t in tensors}
-
-
 def tie_survival(
     model: torch.nn.Module,
     make_optimizer: Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer],
@@ -142,38 +129,58 @@ def tie_survival(
     *,
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     threshold: float = 1e-6,
+    locate: bool = True,
 ) -> TieSurvival:
     """Train a copy of ``model`` (its own dtype) for ``steps`` steps; follow every tie class.
 
     ``make_optimizer`` receives the copy's parameters and returns a torch
     optimiser; ``loss`` defaults to ``nn.MSELoss()``. The user's module is
-    not modified.
+    not modified. With ``locate`` each class that leaves 0 gets its
+    ``first_difference`` (:func:`symcheck.torch.locate.locate_first_difference`:
+    the run is replayed from the same RNG state to that step, then op by op).
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise InvalidArgument(f"steps={steps!r} is not valid; use an int from 1 to {MAX_STEPS}")
     if not isinstance(threshold, (int, float)) or not 0 < threshold:
         raise InvalidArgument(f"threshold={threshold!r} is not valid; use a number > 0")
     args = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
-    found = tie_classes(model, args)
-    if not found.classes:
+    found = module_ties(model, args)
+    certificates = found.certificates
+    if not certificates:
         raise InvalidArgument(
             f"module {type(model).__name__} has no tie classes now; tie units first "
             "(constant initialisation or copied rows) to follow them through training"
         )
-    spaces = {c.space: found.symmetries.space(c.space) for c in found.classes}
+    spaces = {c.space: found.symmetries.space(c.space) for c in certificates}
+    start = torch.get_rng_state()
     trained = copy.deepcopy(model).train()
     optimizer = make_optimizer(trained.parameters())
     criterion = loss if loss is not None else torch.nn.MSELoss()
-    spreads: list[list[float]] = [[] for _ in found.classes]
+    spreads: list[list[float]] = [[] for _ in certificates]
     for _ in range(steps):
         optimizer.zero_grad()
         criterion(trained(*args), targets).backward()
         optimizer.step()
-        state = _state(trained)
-        for k, tie in enumerate(found.classes):
-            spreads[k].append(_spread(state, spaces[tie.space], tie.units))
+        state = state_arrays(trained)
+        for k, tie in enumerate(certificates):
+            spreads[k].append(relative_spread(state, spaces[tie.space], tie.units))
     dtype = str(next(trained.parameters()).dtype).removeprefix("torch.")
-    classes = tuple(
-        ClassSurvival(tie, tuple(s), float(threshold)) for tie, s in zip(found.classes, spreads)
-    )
-    return TieSurvival(classes, steps, dtype, float(threshold))
+    classes = [
+        ClassSurvival(tie, tuple(s), float(threshold)) for tie, s in zip(certificates, spreads)
+    ]
+    if locate:
+        end = torch.get_rng_state()
+        for k, survival in enumerate(classes):
+            where = locate_first_difference(
+                model,
+                make_optimizer,
+                args,
+                targets,
+                survival,
+                loss=criterion,
+                rng_state=start,
+                found=found,
+            )
+            classes[k] = dataclasses.replace(survival, first_difference=where)
+        torch.set_rng_state(end)  # the caller's RNG continues as after the run
+    return TieSurvival(tuple(classes), steps, dtype, float(threshold))
