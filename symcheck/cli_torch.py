@@ -26,6 +26,7 @@ from typing import Any
 
 from symcheck.cli_args import finite_float, int_in, seed
 from symcheck.errors import InvalidArgument
+from symcheck.files import check_output_path
 
 __all__ = ["DTYPES", "OPTIMIZERS", "load_factory", "register"]
 
@@ -63,7 +64,7 @@ def load_factory(spec: str) -> Callable[[], Any]:
     return factory
 
 
-def _build(args: argparse.Namespace) -> dict[str, Any]:
+def _build(args: argparse.Namespace, dtype_name: str) -> dict[str, Any]:
     import torch
 
     try:
@@ -86,7 +87,7 @@ def _build(args: argparse.Namespace) -> dict[str, Any]:
         raise InvalidArgument(f"factory dict has unknown keys {sorted(unknown)}")
     if not isinstance(made["model"], torch.nn.Module):
         raise InvalidArgument(f"model is a {type(made['model']).__name__}, not a torch nn.Module")
-    dtype = getattr(torch, args.dtype)
+    dtype = getattr(torch, dtype_name)
     model = made["model"].to(dtype)
     raw = made["inputs"] if isinstance(made["inputs"], (tuple, list)) else (made["inputs"],)
     inputs = tuple(
@@ -112,22 +113,37 @@ def _run(args: argparse.Namespace) -> int:
         ) from None
     from symcheck.torch import tie_survival
 
-    built = _build(args)
+    if args.plot is not None:
+        check_output_path(args.plot, what="--plot")
     optimizer_class = getattr(torch.optim, OPTIMIZERS[args.optimizer])
 
     def make_optimizer(params: Any) -> torch.optim.Optimizer:
         return optimizer_class(params, lr=args.lr)
 
-    torch.manual_seed(args.seed)
-    result = tie_survival(
-        built["model"],
-        make_optimizer,
-        built["inputs"],
-        built["targets"],
-        args.steps,
-        loss=built["loss"],
-        threshold=args.threshold,
-    )
+    def run(dtype: str, *, locate: bool) -> Any:
+        built = _build(args, dtype)
+        torch.manual_seed(args.seed)
+        return tie_survival(
+            built["model"],
+            make_optimizer,
+            built["inputs"],
+            built["targets"],
+            args.steps,
+            loss=built["loss"],
+            threshold=args.threshold,
+            locate=locate,
+        )
+
+    result = run(args.dtype, locate=True)
+    if args.plot is not None:
+        from symcheck.torch.survival_plot import save_survival_figure
+
+        runs = {args.dtype: result}
+        for dtype in DTYPES:
+            if dtype not in runs:
+                runs[dtype] = run(dtype, locate=False)
+        title = f"{args.factory}: {args.optimizer} lr={args.lr:g}, {args.steps} steps"
+        save_survival_figure([(d, runs[d]) for d in DTYPES], args.plot, title=title)
     if args.format == "json":
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:
@@ -206,4 +222,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=seed, default=0, help="seed of torch and the targets")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help="also train a float32 and a float64 copy and draw the spread per step of every "
+        "tie class on a log scale, with the fitted exponential rates (needs matplotlib)",
+    )
     parser.set_defaults(func=_run)

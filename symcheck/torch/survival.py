@@ -13,8 +13,9 @@ dtype, and after every step records, per tie class, the relative spread
 over every parameter axis of the class's unit space (:math:`\theta_u` the
 entries unit :math:`u` holds). Reported per class: the first step with
 :math:`s_t > 0`, the fitted exponential growth rate :math:`r` (least squares
-of :math:`\log s_t` on :math:`t` over the non-zero steps; the spread grows
-by :math:`e^r` per step) and the first step with :math:`s_t \ge` ``threshold``.
+of :math:`\log s_t` on :math:`t` over the non-zero steps up to the first one
+at or above ``threshold``, the drift phase; the spread grows by :math:`e^r`
+per step) and the first step with :math:`s_t \ge` ``threshold``.
 Verdict: ``exact`` (every :math:`s_t = 0`), ``broken`` (some
 :math:`s_t \ge` ``threshold``) or ``drifting`` (non-zero, below it).
 """
@@ -36,19 +37,46 @@ from symcheck.torch.api import module_ties
 from symcheck.torch.locate import Location, locate_first_difference
 from symcheck.torch.spread import relative_spread, state_arrays
 
-__all__ = ["VERDICTS", "ClassSurvival", "TieSurvival", "growth_rate", "tie_survival", "verdict_of"]
+__all__ = [
+    "VERDICTS",
+    "ClassSurvival",
+    "TieSurvival",
+    "growth_fit",
+    "growth_rate",
+    "tie_survival",
+    "verdict_of",
+]
 
 VERDICTS = ("exact", "drifting", "broken")  # in order of severity
 MAX_STEPS = 100_000
 
 
-def growth_rate(spreads: Sequence[float]) -> float | None:
-    """Least-squares slope of ``log s_t`` against ``t`` over the non-zero spreads (None if < 2)."""
-    points = [(t, math.log(s)) for t, s in enumerate(spreads, start=1) if s > 0]
+def growth_fit(
+    spreads: Sequence[float], *, until: float | None = None
+) -> tuple[float, float] | None:
+    """Least squares of ``log s_t = c + r t`` over the non-zero spreads: ``(r, c)``.
+
+    With ``until``, only the steps up to the first one with ``s_t >= until``
+    (the drift phase; after it the units are apart and the spread saturates).
+    None with fewer than 2 such steps.
+    """
+    points = []
+    for t, s in enumerate(spreads, start=1):
+        if s > 0:
+            points.append((t, math.log(s)))
+        if until is not None and s >= until:
+            break
     if len(points) < 2:
         return None
     t, y = np.array(points).T
-    return float(np.polyfit(t, y, 1)[0])
+    rate, intercept = np.polyfit(t, y, 1)
+    return float(rate), float(intercept)
+
+
+def growth_rate(spreads: Sequence[float], *, until: float | None = None) -> float | None:
+    """The slope ``r`` of :func:`growth_fit` (None if fewer than 2 non-zero spreads)."""
+    fit = growth_fit(spreads, until=until)
+    return None if fit is None else fit[0]
 
 
 def verdict_of(spreads: Sequence[float], threshold: float) -> str:
@@ -79,7 +107,8 @@ class ClassSurvival:
 
     @property
     def rate(self) -> float | None:
-        return growth_rate(self.spreads)
+        """The growth rate of the drift, fitted up to the first broken step."""
+        return growth_rate(self.spreads, until=self.threshold)
 
     @property
     def verdict(self) -> str:

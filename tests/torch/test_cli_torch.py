@@ -8,7 +8,6 @@ the dropout's op. Every bad input is one line on stderr with exit code 2.
 
 from __future__ import annotations
 
-import itertools
 import json
 import textwrap
 
@@ -51,17 +50,12 @@ MODELS = textwrap.dedent(
     not_callable = 3
     """
 )
-_names = (f"user_models_{k}" for k in itertools.count())
 
 
 @pytest.fixture
-def models(tmp_path, monkeypatch) -> str:
+def models(user_module) -> str:
     """A fresh module of factories in the current directory; returns its name."""
-    name = next(_names)
-    (tmp_path / f"{name}.py").write_text(MODELS)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return name
+    return user_module(MODELS)
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
