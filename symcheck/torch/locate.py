@@ -51,6 +51,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -62,6 +63,9 @@ from symcheck.torch.capture import to_numpy
 from symcheck.torch.optrace import OpCall, StepTrace, TraceTooLarge, record_step
 from symcheck.torch.spread import relative_spread, state_arrays
 
+if TYPE_CHECKING:  # survival imports this module
+    from symcheck.torch.survival import ClassSurvival
+
 __all__ = [
     "CAUSES",
     "PAIRING_TOLERANCE",
@@ -69,6 +73,7 @@ __all__ = [
     "Location",
     "OpSite",
     "locate_first_difference",
+    "training_step",
 ]
 
 #: Relative size of the float64 probe perturbation of one unit's parameters.
@@ -143,7 +148,10 @@ Replay = tuple[torch.nn.Module, torch.optim.Optimizer]
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _step(replay: Replay, args: Sequence[object], targets: torch.Tensor, criterion: Loss) -> None:
+def training_step(
+    replay: Replay, args: Sequence[object], targets: torch.Tensor, criterion: Loss
+) -> None:
+    """One step of a training loop: zero_grad, forward, loss, backward, optimiser step."""
     model, optimizer = replay
     optimizer.zero_grad()
     criterion(model(*args), targets).backward()
@@ -225,11 +233,13 @@ def _pairs(a: np.ndarray, c: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] 
     scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(c), initial=0.0)))
     scale = max(scale, np.finfo(np.float64).tiny)
     moved = np.flatnonzero(~(np.abs(a - c) <= CHANGE_THRESHOLD * scale))
-    if moved.size == 0:
-        return "skip"  # symmetric in the two units (or independent of them)
+    if moved.size == 0 or not np.all(np.isfinite(a.flat[moved])):
+        return "skip"  # symmetric in the two units (or independent of them), or not finite
     first = moved[np.argsort(a.flat[moved], kind="stable")]
     second = moved[np.argsort(c.flat[moved], kind="stable")]
     x, y = a.flat[first], c.flat[second]
+    if not np.all(np.isfinite(y)):
+        return "skip"
     tolerance = PAIRING_TOLERANCE * scale
     if not np.all(np.abs(x - y) <= tolerance):
         return "unpaired"
@@ -317,22 +327,26 @@ def locate_first_difference(
     make_optimizer: Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer],
     args: Sequence[object],
     targets: torch.Tensor,
-    survival: object,
+    survival: ClassSurvival,
     *,
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     rng_state: torch.Tensor | None = None,
     found: ModuleTies | None = None,
 ) -> Location | None:
-    """Replay the run of ``survival`` (a :class:`~symcheck.torch.survival.ClassSurvival`) to
-    its first non-zero step and locate the difference (None if the class stayed exact).
+    """Replay the run of ``survival`` to its first difference and locate it (None if the
+    class stayed exact).
 
-    ``rng_state`` is torch's RNG state when the run started (default: the
-    current one); ``found`` the module's ties (default: computed here).
+    Costs a replay of the run up to that step (a copy of the module and its
+    optimiser per step) and three recorded steps; a step that touches more
+    than :data:`~symcheck.torch.optrace.MAX_ENTRIES` tensor entries is not
+    recorded (``note`` says so). ``rng_state`` is torch's RNG state when the
+    run started (default: the current one); ``found`` the module's ties
+    (default: computed here).
     """
-    step = survival.first_nonzero  # type: ignore[attr-defined]
+    step = survival.first_nonzero
     if step is None:
         return None
-    tie: TieCertificate = survival.tie  # type: ignore[attr-defined]
+    tie = survival.tie
     found = found if found is not None else module_ties(model, tuple(args))
     space = found.symmetries.space(tie.space)
     criterion = loss if loss is not None else torch.nn.MSELoss()
@@ -420,7 +434,7 @@ def _first_untied_step(
     for count in range(1, last + 1):
         rng = torch.get_rng_state()
         previous = copy.deepcopy(replay)
-        _step(replay, args, targets, criterion)
+        training_step(replay, args, targets, criterion)
         if _untied(_training_state(replay), space, units) > 0:
             return count, previous, rng
     return None, replay, torch.get_rng_state()

@@ -29,7 +29,7 @@ __all__ = ["MAX_ENTRIES", "PHASES", "OpCall", "StepTrace", "TraceTooLarge", "rec
 
 PHASES = ("forward", "backward", "optimizer")
 #: Largest number of tensor entries one trace copies (inputs and outputs of every op).
-MAX_ENTRIES = 20_000_000
+MAX_ENTRIES = 4_000_000
 _METADATA_KEY = "symcheck_module"
 _ACCUMULATE = "torch::autograd::AccumulateGrad"
 

@@ -34,7 +34,7 @@ import torch
 from symcheck.errors import InvalidArgument
 from symcheck.graph.ties import TieCertificate
 from symcheck.torch.api import module_ties
-from symcheck.torch.locate import Location, locate_first_difference
+from symcheck.torch.locate import Location, locate_first_difference, training_step
 from symcheck.torch.spread import relative_spread, state_arrays
 
 __all__ = [
@@ -166,7 +166,8 @@ def tie_survival(
     optimiser; ``loss`` defaults to ``nn.MSELoss()``. The user's module is
     not modified. With ``locate`` each class that leaves 0 gets its
     ``first_difference`` (:func:`symcheck.torch.locate.locate_first_difference`:
-    the run is replayed from the same RNG state to that step, then op by op).
+    the run is replayed from the same RNG state to that step, then op by op;
+    this can double the time of a run that drifts).
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise InvalidArgument(f"steps={steps!r} is not valid; use an int from 1 to {MAX_STEPS}")
@@ -187,9 +188,7 @@ def tie_survival(
     criterion = loss if loss is not None else torch.nn.MSELoss()
     spreads: list[list[float]] = [[] for _ in certificates]
     for _ in range(steps):
-        optimizer.zero_grad()
-        criterion(trained(*args), targets).backward()
-        optimizer.step()
+        training_step((trained, optimizer), args, targets, criterion)
         state = state_arrays(trained)
         for k, tie in enumerate(certificates):
             spreads[k].append(relative_spread(state, spaces[tie.space], tie.units))

@@ -18,8 +18,9 @@ import pytest
 import torch
 from torch import nn
 
-from symcheck.torch import tie_survival
+from symcheck.torch import optrace, tie_survival
 from symcheck.torch.locate import _pairs, locate_first_difference
+from symcheck.torch.optrace import record_step
 
 torch.set_num_threads(1)
 
@@ -137,3 +138,31 @@ def test_float32_stays_exact_where_float64_drifts_and_the_drift_is_located():
         "1 (SiLU)",
         "rounding",
     )
+
+
+def test_record_step_names_phase_module_and_autograd_node_of_every_op():
+    model = _constant_mlp()
+    x, y = _data()
+    optimizer = _adam(model.parameters())
+    trace = record_step(model, optimizer, (x,), y, nn.MSELoss())
+    phases = [c.phase for c in trace.calls]
+    assert phases == sorted(phases, key=["forward", "backward", "optimizer"].index)
+    forward = {(c.op, c.module) for c in trace.calls if c.phase == "forward"}
+    assert ("aten.addmm.default", "0 (Linear)") in forward
+    assert ("aten.tanh.default", "1 (Tanh)") in forward
+    assert ("aten.mse_loss.default", "loss (MSELoss)") in forward
+    backward = {(c.op, c.module, c.autograd_node) for c in trace.calls if c.phase == "backward"}
+    assert ("aten.tanh_backward.default", "1 (Tanh)", "TanhBackward0") in backward
+    assert ("aten.mm.default", "0 (Linear)", "AddmmBackward0") in backward
+    assert {c.module for c in trace.calls if c.phase == "optimizer"} == {"the optimiser (Adam)"}
+    assert set(trace.gradients) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+
+
+def test_a_step_too_large_to_record_is_not_located_and_says_why(monkeypatch):
+    monkeypatch.setattr(optrace, "MAX_ENTRIES", 10)
+    x, y = _data()
+    (survival,) = tie_survival(_constant_mlp(Shift(1e-4)), _adam, x, y, 2).classes
+    where = survival.first_difference
+    assert survival.verdict != "exact" and where is not None
+    assert where.site is None and "more than 10 tensor entries" in where.note
+    assert where.to_json()["op"] is None
