@@ -9,7 +9,9 @@ Each call is kept as an :class:`OpCall`: the op, the phase (``forward``,
 ``backward``, ``optimizer``), where it came from (the module path and type
 from forward hooks; in the backward pass the module whose forward created the
 autograd node, read from that node's metadata) and float64 copies of its
-tensor inputs and outputs (after the call, so in-place updates are seen).
+floating-point tensor inputs and outputs (after the call, so in-place updates
+are seen; integer and boolean tensors such as indices and masks permute as
+values, not as entries, and are kept as empty arrays).
 
 The trace is bounded: more than :data:`MAX_ENTRIES` recorded entries stop the
 step with :class:`TraceTooLarge` (checked before each copy).
@@ -69,8 +71,10 @@ def _tensors(value: Any) -> list[torch.Tensor]:
 
 
 def _copy(tensor: torch.Tensor) -> np.ndarray:
+    """A float64 copy; empty for tensors that are not real floating point (indices and masks
+    permute as values, not as entries, so their entries are not compared)."""
     t = tensor.detach()
-    if t.is_complex() or t.is_quantized or t.is_sparse or t.device.type == "meta":
+    if not t.is_floating_point() or t.is_quantized or t.is_sparse or t.device.type == "meta":
         return np.zeros(0)
     return t.to(torch.float64).cpu().numpy().copy()
 
