@@ -75,6 +75,42 @@ def test_a_planted_unit_dependent_term_is_located_at_its_op():
     json.dumps(survival.to_json())
 
 
+class Float32Only(nn.Module):
+    """A unit-dependent term in float32 only (the same ops run in float64, with scale 0): the
+    capture and the float64 probes treat the units alike, so the locator sees what a float32
+    kernel's rounding looks like."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        scale = 1e-4 if h.dtype == torch.float32 else 0.0
+        return h + scale * torch.arange(h.shape[-1], dtype=h.dtype)
+
+
+def test_a_float32_only_difference_is_located_as_rounding():
+    x, y = _data()
+    (survival,) = tie_survival(_constant_mlp(Float32Only()), _adam, x, y, 2).classes
+    site = survival.first_difference.site
+    assert site is not None
+    assert (site.op, site.phase, site.module) == ("aten.add.Tensor", "forward", "2 (Float32Only)")
+    assert site.cause == "rounding" and "float32 kernel" in site.explanation
+
+
+class Float32Branch(nn.Module):
+    """The same term behind a dtype branch: float64 runs other ops than the float32 run."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if h.dtype == torch.float32:
+            return h + 1e-4 * torch.arange(h.shape[-1], dtype=h.dtype)
+        return h
+
+
+def test_a_float64_replay_that_runs_other_ops_locates_nothing_and_says_why():
+    x, y = _data()
+    (survival,) = tie_survival(_constant_mlp(Float32Branch()), _adam, x, y, 2).classes
+    where = survival.first_difference
+    assert where is not None and where.stage == "gradient" and where.site is None
+    assert "the float64 replay ran different ops" in where.note
+
+
 def test_the_sibling_without_the_term_stays_exact_and_has_no_location():
     x, y = _data()
     (survival,) = tie_survival(_constant_mlp(Shift(0.0)), _adam, x, y, 3).classes
