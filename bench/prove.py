@@ -62,9 +62,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _record  # bench/ is the script's directory, hence on the path
 from sympy.core.cache import clear_cache
 
-from symcheck.network import Network
-from symcheck.symbolic import clear_local_derivatives, init_point, plain_gradients
-from symcheck.theorems import prove_identical_updates
+from symcheck.model.network import Network
+from symcheck.prove.symbolic import clear_local_derivatives, init_point, plain_gradients
+from symcheck.prove.theorems import prove_identical_updates
 
 
 def _plain_prove(network: Network, substitute: str = "xreplace") -> bool:

@@ -20,7 +20,7 @@ field                        default       bounds
 ``numeric_parameters``       20,000,000    parameters of a network initialised numerically
 ``samples``                  1,000,000     ``samples`` of the numeric diagnosis
 ``train_floats``             50,000,000    recorded trajectory: (snapshots + 1) x parameters
-``steps``                    1,000,000     steps of one :func:`~symcheck.train.train` call
+``steps``                    1,000,000     steps of one :func:`~symcheck.measure.train.train` call
 ``train_flops``              5e9           training work: steps x (samples x parameters + 1e5)
 ``train_step_overhead``      100,000       the Python cost of one step, in multiply-adds
 ``plot_lines``               256           lines drawn in one panel (entries of ``W^l``)
@@ -103,7 +103,7 @@ GROWTH = {"analytic": 2, "abstract": 3, "piecewise": 9}
 
 
 def activation_kind(activation: Any) -> str:
-    """The :data:`GROWTH` key of an :class:`~symcheck.activations.Activation`."""
+    """The :data:`GROWTH` key of an :class:`~symcheck.model.activations.Activation`."""
     if activation.abstract:
         return "abstract"
     return "analytic" if activation.analytic else "piecewise"

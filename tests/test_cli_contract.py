@@ -1,7 +1,7 @@
 """The bad-input contract, one table per subcommand: exit code, one stderr line, its words.
 
 Each row is ``(argv, exit code, fragment of the single stderr line)``; the run
-must also keep the whole contract of :func:`symcheck.cli_contract.violations`
+must also keep the whole contract of :func:`symcheck.cli.contract.violations`
 (no traceback, one capped line, only real options, bounded time and memory).
 Paths are spelt ``{fifo}``, ``{dir}``, ``{deep}``, ... and filled from a
 temporary directory.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from symcheck.cli import build_parser
-from symcheck.cli_contract import option_names, run_guarded, violations
+from symcheck.cli.contract import option_names, run_guarded, violations
 
 LONG = "x" * 100_000
 DEEP_NET = "-".join(["2"] * 20 + ["1"])
@@ -249,14 +249,14 @@ def test_a_closed_pipe_ends_quietly_with_141() -> None:
 
 
 def test_an_unrelated_os_error_is_not_reported_as_a_full_disk(monkeypatch) -> None:
-    from symcheck import cli
+    from symcheck.cli import command
 
     def broken(_parser, _argv):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cli, "_run", broken)
+    monkeypatch.setattr(command, "_run", broken)
     with pytest.raises(PermissionError):
-        cli.main(["example"])
+        command.main(["example"])
 
 
 def test_the_checker_rejects_a_run_that_breaks_the_contract() -> None:
@@ -287,7 +287,7 @@ def test_the_checker_rejects_a_run_that_breaks_the_contract() -> None:
 def test_the_deadline_is_not_swallowed_by_except_exception() -> None:
     import time
 
-    from symcheck.cli import OutOfTime, _deadline
+    from symcheck.cli.command import OutOfTime, _deadline
 
     with pytest.raises(OutOfTime, match=r"did not finish within --timeout 0\.05 s"):
         with _deadline(0.05, "spin"):
@@ -302,7 +302,7 @@ def test_the_deadline_is_not_swallowed_by_except_exception() -> None:
 def test_no_deadline_when_the_timeout_is_zero() -> None:
     import time
 
-    from symcheck.cli import _deadline
+    from symcheck.cli.command import _deadline
 
     with _deadline(0, "sleep"):
         time.sleep(0.1)  # nothing fires

@@ -3,7 +3,7 @@ r"""The symmetry theorems on any graph (theory: docs/theory.md, T1, T2, T4) as `
 * :func:`prove_identical_updates` (T1): the units the init ties receive
   identical gradients, for every input and target.
 * :func:`prove_preserved` (T2): one step of an optimiser of
-  :data:`symcheck.optimizers.SYMBOLIC_OPTIMIZERS` from the init with its
+  :data:`symcheck.model.optimizers.SYMBOLIC_OPTIMIZERS` from the init with its
   state at 0 (structural) or tied (computational) keeps every tie; by
   induction, every step does.
 * :func:`prove_symmetry_breaks` (T4): at a seeded random point, two units of
@@ -42,8 +42,8 @@ from symcheck.graph.ir import Graph
 from symcheck.graph.points import INITS, Point, init_point
 from symcheck.graph.symmetry import infer_symmetries
 from symcheck.graph.ties import classes_at, resolve_graph
-from symcheck.optimizers import get_symbolic_optimizer
-from symcheck.proof import PROVED, REFUTED, UNKNOWN, Proof, Step
+from symcheck.model.optimizers import get_symbolic_optimizer
+from symcheck.prove.proof import PROVED, REFUTED, UNKNOWN, Proof, Step
 
 __all__ = [
     "KINDS",

@@ -26,7 +26,7 @@ from symcheck.graph.evaluate import loss_and_gradients
 from symcheck.graph.points import Point, given_point
 from symcheck.graph.symmetry import Symmetries, infer_symmetries, unit_entries
 from symcheck.graph.ties import TieCertificate, TieClasses, classes_at
-from symcheck.proof import Proof
+from symcheck.prove.proof import Proof
 from symcheck.torch.capture import capture, to_numpy
 from symcheck.torch.labels import module_labels
 from symcheck.torch.translate import Translation, translate
@@ -245,7 +245,7 @@ def prove(
     each unit space's permutations (exactly, on the SymPy backend) and so shows
     that tied units get identical gradients of the ``loss`` (a symcheck loss
     name) for every input and target; with ``optimizer`` (a rule of
-    :data:`symcheck.optimizers.SYMBOLIC_OPTIMIZERS`), that one step keeps every
+    :data:`symcheck.model.optimizers.SYMBOLIC_OPTIMIZERS`), that one step keeps every
     tie, hence every step does. A module without ties is proved vacuously: the
     proof's statement names the spaces and classes it covers ("none").
     Anything that cannot be certified answers ``unknown``, never ``proved``.

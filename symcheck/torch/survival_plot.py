@@ -9,8 +9,8 @@ the step of the first located difference (a thin vertical line: an
 optimiser state such as Adam's moments can differ long before the
 parameters, :mod:`symcheck.torch.locate`) and the ``threshold`` (dotted).
 matplotlib is imported lazily through its
-object-oriented API (:mod:`symcheck.plot`); without it
-:class:`~symcheck.plot.PlotUnavailable` says how to install it.
+object-oriented API (:mod:`symcheck.measure.plot`); without it
+:class:`~symcheck.measure.plot.PlotUnavailable` says how to install it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from symcheck.errors import InvalidArgument
-from symcheck.plot import _figure_class, save_figure
+from symcheck.measure.plot import _figure_class, save_figure
 from symcheck.torch.survival import TieSurvival, growth_fit
 
 __all__ = ["save_survival_figure", "survival_figure"]

@@ -2,7 +2,7 @@ r"""Elementwise ops: ``activation`` (by name), ``add`` and ``mul``.
 
 Activations are one registry, :data:`ELEMENTWISE`, each entry a value
 :math:`\varphi(z)` and a derivative :math:`\varphi'(z)` written against the
-backend. The concrete activations of :data:`symcheck.activations.ACTIVATIONS`
+backend. The concrete activations of :data:`symcheck.model.activations.ACTIVATIONS`
 (and every ``leaky_relu(q)``) use that registry's own forms: its NumPy form and
 derivative on NumPy, its SymPy form and ``sympy.diff`` of it on SymPy (so
 ``relu'(0) = 0`` and ``leaky_relu'(0) = q``, as the registry states). The
@@ -37,10 +37,10 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from symcheck.activations import ACTIVATIONS, Activation, get_activation
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.graph.backend import Backend
 from symcheck.graph.kernels.checks import require_same_shape
+from symcheck.model.activations import ACTIVATIONS, Activation, get_activation
 
 __all__ = [
     "ELEMENTWISE",
@@ -83,7 +83,7 @@ def _on_sympy(fn: Callable[[sp.Expr], sp.Expr], z: NDArray) -> NDArray:
 
 
 #: Registry derivatives rewritten on the value: ``1 - tanh(z)**2`` and
-#: ``s(z) (1 - s(z))`` (symcheck.activations), with ``y`` for tanh(z) resp. s(z).
+#: ``s(z) (1 - s(z))`` (symcheck.model.activations), with ``y`` for tanh(z) resp. s(z).
 _SLOPE_OF_VALUE: dict[str, Callable[[NDArray], NDArray]] = {
     "tanh": lambda y: 1.0 - y**2,
     "sigmoid": lambda y: y * (1.0 - y),
