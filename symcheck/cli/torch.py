@@ -26,6 +26,7 @@ from typing import Any
 
 from symcheck.cli.args import finite_float, int_in, seed
 from symcheck.errors import InvalidArgument
+from symcheck.files import check_output_path
 
 __all__ = ["DTYPES", "OPTIMIZERS", "load_factory", "register"]
 
@@ -63,7 +64,7 @@ def load_factory(spec: str) -> Callable[[], Any]:
     return factory
 
 
-def _build(args: argparse.Namespace) -> dict[str, Any]:
+def _build(args: argparse.Namespace, dtype_name: str) -> dict[str, Any]:
     import torch
 
     try:
@@ -86,7 +87,7 @@ def _build(args: argparse.Namespace) -> dict[str, Any]:
         raise InvalidArgument(f"factory dict has unknown keys {sorted(unknown)}")
     if not isinstance(made["model"], torch.nn.Module):
         raise InvalidArgument(f"model is a {type(made['model']).__name__}, not a torch nn.Module")
-    dtype = getattr(torch, args.dtype)
+    dtype = getattr(torch, dtype_name)
     model = made["model"].to(dtype)
     raw = made["inputs"] if isinstance(made["inputs"], (tuple, list)) else (made["inputs"],)
     inputs = tuple(
@@ -111,56 +112,51 @@ def _run(args: argparse.Namespace) -> int:
             "torch-survival needs PyTorch; install it with: pip install 'symcheck[torch]'"
         ) from None
     from symcheck.torch import tie_survival
-    from symcheck.torch.api import symmetries
-    from symcheck.torch.locate import locate_first_difference
 
-    built = _build(args)
+    if args.plot is not None:
+        check_output_path(args.plot, what="--plot")
     optimizer_class = getattr(torch.optim, OPTIMIZERS[args.optimizer])
 
     def make_optimizer(params: Any) -> torch.optim.Optimizer:
         return optimizer_class(params, lr=args.lr)
 
-    torch.manual_seed(args.seed)
-    result = tie_survival(
-        built["model"],
-        make_optimizer,
-        built["inputs"],
-        built["targets"],
-        args.steps,
-        loss=built["loss"],
-        threshold=args.threshold,
-    )
-    spaces = symmetries(built["model"], built["inputs"])
-    locations = []
-    for survival in result.classes:
+    def run(dtype: str, *, locate: bool) -> Any:
+        built = _build(args, dtype)
         torch.manual_seed(args.seed)
-        locations.append(
-            locate_first_difference(
-                built["model"],
-                make_optimizer,
-                built["inputs"],
-                built["targets"],
-                survival,
-                spaces.space(survival.tie.space),
-                loss=built["loss"],
-            )
+        return tie_survival(
+            built["model"],
+            make_optimizer,
+            built["inputs"],
+            built["targets"],
+            args.steps,
+            loss=built["loss"],
+            threshold=args.threshold,
+            locate=locate,
         )
+
+    result = run(args.dtype, locate=True)
+    if args.plot is not None:
+        from symcheck.torch.survival_plot import save_survival_figure
+
+        runs = {args.dtype: result}
+        for dtype in DTYPES:
+            if dtype not in runs:
+                runs[dtype] = run(dtype, locate=False)
+        title = f"{args.factory}: {args.optimizer} lr={args.lr:g}, {args.steps} steps"
+        save_survival_figure([(d, runs[d]) for d in DTYPES], args.plot, title=title)
     if args.format == "json":
-        data = result.to_json()
-        for entry, where in zip(data["classes"], locations):  # type: ignore[arg-type]
-            entry["first_difference"] = where.to_json() if where else None
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:
-        sys.stdout.write(_text(args, result, locations))
+        sys.stdout.write(_text(args, result))
     return 0 if result.verdict == "exact" else 1
 
 
-def _text(args: argparse.Namespace, result: Any, locations: list[Any]) -> str:
+def _text(args: argparse.Namespace, result: Any) -> str:
     lines = [
         f"{args.factory}: {args.optimizer} lr={args.lr:g}, {args.steps} steps, {result.dtype}, "
         f"threshold {result.threshold:g}"
     ]
-    for survival, where in zip(result.classes, locations):
+    for survival in result.classes:
         rate = "-" if survival.rate is None else f"{survival.rate:.3g}/step"
         lines.append(
             f"  space {survival.tie.space} units {_units(survival.tie.units)}: {survival.verdict}; "
@@ -168,12 +164,24 @@ def _text(args: argparse.Namespace, result: Any, locations: list[Any]) -> str:
             f"{survival.first_nonzero or '-'}, growth rate {rate}, reaches the threshold at "
             f"step {survival.first_broken or '-'}"
         )
-        if where is not None:
-            named = f" ({', '.join(where.parameters)})" if where.parameters else ""
-            stage = where.stage or "-"
-            lines.append(f"    first difference at step {where.step}: {stage}{named}; {where.note}")
+        lines.extend(_where(survival.first_difference))
     lines.append(f"verdict: {result.verdict}")
     return "\n".join(lines) + "\n"
+
+
+def _where(where: Any) -> list[str]:
+    """The first difference of a class in two lines: stage and op (none if exact)."""
+    if where is None:
+        return []
+    named = f" ({', '.join(where.parameters)})" if where.parameters else ""
+    stage = where.stage or "not located"
+    lines = [f"    first difference at step {where.step}: {stage}{named}"]
+    if where.site is None:
+        lines.append(f"      op: unknown; {where.note}")
+    else:
+        pair = f"units {where.pair[0]} and {where.pair[1]}"
+        lines.append(f"      op: {where.site.text()} ({pair}); {where.note}")
+    return lines
 
 
 def _units(units: tuple[int, ...]) -> str:
@@ -195,8 +203,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "example_inputs) or a dict {model, inputs[, targets, loss]}, train a copy in "
             "--dtype with the torch optimiser and print, per tie class, the spread between "
             "tied units, the step it first leaves 0, its growth rate and the verdict, and "
-            "whether the first difference came from autograd's gradients or the optimiser "
-            "step. Targets default to N(0,1) noise of the output's shape (--seed), the loss "
+            "where the first difference came from: autograd's gradients or the optimiser "
+            "step, and the first op (module path, phase) whose output differs between tied "
+            "units. Targets default to N(0,1) noise of the output's shape (--seed), the loss "
             "to nn.MSELoss(). Exit code 0 exact, 1 drifting or broken, 2 bad input."
         ),
     )
@@ -213,4 +222,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=seed, default=0, help="seed of torch and the targets")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help="also train a float32 and a float64 copy and draw the spread per step of every "
+        "tie class on a log scale, with the fitted exponential rates (needs matplotlib)",
+    )
     parser.set_defaults(func=_run)

@@ -86,18 +86,18 @@ def assert_symmetry_broken(model: object, example_inputs: object) -> None:
     The message lists every tie class: its space, its units and the
     parameters (with axes) that hold them, e.g. from a constant initialiser.
     """
-    from symcheck.torch import tie_classes
+    from symcheck.torch.api import module_ties
 
-    found = tie_classes(model, _as_tuple(example_inputs))
-    if not found.classes:
+    found = module_ties(model, _as_tuple(example_inputs))
+    if not found.certificates:
         return
     lines = [
         f"  space {c.space!r}: units {list(c.units)} are identical "
         f"(in {_where(found.symmetries.space(c.space))})"
-        for c in found.classes
+        for c in found.certificates
     ]
     raise AssertionError(
-        f"{type(model).__name__} has {len(found.classes)} tie class(es); gradient descent "
+        f"{type(model).__name__} has {len(found.certificates)} tie class(es); gradient descent "
         "keeps tied units tied (docs/theory.md), so the symmetry is not broken:\n"
         + "\n".join(lines)
     )
@@ -118,8 +118,10 @@ def assert_ties_preserved(
     Runs :func:`symcheck.torch.tie_survival` (the user's module is not
     modified); a class fails when its relative spread exceeds ``max_spread``
     (0: the ties must stay bitwise exact). The message names the space,
-    units, parameters, the first step with a non-zero spread and the largest
-    spread. A model without tie classes is refused (InvalidArgument).
+    units, parameters, the first step with a non-zero spread, the largest
+    spread and the first op whose output differed between tied units
+    (:func:`symcheck.torch.locate.locate_first_difference`). A model without
+    tie classes is refused (InvalidArgument).
     """
     from symcheck.torch import symmetries, tie_survival
 
@@ -127,18 +129,29 @@ def assert_ties_preserved(
         from symcheck.errors import InvalidArgument
 
         raise InvalidArgument(f"max_spread={max_spread!r} is not valid; use a number >= 0")
+    import torch
+
+    from symcheck.torch.locate import locate_first_difference
+
     args = _as_tuple(inputs)
-    result = tie_survival(model, optimizer_factory, args, targets, steps, loss=loss)
+    start = torch.get_rng_state()
+    result = tie_survival(model, optimizer_factory, args, targets, steps, loss=loss, locate=False)
     bad = [c for c in result.classes if max(c.spreads) > max_spread]
     if not bad:
         return
     found = symmetries(model, args)
-    lines = [
-        f"  space {c.tie.space!r}: units {list(c.tie.units)} (in "
-        f"{_where(found.space(c.tie.space))}) first differ at step {c.first_nonzero}; "
-        f"largest relative spread {max(c.spreads):.3g}"
-        for c in bad
-    ]
+    lines = []
+    for c in bad:
+        lines.append(
+            f"  space {c.tie.space!r}: units {list(c.tie.units)} (in "
+            f"{_where(found.space(c.tie.space))}) first differ at step {c.first_nonzero}; "
+            f"largest relative spread {max(c.spreads):.3g}"
+        )
+        where = locate_first_difference(
+            model, optimizer_factory, args, targets, c, loss=loss, rng_state=start
+        )
+        if where is not None and where.site is not None:
+            lines.append(f"    first differing op: {where.site.text()} (step {where.step})")
     raise AssertionError(
         f"{type(model).__name__} ({result.dtype}) did not keep its ties within "
         f"max_spread={max_spread:g} over {steps} steps (verdict {result.verdict}):\n"
