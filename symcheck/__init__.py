@@ -1,41 +1,85 @@
 """symcheck: prove, confirm and measure symmetry breaking in initialisation.
 
-The public names are re-exported here; see the README for a tour.
+The public names are re-exported here; see the README for a tour. They are
+imported on first use (PEP 562 module ``__getattr__``), so that
+``import symcheck.checkpoint`` (the checkpoint audit, NumPy only) does not pay
+for SymPy and the rest of the package.
 """
 
 from __future__ import annotations
 
-from symcheck.activations import ACTIVATIONS, Activation, get_activation
-from symcheck.audit import audit_file
-from symcheck.certificate import verify_certificate
-from symcheck.derive import derive
-from symcheck.errors import InvalidArgument, SymcheckError, UnsafeFile
-from symcheck.example import classic_slide
-from symcheck.init import INITIALIZERS, get_initializer, initialize
-from symcheck.losses import LOSSES, Loss, get_loss
-from symcheck.lumping import prove_lumping_preserved
-from symcheck.network import Network
-from symcheck.optim import OPTIMIZERS, get_optimizer
-from symcheck.oracle import gradients
-from symcheck.partition import coarsest_equitable_partition, effective_widths, tie_classes
-from symcheck.scale import mean_field
-from symcheck.symbolic import (
-    INITS,
-    InitPoint,
-    init_point,
-    layered_gradients,
-    plain_gradients,
-)
-from symcheck.theorems import (
-    THEOREMS,
-    prove_identical_updates,
-    prove_preserved,
-    prove_symmetry_breaks,
-)
-from symcheck.train import Trajectory, train
-from symcheck.weights import load_weights
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the eager imports, for type checkers and IDEs
+    from symcheck.activations import ACTIVATIONS, Activation, get_activation
+    from symcheck.audit import audit_file
+    from symcheck.certificate import verify_certificate
+    from symcheck.derive import derive
+    from symcheck.errors import InvalidArgument, SymcheckError, UnsafeFile
+    from symcheck.example import classic_slide
+    from symcheck.init import INITIALIZERS, get_initializer, initialize
+    from symcheck.losses import LOSSES, Loss, get_loss
+    from symcheck.lumping import prove_lumping_preserved
+    from symcheck.network import Network
+    from symcheck.optim import OPTIMIZERS, get_optimizer
+    from symcheck.oracle import gradients
+    from symcheck.partition import coarsest_equitable_partition, effective_widths, tie_classes
+    from symcheck.scale import mean_field
+    from symcheck.symbolic import INITS, InitPoint, init_point, layered_gradients, plain_gradients
+    from symcheck.theorems import (
+        THEOREMS,
+        prove_identical_updates,
+        prove_preserved,
+        prove_symmetry_breaks,
+    )
+    from symcheck.train import Trajectory, train
+    from symcheck.weights import load_weights
 
 __version__ = "0.1.0"
+
+#: Module -> the public names it defines (each imported on first use).
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "activations": ("ACTIVATIONS", "Activation", "get_activation"),
+    "audit": ("audit_file",),
+    "certificate": ("verify_certificate",),
+    "derive": ("derive",),
+    "errors": ("InvalidArgument", "SymcheckError", "UnsafeFile"),
+    "example": ("classic_slide",),
+    "init": ("INITIALIZERS", "get_initializer", "initialize"),
+    "losses": ("LOSSES", "Loss", "get_loss"),
+    "lumping": ("prove_lumping_preserved",),
+    "network": ("Network",),
+    "optim": ("OPTIMIZERS", "get_optimizer"),
+    "oracle": ("gradients",),
+    "partition": ("coarsest_equitable_partition", "effective_widths", "tie_classes"),
+    "scale": ("mean_field",),
+    "symbolic": ("INITS", "InitPoint", "init_point", "layered_gradients", "plain_gradients"),
+    "theorems": (
+        "THEOREMS",
+        "prove_identical_updates",
+        "prove_preserved",
+        "prove_symmetry_breaks",
+    ),
+    "train": ("Trajectory", "train"),
+    "weights": ("load_weights",),
+}
+_SOURCES = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use (PEP 562)."""
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'symcheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"symcheck.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "ACTIVATIONS",
