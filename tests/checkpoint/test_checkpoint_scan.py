@@ -110,3 +110,37 @@ def test_near_duplicate_enumeration_equals_an_exhaustive_search(threshold):
         if np.linalg.norm(y[i] - y[j]) <= _RADIUS * threshold * max(norm[i], norm[j])
     }
     assert complete and found == brute and (3, 7) in brute
+
+
+def _all_float16_codes() -> np.ndarray:
+    return np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).reshape(256, 256)
+
+
+def test_fast_float16_decode_is_numpys_cast_bit_for_bit_on_every_code():
+    codes = _all_float16_codes()
+    expect = codes.view(np.float16).astype(np.float32)
+    for bits in (codes, codes[:, ::3], codes.T):  # contiguous, strided, transposed
+        got = decode(bits, DTYPES["F16"])
+        assert got.dtype == np.float32 and got.shape == bits.shape
+        assert np.array_equal(
+            got.view(np.uint32), bits.view(np.float16).astype(np.float32).view(np.uint32)
+        )
+    assert np.isnan(decode(codes, DTYPES["F16"])).sum() == np.isnan(expect).sum() == 2046
+
+
+def test_float16_decode_falls_back_when_subnormals_are_flushed(monkeypatch):
+    from symcheck.checkpoint import dtypes
+
+    placed = dtypes._f16_placed
+
+    def flushing(bits):  # what a denormals-are-zero mode would do to the placement
+        out = placed(bits)
+        out[(bits.view(np.uint16) & 0x7C00) == 0] = 0.0
+        return out
+
+    monkeypatch.setattr(dtypes, "_f16_placed", flushing)
+    codes = _all_float16_codes()
+    got = decode(codes, DTYPES["F16"])
+    assert np.array_equal(
+        got.view(np.uint32), codes.view(np.float16).astype(np.float32).view(np.uint32)
+    )
