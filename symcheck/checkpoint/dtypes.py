@@ -58,22 +58,30 @@ def _bf16(bits: NDArray) -> NDArray:
 _F16_RESCALE = np.float32(2.0**112)
 #: Keeps the sign (bit 31), exponent and mantissa (bits 13-27) of ``int16 << 13``.
 _F16_FIELDS = np.uint32(0x8FFF_E000).view(np.int32)
-_F16_LARGEST = 65504.0
+#: ``_f16_placed`` bits of 65504, the largest finite float16, before rescaling:
+#: larger magnitudes are infinities and NaNs.
+_F16_LARGEST_PLACED = 0x0F7F_E000
 
 
-def _f16_placed(bits: NDArray) -> NDArray:
-    """``x * 2^-112`` as float32 bits for every finite float16 pattern, in four passes.
+def _f16_placed(bits: NDArray) -> tuple[NDArray, bool]:
+    """``x`` as float32 for every finite float16 pattern, in four passes; any Inf/NaN?
 
     The pattern, sign-extended and shifted left by 13, has the float16 sign
     in bit 31 and its exponent and mantissa in bits 13-27; as a float32 that
-    is ``x * 2^-112`` exactly, normal or subnormal alike (IEEE 754).
+    is ``x * 2^-112`` exactly, normal or subnormal alike (IEEE 754), and the
+    product by ``2^112`` is exact. Inf and NaN patterns are flagged (two
+    integer maxima: positive ones as int32, negative ones as uint32).
     """
     placed = bits.view(np.int16).astype(np.int32)
     np.left_shift(placed, 13, out=placed)
     np.bitwise_and(placed, _F16_FIELDS, out=placed)
+    special = placed.size > 0 and (
+        int(placed.max()) > _F16_LARGEST_PLACED
+        or int(placed.view(np.uint32).max()) > (1 << 31) + _F16_LARGEST_PLACED
+    )
     out = placed.view(np.float32)
     np.multiply(out, _F16_RESCALE, out=out)  # exact: a power of two
-    return out
+    return out, special
 
 
 def _f16_to_f32(bits: NDArray) -> NDArray:
@@ -84,12 +92,12 @@ def _f16_to_f32(bits: NDArray) -> NDArray:
     zero in this thread (a DAZ mode set by some native library), the
     placement would be wrong, so NumPy's cast is used instead.
     """
-    if _f16_placed(_SUBNORMAL)[0] != np.float32(2.0**-24):
+    if _f16_placed(_SUBNORMAL)[0][0] != np.float32(2.0**-24):
         return bits.view("<f2").astype(np.float32)
-    out = _f16_placed(bits)
-    if out.size and (out.max() > _F16_LARGEST or out.min() < -_F16_LARGEST):
-        special = np.abs(out) > _F16_LARGEST
-        out[special] = bits[special].view("<f2").astype(np.float32)
+    out, special = _f16_placed(bits)
+    if special:
+        redo = (bits & np.uint16(0x7C00)) == np.uint16(0x7C00)
+        out[redo] = bits[redo].view("<f2").astype(np.float32)
     return out
 
 

@@ -53,8 +53,9 @@ NDArray = np.ndarray
 #: Spaces of at most this many units get every pair's distance (Gram matrix).
 EXACT_LIMIT = 64
 SKETCH_DIM = 16
-#: Positions of a window hashed before the first check for all-distinct keys.
-_FIRST_HASH = 256
+#: Positions of a window hashed before the first check for all-distinct keys
+#: (32 random weights already tell units apart; equal prefixes hash the rest).
+_FIRST_HASH = 32
 #: With a sketch, one position in SAMPLE of every window is decoded and sketched.
 SAMPLE = 8
 #: Multiply-adds per matrix product: small enough that OpenBLAS stays on one

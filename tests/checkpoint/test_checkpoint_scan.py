@@ -119,7 +119,9 @@ def _all_float16_codes() -> np.ndarray:
 def test_fast_float16_decode_is_numpys_cast_bit_for_bit_on_every_code():
     codes = _all_float16_codes()
     expect = codes.view(np.float16).astype(np.float32)
-    for bits in (codes, codes[:, ::3], codes.T):  # contiguous, strided, transposed
+    flat = codes.ravel()
+    finite = (flat[:0x7C00], flat[0x8000:0xFC00], flat[0x7C00:0x7C01], flat[0xFFFF:])
+    for bits in (codes, codes[:, ::3], codes.T, *finite):  # strided, transposed, Inf/NaN
         got = decode(bits, DTYPES["F16"])
         assert got.dtype == np.float32 and got.shape == bits.shape
         assert np.array_equal(
@@ -134,9 +136,9 @@ def test_float16_decode_falls_back_when_subnormals_are_flushed(monkeypatch):
     placed = dtypes._f16_placed
 
     def flushing(bits):  # what a denormals-are-zero mode would do to the placement
-        out = placed(bits)
+        out, special = placed(bits)
         out[(bits.view(np.uint16) & 0x7C00) == 0] = 0.0
-        return out
+        return out, special
 
     monkeypatch.setattr(dtypes, "_f16_placed", flushing)
     codes = _all_float16_codes()
