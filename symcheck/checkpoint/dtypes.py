@@ -85,7 +85,7 @@ def _f16_placed(bits: NDArray) -> tuple[NDArray, bool]:
 
 
 def _f16_to_f32(bits: NDArray) -> NDArray:
-    """float16 bits -> float32 values, exactly, faster than NumPy's cast.
+    """float16 bits -> float32 values, exactly, in vectorised passes (NumPy casts per element).
 
     Infinities and NaNs (which the placement maps to magnitudes of 2^16 and
     more) are redone with NumPy's cast. If subnormal inputs are flushed to
