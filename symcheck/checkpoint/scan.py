@@ -227,19 +227,26 @@ def scan_member(
                     )
                 )
         else:
-            values = decode(window.bits, window.dtype, wide=exact)
             with np.errstate(all="ignore"):  # Inf/NaN make norms non-finite: reported
-                add = _gram_window if exact else _sketch_window
-                norm2, contribution = add(values, window.units_last, index, window.start)
+                if exact and publish is None:  # decoded block by block, in cache
+                    norm2, contribution = _gram_window(window, None)
+                else:
+                    values = decode(window.bits, window.dtype, wide=exact)
+                    if exact:
+                        norm2, contribution = _gram_window(window, values)
+                    else:
+                        norm2, contribution = _sketch_window(
+                            values, window.units_last, index, window.start
+                        )
+                    if publish is not None:
+                        publish.window(values, window, norm2)
                 out.windows.append((norm2, contribution))
-                if publish is not None:
-                    publish.window(values, window, norm2)
             nonzero = norm2 != 0
-            # A zero (or underflowed) square sum is confirmed on the values themselves.
+            # A zero (or underflowed) square sum is confirmed on the bits themselves.
             maybe = ~nonzero
             if maybe.any():
-                rows = values[:, maybe] if window.units_last else values[maybe]
-                nonzero[maybe] = (rows != 0).any(axis=axis)
+                rows = window.bits[:, maybe] if window.units_last else window.bits[maybe]
+                nonzero[maybe] = _nonzero_bits(rows, window.dtype, axis)
         out.nonzero |= nonzero
         if out.hashed and not out.distinct:
             if distinct is not None and distinct.is_set() and not hash_all:
@@ -323,18 +330,27 @@ class _Publisher:
         return {(self.name, axis): self.own, (self.name, 1 - axis): self.other}
 
 
-def _gram_window(
-    values: NDArray, units_last: bool, salt: int, start: int
-) -> tuple[NDArray, NDArray]:
-    """Squared norms and the float64 Gram matrix of one window (units x positions)."""
-    v = values.T if units_last else values  # a view: units x positions
-    v64 = v.astype(np.float64, copy=False)
-    step = max(1, _GEMM_WORK // max(1, v64.shape[0] ** 2))
-    window = np.zeros((v64.shape[0], v64.shape[0]))
-    for lo in range(0, v64.shape[1], step):
-        block = v64[:, lo : lo + step]
-        window += block @ block.T
-    return np.diagonal(window).copy(), window  # the squared norms come with the Gram matrix
+def _gram_window(window: Window, values: NDArray | None) -> tuple[NDArray, NDArray]:
+    """Squared norms and the float64 Gram matrix of one window (units x positions).
+
+    Summed over blocks of positions; each block is taken from ``values`` (the
+    window decoded to float64) or, without them, decoded from the bits on the
+    spot, so that it stays in cache. The sums are the same either way.
+    """
+    bits = window.bits
+    n = bits.shape[1 if window.units_last else 0]
+    width = bits.shape[0 if window.units_last else 1]
+    step = max(1, _GEMM_WORK // max(1, n**2))
+    gram = np.zeros((n, n))
+    for lo in range(0, width, step):
+        if values is not None:
+            part = values[lo : lo + step] if window.units_last else values[:, lo : lo + step]
+        else:
+            raw = bits[lo : lo + step] if window.units_last else bits[:, lo : lo + step]
+            part = decode(raw, window.dtype, wide=True)
+        block = part.T if window.units_last else part  # a view: units x positions
+        gram += block @ block.T
+    return np.diagonal(gram).copy(), gram  # the squared norms come with the Gram matrix
 
 
 def _sketch_window(
