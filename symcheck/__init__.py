@@ -9,6 +9,8 @@ for SymPy and the rest of the package.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the eager imports, for type checkers and IDEs
@@ -79,6 +81,28 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """The package module; ``symcheck.train`` and ``symcheck.derive`` stay the functions.
+
+    Importing a submodule binds it as an attribute of the package. Two
+    submodules are named like the function they export (``train``,
+    ``derive``); the eager re-exports used to rebind the function over the
+    submodule, and this keeps it so when the submodule is first imported later.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if (
+            isinstance(value, types.ModuleType)
+            and _SOURCES.get(name) == name
+            and value.__name__ == f"{__name__}.{name}"
+        ):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
