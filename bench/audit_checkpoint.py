@@ -8,14 +8,16 @@ in one run, each in a fresh child process:
 
 * audit: ``symcheck.checkpoint.audit_checkpoint`` on the index (every unit
   space: FFN neurons, KV groups, query heads per group, value-output dims,
-  residual stream), wall time and peak RSS (``ru_maxrss`` of the child, via
-  ``resource.getrusage(RUSAGE_CHILDREN)``; the audit runs first so the figure
-  is its own);
+  residual stream), wall time and peak RSS (``ru_maxrss`` of the child,
+  which the child reports itself; the largest over the runs);
 * floor: read every tensor with ``safetensors.safe_open`` and sum it in
   float32 (wall time).
 
-CPU seconds of both children are printed too: on a shared machine the wall
-times depend on the load, the CPU times much less.
+The two alternate (floor, audit, floor, audit, ...) ``--repeats`` times
+(default 5) after one unmeasured warm-up pair, and the medians are reported,
+so that a change of load on a shared machine hits both alike. CPU seconds of
+both children are printed too: the wall times depend on the load, the CPU
+times much less.
 
 Targets: peak RSS < 1 GB, audit time <= 2x the floor. The files are freshly
 written, so both read from the page cache. Run from the repository root:
@@ -29,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,10 +46,11 @@ RSS_TARGET = 1 << 30
 TIME_TARGET = 2.0
 
 _AUDIT = """
-import sys
+import resource, sys
 from symcheck.checkpoint import audit_checkpoint
 report = audit_checkpoint(sys.argv[1], jobs=int(sys.argv[2]))
 print(len(report.spaces), sum(s.verdict != "full" for s in report.spaces))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # KiB on Linux
 """
 
 _FLOOR = """
@@ -149,19 +153,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 18 layers")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=5, help="measured floor/audit pairs")
     args = parser.parse_args()
+    floors: list[tuple[float, float]] = []
+    audits: list[tuple[float, float]] = []
+    rss = 0
     with tempfile.TemporaryDirectory(prefix="symcheck-bench-") as tmp:
         index, nbytes = build(Path(tmp), _config(args.scale))
-        audit_time, audit_cpu, summary = _child(_AUDIT, str(index), str(args.jobs))
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
-        floor_time, floor_cpu, _ = _child(_FLOOR, str(index))
-    ratio = audit_time / floor_time
+        for repeat in range(args.repeats + 1):  # the first pair warms up, unmeasured
+            floor_time, floor_cpu, _ = _child(_FLOOR, str(index))
+            audit_time, audit_cpu, out = _child(_AUDIT, str(index), str(args.jobs))
+            summary, rss_line = out.splitlines()
+            rss = max(rss, int(rss_line))
+            if repeat:
+                floors.append((floor_time, floor_cpu))
+                audits.append((audit_time, audit_cpu))
+    floor_time, floor_cpu = (statistics.median(x) for x in zip(*floors))
+    audit_time, audit_cpu = (statistics.median(x) for x in zip(*audits))
+    ratio = statistics.median(a / f for (a, _), (f, _) in zip(audits, floors))
     rows = [
         ("checkpoint", f"{nbytes / 1e9:.2f} GB float16, 4 shards + index"),
         ("unit spaces (non-full)", summary),
-        ("floor: read + sum (s)", f"{floor_time:.2f}"),
-        ("audit (s)", f"{audit_time:.2f}"),
-        ("audit / floor", f"{ratio:.2f}  (target <= {TIME_TARGET})"),
+        ("floor: read + sum (s, median)", f"{floor_time:.2f}"),
+        ("audit (s, median)", f"{audit_time:.2f}"),
+        ("audit / floor (median of pairs)", f"{ratio:.2f}  (target <= {TIME_TARGET})"),
+        ("ratios of the pairs", " ".join(f"{a / f:.2f}" for (a, _), (f, _) in zip(audits, floors))),
         ("CPU s: floor, audit (all threads)", f"{floor_cpu:.2f}, {audit_cpu:.2f}"),
         ("audit peak RSS (MB)", f"{rss / 1e6:.0f}  (target < {RSS_TARGET / 1e6:.0f})"),
         ("jobs", str(args.jobs)),
@@ -176,6 +192,9 @@ def main() -> None:
         "audit_s": audit_time,
         "ratio": ratio,
         "audit_peak_rss_bytes": rss,
+        "floor_cpu_s": floor_cpu,
+        "audit_cpu_s": audit_cpu,
+        "repeats": args.repeats,
         "jobs": args.jobs,
         "time_target": TIME_TARGET,
         "rss_target_bytes": RSS_TARGET,

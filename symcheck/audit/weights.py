@@ -50,6 +50,7 @@ __all__ = [
     "NonFinite",
     "WeightFile",
     "load_weights",
+    "safetensors_header",
 ]
 
 NDArray = np.ndarray
@@ -336,11 +337,33 @@ _SAFETENSORS_DTYPES: dict[str, str] = {
 }
 
 
-def _load_safetensors(fp: BinaryIO, size: int, name: str, limits: Limits) -> _Loaded:
-    head = fp.read(8)
-    if len(head) < 8:
+#: One tensor of a safetensors header: dtype name, shape, and its byte range
+#: ``[begin, end)`` relative to the start of the data.
+SafetensorsEntry = tuple[str, tuple[int, ...], int, int]
+
+
+def safetensors_header(
+    read: Callable[[int, int], bytes],
+    size: int,
+    name: str,
+    limits: Limits,
+    itemsizes: Mapping[str, int],
+) -> tuple[int, dict[str, SafetensorsEntry]]:
+    """Parse and check the header of a ``.safetensors`` file of ``size`` bytes; no data is read.
+
+    ``read(offset, count)`` returns the file's bytes there; ``itemsizes`` maps
+    the accepted dtype names to their bytes per element. The header is capped
+    at :attr:`Limits.max_header_bytes`; every entry must have exactly
+    ``dtype``, ``shape`` and ``data_offsets``, a dtype from ``itemsizes``, a
+    shape of non-negative ints whose element count (Python integers: no
+    overflow) is within the limits, and offsets inside the data that span
+    exactly the shape's bytes; no two tensors may overlap. Returns the offset
+    of the data in the file and the entries. Used by :func:`load_weights` and
+    by the streamed checkpoint store (:mod:`symcheck.checkpoint.store`).
+    """
+    if size < 8:
         raise UnsafeFile(f"{name}: truncated safetensors file (no header length)")
-    (length,) = struct.unpack("<Q", head)
+    (length,) = struct.unpack("<Q", read(0, 8))
     if length > limits.max_header_bytes:
         raise UnsafeFile(
             f"{name}: safetensors header declares {length} bytes, beyond the limit of "
@@ -351,43 +374,33 @@ def _load_safetensors(fp: BinaryIO, size: int, name: str, limits: Limits) -> _Lo
             f"{name}: truncated safetensors file (header of {length} bytes, file of {size})"
         )
     try:
-        header = json.loads(fp.read(length).decode("utf-8"))
+        header = json.loads(read(8, length).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise UnsafeFile(f"{name}: the safetensors header is not valid JSON") from None
     if not isinstance(header, dict):
         raise UnsafeFile(f"{name}: the safetensors header is not a JSON object")
-    data_bytes = size - 8 - length
-    entries = _safetensors_entries(header, data_bytes, name, limits)
-    data = np.empty(data_bytes, dtype=np.uint8)
-    if _readinto(fp, data) != data_bytes:
-        raise UnsafeFile(f"{name}: truncated safetensors file")
-    out: dict[str, NDArray] = {}
-    for tensor, (dtype_name, shape, begin, end) in entries.items():
-        raw = data[begin:end].view(np.dtype(_SAFETENSORS_DTYPES[dtype_name]))
-        if dtype_name == "BF16":
-            raw = (raw.astype(np.uint32) << 16).view(np.float32)
-        out[tensor] = raw.reshape(shape)
-    return out, ()
+    return 8 + length, _safetensors_entries(header, size - 8 - length, name, limits, itemsizes)
 
 
 def _safetensors_entries(
-    header: dict, data_bytes: int, name: str, limits: Limits
-) -> dict[str, tuple[str, tuple[int, ...], int, int]]:
+    header: dict, data_bytes: int, name: str, limits: Limits, itemsizes: Mapping[str, int]
+) -> dict[str, SafetensorsEntry]:
     metadata = header.pop("__metadata__", {})
     if not isinstance(metadata, dict):
         raise UnsafeFile(f"{name}: safetensors __metadata__ is not an object")
+    if len(header) > limits.max_tensors:
+        raise UnsafeFile(f"{name}: more than {limits.max_tensors} tensors")
     budget = _Budget(name, limits)
-    entries: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
+    entries: dict[str, SafetensorsEntry] = {}
     for tensor, info in header.items():
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
             raise UnsafeFile(
                 f"{name}: tensor {tensor!r} must have exactly dtype, shape and data_offsets"
             )
         dtype_name = info["dtype"]
-        if dtype_name not in _SAFETENSORS_DTYPES:
+        if dtype_name not in itemsizes:
             raise UnsafeFile(
-                f"{name}: tensor {tensor!r}: "
-                + choices_message("dtype", dtype_name, _SAFETENSORS_DTYPES)
+                f"{name}: tensor {tensor!r}: " + choices_message("dtype", dtype_name, itemsizes)
             )
         count = _elements(name, tensor, info["shape"], limits)
         offsets = info["data_offsets"]
@@ -401,7 +414,7 @@ def _safetensors_entries(
                 f"{name}: tensor {tensor!r} has data_offsets {offsets!r} outside the "
                 f"{data_bytes} data bytes (truncated or corrupt file)"
             )
-        itemsize = np.dtype(_SAFETENSORS_DTYPES[dtype_name]).itemsize
+        itemsize = itemsizes[dtype_name]
         begin, end = offsets
         if end - begin != count * itemsize:
             raise UnsafeFile(
@@ -415,6 +428,28 @@ def _safetensors_entries(
         if begin < end:
             raise UnsafeFile(f"{name}: tensors {first!r} and {second!r} overlap")
     return entries
+
+
+_SAFETENSORS_ITEMSIZES = {k: np.dtype(v).itemsize for k, v in _SAFETENSORS_DTYPES.items()}
+
+
+def _load_safetensors(fp: BinaryIO, size: int, name: str, limits: Limits) -> _Loaded:
+    def read(offset: int, count: int) -> bytes:
+        fp.seek(offset)
+        return fp.read(count)
+
+    start, entries = safetensors_header(read, size, name, limits, _SAFETENSORS_ITEMSIZES)
+    data = np.empty(size - start, dtype=np.uint8)
+    fp.seek(start)
+    if _readinto(fp, data) != data.size:
+        raise UnsafeFile(f"{name}: truncated safetensors file")
+    out: dict[str, NDArray] = {}
+    for tensor, (dtype_name, shape, begin, end) in entries.items():
+        raw = data[begin:end].view(np.dtype(_SAFETENSORS_DTYPES[dtype_name]))
+        if dtype_name == "BF16":
+            raw = (raw.astype(np.uint32) << 16).view(np.float32)
+        out[tensor] = raw.reshape(shape)
+    return out, ()
 
 
 # --------------------------------------------------------------------------- PyTorch

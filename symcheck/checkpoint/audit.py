@@ -8,8 +8,10 @@
 3. Every space is scanned once (:mod:`symcheck.checkpoint.scan`), its tie
    classes verified and certified (:mod:`symcheck.checkpoint.ties`), its
    nearest pair and near duplicates measured
-   (:mod:`symcheck.checkpoint.distance`); spaces run in a thread pool of
-   ``jobs`` workers (NumPy releases the GIL in the heavy loops).
+   (:mod:`symcheck.checkpoint.distance`); every member of every space is a
+   task of a thread pool of ``jobs`` workers (NumPy releases the GIL in the
+   heavy loops), scheduled so that the results do not depend on ``jobs``
+   (:mod:`symcheck.checkpoint.schedule`).
 
 Soundness (docs/theory.md): a tie is called permanent only when the family
 is known, the config matches the tensors, no tensor outside the family could
@@ -22,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,8 @@ from symcheck.audit.weights import Limits
 from symcheck.checkpoint.distance import distances
 from symcheck.checkpoint.families import Member, Space, coupled, family_for, resolve
 from symcheck.checkpoint.report import CheckpointReport, SpaceReport
-from symcheck.checkpoint.scan import NormCache, scan
+from symcheck.checkpoint.scan import Scan
+from symcheck.checkpoint.schedule import run
 from symcheck.checkpoint.store import Store, _open_regular, open_store
 from symcheck.checkpoint.ties import certify, tie_classes
 from symcheck.errors import InvalidArgument, UnsafeFile
@@ -80,10 +82,7 @@ def _observation_spaces(store: Store) -> list[Space]:
     return spaces
 
 
-def _analyse(
-    store: Store, space: Space, threshold: float, claims: bool, norms: NormCache
-) -> SpaceReport:
-    s = scan(store, space, norms=norms)
+def _analyse(store: Store, space: Space, s: Scan, threshold: float, claims: bool) -> SpaceReport:
     classes = tie_classes(store, space, s.keys) if s.hashed_all else []
     certified = certify(store, space, classes) if classes else False
     d = distances(store, space, s, threshold=threshold)
@@ -163,18 +162,17 @@ def audit_checkpoint(
             )
         runnable = [s for s in spaces if s.members and s.width > 0 and not s.mismatch]
         unanalysed = tuple((s.id, s.unsound or "no members") for s in spaces if s not in runnable)
-        # The residual stream reads every tensor: it runs last, reusing the slice
+        # The residual stream reads every tensor: it comes last, reusing the slice
         # norms the other spaces computed (symcheck.checkpoint.scan.NormCache).
-        norms: NormCache = {}
-        done: dict[str, SpaceReport] = {}
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for phase in (False, True):
-                batch = [s for s in runnable if (s.kind == "stream") == phase]
-                for space, report in zip(
-                    batch, pool.map(lambda s: _analyse(store, s, threshold, claims, norms), batch)
-                ):
-                    done[space.id] = report
-        reports = [done[s.id] for s in runnable]
+        ordered = sorted(runnable, key=lambda s: s.kind == "stream")
+        done = run(
+            store,
+            ordered,
+            lambda space, s: _analyse(store, space, s, threshold, claims),
+            jobs=jobs,
+        )
+        by_id = {r.id: r for r in done}
+        reports = [by_id[s.id] for s in runnable]
         return CheckpointReport(
             source=_label(source),
             files=len(store.files),

@@ -54,6 +54,56 @@ def _bf16(bits: NDArray) -> NDArray:
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
+#: 2^112: rescales a float16 pattern placed in float32's bits (exponent bias 15 -> 127).
+_F16_RESCALE = np.float32(2.0**112)
+#: Keeps the sign (bit 31), exponent and mantissa (bits 13-27) of ``int16 << 13``.
+_F16_FIELDS = np.uint32(0x8FFF_E000).view(np.int32)
+#: ``_f16_placed`` bits of 65504, the largest finite float16, before rescaling:
+#: larger magnitudes are infinities and NaNs.
+_F16_LARGEST_PLACED = 0x0F7F_E000
+
+
+def _f16_placed(bits: NDArray) -> tuple[NDArray, bool]:
+    """``x`` as float32 for every finite float16 pattern, in four passes; any Inf/NaN?
+
+    The pattern, sign-extended and shifted left by 13, has the float16 sign
+    in bit 31 and its exponent and mantissa in bits 13-27; as a float32 that
+    is ``x * 2^-112`` exactly, normal or subnormal alike (IEEE 754), and the
+    product by ``2^112`` is exact. Inf and NaN patterns are flagged (two
+    integer maxima: positive ones as int32, negative ones as uint32).
+    """
+    placed = bits.view(np.int16).astype(np.int32)
+    np.left_shift(placed, 13, out=placed)
+    np.bitwise_and(placed, _F16_FIELDS, out=placed)
+    special = placed.size > 0 and (
+        int(placed.max()) > _F16_LARGEST_PLACED
+        or int(placed.view(np.uint32).max()) > (1 << 31) + _F16_LARGEST_PLACED
+    )
+    out = placed.view(np.float32)
+    np.multiply(out, _F16_RESCALE, out=out)  # exact: a power of two
+    return out, special
+
+
+def _f16_to_f32(bits: NDArray) -> NDArray:
+    """float16 bits -> float32 values, exactly, in vectorised passes (NumPy casts per element).
+
+    Infinities and NaNs (which the placement maps to magnitudes of 2^16 and
+    more) are redone with NumPy's cast. If subnormal inputs are flushed to
+    zero in this thread (a DAZ mode set by some native library), the
+    placement would be wrong, so NumPy's cast is used instead.
+    """
+    if _f16_placed(_SUBNORMAL)[0][0] != np.float32(2.0**-24):
+        return bits.view("<f2").astype(np.float32)
+    out, special = _f16_placed(bits)
+    if special:
+        redo = (bits & np.uint16(0x7C00)) == np.uint16(0x7C00)
+        out[redo] = bits[redo].view("<f2").astype(np.float32)
+    return out
+
+
+_SUBNORMAL = np.array([1], dtype=np.uint16)  # the smallest float16 subnormal, 2^-24
+
+
 @dataclass(frozen=True)
 class StoredDtype:
     """One stored dtype: the integer type of its bits and how to read them."""
@@ -66,6 +116,8 @@ class StoredDtype:
     nan_above: int
     decode: Callable[[NDArray], NDArray]
     floating: bool = True
+    #: An exact decoder straight to float32 when faster than ``decode`` and a cast.
+    to_float32: Callable[[NDArray], NDArray] | None = None
 
     @property
     def itemsize(self) -> int:
@@ -80,7 +132,7 @@ DTYPES: Mapping[str, StoredDtype] = MappingProxyType(
     {
         "F64": StoredDtype("F64", np.uint64, 1 << 63, 0x7FF0_0000_0000_0000, _as("<f8")),
         "F32": StoredDtype("F32", np.uint32, 1 << 31, 0x7F80_0000, _as("<f4")),
-        "F16": StoredDtype("F16", np.uint16, 1 << 15, 0x7C00, _as("<f2")),
+        "F16": StoredDtype("F16", np.uint16, 1 << 15, 0x7C00, _as("<f2"), to_float32=_f16_to_f32),
         "BF16": StoredDtype("BF16", np.uint16, 1 << 15, 0x7F80, _bf16),
         "F8_E4M3": StoredDtype("F8_E4M3", np.uint8, 1 << 7, 0x7E, lambda b: _E4M3[b]),
         "F8_E5M2": StoredDtype("F8_E5M2", np.uint8, 1 << 7, 0x7C, lambda b: _E5M2[b]),
@@ -129,6 +181,8 @@ def canonical_bits(bits: NDArray, dtype: StoredDtype) -> NDArray:
 
 def decode(bits: NDArray, dtype: StoredDtype, *, wide: bool = False) -> NDArray:
     """Exact values of ``bits`` as float32 (float64 when ``wide`` or stored as F64)."""
+    if not wide and dtype.to_float32 is not None:
+        return dtype.to_float32(bits)
     values = dtype.decode(bits)
     target = np.float64 if (wide or values.dtype == np.float64) else np.float32
     with np.errstate(invalid="ignore"):  # NaN payloads: flagged by the caller, not here

@@ -5,7 +5,9 @@ A source is a weight file, a directory, a Hugging Face
 result is a :class:`Store`: every tensor's name, stored dtype, shape and
 where its bytes are, without reading any data.
 
-``.safetensors`` headers are parsed here with the caps of
+``.safetensors`` headers are parsed by
+:func:`symcheck.audit.weights.safetensors_header`, the parser
+:func:`symcheck.audit.weights.load_weights` uses, with the caps of
 :class:`symcheck.audit.weights.Limits` (header size, offsets inside the file, a
 dtype whitelist, overflow-free shapes in Python integers, no overlaps), and
 every file is checked to be a regular file (``O_NOFOLLOW``, ``fstat``)
@@ -21,20 +23,18 @@ contributes the state dict under ``model`` (or ``state_dict``,
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import mmap
 import os
 import stat
-import struct
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from symcheck.audit.weights import Limits, load_weights
+from symcheck.audit.weights import Limits, load_weights, safetensors_header
 from symcheck.checkpoint.dtypes import DTYPES, NUMPY_NAMES, StoredDtype
 from symcheck.errors import UnsafeFile, choices_message
 
@@ -152,79 +152,20 @@ def _read_exact(fd: int, offset: int, count: int) -> bytes:
     return data
 
 
-def _shape(path: str, tensor: str, shape: object, limits: Limits) -> tuple[int, ...]:
-    if not isinstance(shape, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-    ):
-        raise UnsafeFile(
-            f"{path}: tensor {tensor!r} has shape {shape!r}; expected non-negative ints"
-        )
-    count = math.prod(shape)  # Python integers: no overflow
-    if count > limits.max_elements:
-        raise UnsafeFile(
-            f"{path}: tensor {tensor!r} declares {count} elements, beyond the limit of "
-            f"{limits.max_elements}"
-        )
-    return tuple(shape)
+#: Bytes per element of every dtype a checkpoint tensor may have.
+_ITEMSIZES = {code: dtype.itemsize for code, dtype in DTYPES.items()}
 
 
 def _safetensors(path: str, limits: Limits, fds: list[int]) -> dict[str, TensorRef]:
     fd, size = _open_regular(path, limits)
     fds.append(fd)
-    if size < 8:
-        raise UnsafeFile(f"{path}: truncated safetensors file (no header length)")
-    (length,) = struct.unpack("<Q", _read_exact(fd, 0, 8))
-    if length > limits.max_header_bytes or 8 + length > size:
-        raise UnsafeFile(
-            f"{path}: safetensors header declares {length} bytes (file of {size}, limit "
-            f"{limits.max_header_bytes})"
-        )
-    try:
-        header = json.loads(_read_exact(fd, 8, length).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise UnsafeFile(f"{path}: the safetensors header is not valid JSON") from None
-    if not isinstance(header, dict):
-        raise UnsafeFile(f"{path}: the safetensors header is not a JSON object")
-    header.pop("__metadata__", None)
-    if len(header) > limits.max_tensors:
-        raise UnsafeFile(f"{path}: more than {limits.max_tensors} tensors")
-    data_start, data_bytes = 8 + length, size - 8 - length
-    out: dict[str, TensorRef] = {}
-    total = 0
-    for tensor, info in header.items():
-        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-            raise UnsafeFile(
-                f"{path}: tensor {tensor!r} must have exactly dtype, shape, data_offsets"
-            )
-        if info["dtype"] not in DTYPES:
-            raise UnsafeFile(
-                f"{path}: tensor {tensor!r}: " + choices_message("dtype", info["dtype"], DTYPES)
-            )
-        dtype = DTYPES[info["dtype"]]
-        shape = _shape(path, tensor, info["shape"], limits)
-        offsets = info["data_offsets"]
-        if not (
-            isinstance(offsets, list)
-            and len(offsets) == 2
-            and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-            and 0 <= offsets[0] <= offsets[1] <= data_bytes
-            and offsets[1] - offsets[0] == math.prod(shape) * dtype.itemsize
-        ):
-            raise UnsafeFile(
-                f"{path}: tensor {tensor!r} has data_offsets {offsets!r} that do not match its "
-                f"shape and dtype inside the {data_bytes} data bytes"
-            )
-        total += offsets[1] - offsets[0]
-        if total > limits.max_data_bytes:
-            raise UnsafeFile(f"{path}: more than {limits.max_data_bytes} bytes of tensor data")
-        out[tensor] = TensorRef(
-            tensor, dtype, shape, path, fd, data_start + offsets[0], offsets[1] - offsets[0]
-        )
-    spans = sorted((r.start, r.start + r.nbytes, r.name) for r in out.values() if r.nbytes)
-    for (_, end, first), (begin, _, second) in itertools.pairwise(spans):
-        if begin < end:
-            raise UnsafeFile(f"{path}: tensors {first!r} and {second!r} overlap")
-    return out
+    start, entries = safetensors_header(
+        lambda offset, count: _read_exact(fd, offset, count), size, path, limits, _ITEMSIZES
+    )
+    return {
+        tensor: TensorRef(tensor, DTYPES[code], shape, path, fd, start + begin, end - begin)
+        for tensor, (code, shape, begin, end) in entries.items()
+    }
 
 
 def _loaded(path: str, limits: Limits) -> tuple[dict[str, TensorRef], str, tuple[str, ...]]:

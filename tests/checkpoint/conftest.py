@@ -70,6 +70,11 @@ CONFIGS: dict[str, dict] = {
 }
 
 
+#: A Llama config whose FFN (80), residual stream (96) and value dims (24) are
+#: wider than the Gram-matrix limit (64): the sketch and the shared slice norms run.
+WIDE = dict(CONFIGS["llama"], hidden_size=96, intermediate_size=80, vocab_size=30)
+
+
 def _bert(c: dict, vit: bool = False) -> dict[str, tuple[int, ...]]:
     h, f = c["hidden_size"], c["intermediate_size"]
     att = "attention.attention" if vit else "attention.self"
@@ -251,3 +256,9 @@ def configs() -> dict[str, dict]:
 def tensors() -> Callable[..., dict[str, np.ndarray]]:
     """``tensors(family, seed=0, config=None)``: random float32 tensors of the family."""
     return random_tensors
+
+
+@pytest.fixture
+def wide() -> dict:
+    """:data:`WIDE`: a Llama config whose spaces are scanned through the sketch."""
+    return dict(WIDE)

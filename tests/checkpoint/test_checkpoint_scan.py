@@ -8,18 +8,8 @@ import pytest
 from symcheck.checkpoint import audit_checkpoint
 from symcheck.checkpoint.dtypes import DTYPES, decode
 from symcheck.checkpoint.families import family_for, resolve
-from symcheck.checkpoint.scan import _largest_magnitude, scan
+from symcheck.checkpoint.scan import _nonzero_bits, scan
 from symcheck.checkpoint.store import open_store
-
-WIDE = dict(
-    model_type="llama",
-    hidden_size=96,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    num_hidden_layers=2,
-    intermediate_size=80,
-    vocab_size=30,
-)
 
 
 def _stream_axis(name, array):
@@ -29,26 +19,31 @@ def _stream_axis(name, array):
 
 
 @pytest.mark.parametrize("code", ["F16", "BF16", "F32", "F8_E4M3", "F8_E5M2"])
-def test_largest_magnitude_from_bits_matches_the_decoded_values(code):
+@pytest.mark.parametrize("axis", [0, 1])
+def test_nonzero_units_from_bits_match_the_decoded_values(code, axis):
     dtype = DTYPES[code]
     rng = np.random.default_rng(3)
     bits = rng.integers(0, np.iinfo(dtype.bits).max, size=(40, 33), dtype=dtype.bits)
-    bits[0] = 0
-    bits[1] = dtype.sign  # -0.0 only
+    bits = np.moveaxis(bits, 0, axis)  # units on ``1 - axis``
+    units = np.moveaxis(bits, 1 - axis, 0)
+    units[0] = 0
+    units[1] = dtype.sign  # -0.0 only
+    units[2] = np.where(np.arange(units.shape[1]) % 2, dtype.sign, 0)  # +0.0 and -0.0
+    units[3] = units[1]
+    units[3, 5] = 1  # the smallest subnormal, among -0.0
     values = decode(bits, dtype, wide=True)
-    finite = np.isfinite(values).all(axis=1)
-    expect = np.abs(values).max(axis=1)
-    got = _largest_magnitude(bits, dtype, 1)
-    assert np.array_equal(got[finite], expect[finite])
-    assert np.isnan(got[~finite & np.isnan(values).any(axis=1)]).all()
-    assert got[0] == 0 and got[1] == 0
+    with np.errstate(invalid="ignore"):
+        expect = (values != 0).any(axis=axis)  # NaN counts as nonzero
+    got = _nonzero_bits(bits, dtype, axis)
+    assert np.array_equal(got, expect)
+    assert not got[:3].any() and got[3]
 
 
-def test_shared_slice_norms_equal_a_full_decode(checkpoint, tensors):
-    folder = checkpoint("llama", tensors("llama", config=WIDE), WIDE)
+def test_shared_slice_norms_equal_a_full_decode(wide, checkpoint, tensors):
+    folder = checkpoint("llama", tensors("llama", config=wide), wide)
     with open_store(folder) as store:
         shapes = {n: r.shape for n, r in store.tensors.items()}
-        spaces, _, _ = resolve(family_for("llama"), WIDE, shapes)
+        spaces, _, _ = resolve(family_for("llama"), wide, shapes)
         stream = next(s for s in spaces if s.kind == "stream")
         alone = scan(store, stream)
         norms: dict = {}
@@ -62,14 +57,14 @@ def test_shared_slice_norms_equal_a_full_decode(checkpoint, tensors):
     assert np.array_equal(shared.keys, alone.keys)
 
 
-def test_wide_stream_finds_a_dead_dimension_and_a_near_copy(checkpoint, tensors):
-    t = tensors("llama", config=WIDE)
+def test_wide_stream_finds_a_dead_dimension_and_a_near_copy(wide, checkpoint, tensors):
+    t = tensors("llama", config=wide)
     rng = np.random.default_rng(9)
     for name, array in t.items():
         view = np.moveaxis(array, _stream_axis(name, array), 0)
         view[10] = 0.0
         view[50] = view[3] * (1 + 1e-3 * rng.standard_normal(view[3].shape).astype(np.float32))
-    report = audit_checkpoint(checkpoint("llama", t, WIDE), jobs=2)
+    report = audit_checkpoint(checkpoint("llama", t, wide), jobs=2)
     stream = next(s for s in report.spaces if s.kind == "stream")
     assert stream.dead == (10,) and stream.verdict == "dead"
     assert [(i, j) for i, j, _ in stream.near] == [(3, 50)] and stream.near_complete
@@ -78,21 +73,21 @@ def test_wide_stream_finds_a_dead_dimension_and_a_near_copy(checkpoint, tensors)
     assert ffn.width == 80 and ffn.verdict == "full"
 
 
-def test_a_tie_in_the_wide_stream_is_certified(checkpoint, tensors):
-    t = tensors("llama", config=WIDE)
+def test_a_tie_in_the_wide_stream_is_certified(wide, checkpoint, tensors):
+    t = tensors("llama", config=wide)
     for name, array in t.items():
         view = np.moveaxis(array, _stream_axis(name, array), 0)
         view[70] = view[20]
     stream = next(
         s
-        for s in audit_checkpoint(checkpoint("llama", t, WIDE), jobs=1).spaces
+        for s in audit_checkpoint(checkpoint("llama", t, wide), jobs=1).spaces
         if s.kind == "stream"
     )
     assert stream.classes == ((20, 70),) and stream.certified and stream.permanent
     t["model.layers.1.mlp.up_proj.weight"][5, 70] += 1.0  # one reader differs: no tie
     stream = next(
         s
-        for s in audit_checkpoint(checkpoint("llama", t, WIDE), jobs=1).spaces
+        for s in audit_checkpoint(checkpoint("llama", t, wide), jobs=1).spaces
         if s.kind == "stream"
     )
     assert stream.classes == () and stream.nearest == (20, 70)
@@ -115,3 +110,39 @@ def test_near_duplicate_enumeration_equals_an_exhaustive_search(threshold):
         if np.linalg.norm(y[i] - y[j]) <= _RADIUS * threshold * max(norm[i], norm[j])
     }
     assert complete and found == brute and (3, 7) in brute
+
+
+def _all_float16_codes() -> np.ndarray:
+    return np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).reshape(256, 256)
+
+
+def test_fast_float16_decode_is_numpys_cast_bit_for_bit_on_every_code():
+    codes = _all_float16_codes()
+    expect = codes.view(np.float16).astype(np.float32)
+    flat = codes.ravel()
+    finite = (flat[:0x7C00], flat[0x8000:0xFC00], flat[0x7C00:0x7C01], flat[0xFFFF:])
+    for bits in (codes, codes[:, ::3], codes.T, *finite):  # strided, transposed, Inf/NaN
+        got = decode(bits, DTYPES["F16"])
+        assert got.dtype == np.float32 and got.shape == bits.shape
+        assert np.array_equal(
+            got.view(np.uint32), bits.view(np.float16).astype(np.float32).view(np.uint32)
+        )
+    assert np.isnan(decode(codes, DTYPES["F16"])).sum() == np.isnan(expect).sum() == 2046
+
+
+def test_float16_decode_falls_back_when_subnormals_are_flushed(monkeypatch):
+    from symcheck.checkpoint import dtypes
+
+    placed = dtypes._f16_placed
+
+    def flushing(bits):  # what a denormals-are-zero mode would do to the placement
+        out, special = placed(bits)
+        out[(bits.view(np.uint16) & 0x7C00) == 0] = 0.0
+        return out, special
+
+    monkeypatch.setattr(dtypes, "_f16_placed", flushing)
+    codes = _all_float16_codes()
+    got = decode(codes, DTYPES["F16"])
+    assert np.array_equal(
+        got.view(np.uint32), codes.view(np.float16).astype(np.float32).view(np.uint32)
+    )
