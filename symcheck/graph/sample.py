@@ -15,12 +15,20 @@ import numpy as np
 from symcheck.graph.ir import Graph
 from symcheck.graph.ops import get_op
 
-__all__ = ["POSITIVE_ROLES", "TARGETS", "random_inputs", "random_parameters", "random_target"]
+__all__ = [
+    "POSITIVE_ROLES",
+    "TARGETS",
+    "parameter_roles",
+    "random_inputs",
+    "random_parameters",
+    "random_target",
+]
 
 POSITIVE_ROLES = frozenset({"running_var"})
 
 
-def _roles(graph: Graph) -> dict[str, str]:
+def parameter_roles(graph: Graph) -> dict[str, str]:
+    """Parameter name -> its role in the op that reads it (the op table's ``params``)."""
     roles = {}
     for node in graph.nodes:
         for role, name in zip(get_op(node.op).params, node.params):
@@ -30,7 +38,7 @@ def _roles(graph: Graph) -> dict[str, str]:
 
 def random_parameters(graph: Graph, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """One float64 array per parameter."""
-    roles = _roles(graph)
+    roles = parameter_roles(graph)
     params = {}
     for p in graph.parameters:
         values = rng.standard_normal(p.shape)
