@@ -7,7 +7,8 @@ optimiser of :data:`symcheck.optim.OPTIMIZERS` acting on the name -> array
 mapping of the parameters (every rule there is elementwise, hence
 equivariant: docs/theory.md, T2). It returns the parameters and the
 optimiser state (one slot tuple per parameter) after the last step, so a
-caller can check that a tie survives in both.
+caller can check that a tie survives in both. Statistics (:data:`STATISTICS`)
+are not trained; their optimiser state is reported as zeros.
 
 No work is done for a bad argument: the step count is checked against
 :data:`MAX_STEPS` first, and the arrays against the graph by the
@@ -24,10 +25,14 @@ import numpy as np
 from symcheck.errors import InvalidArgument
 from symcheck.graph.evaluate import loss_and_gradients
 from symcheck.graph.ir import Graph
+from symcheck.graph.sample import parameter_roles
 from symcheck.optim import Optimizer
 
-__all__ = ["MAX_STEPS", "GraphRun", "Step", "steps_of", "train"]
+__all__ = ["MAX_STEPS", "STATISTICS", "GraphRun", "Step", "steps_of", "train"]
 
+#: Parameter roles that are statistics, not trained (PyTorch keeps them as buffers):
+#: batch norm's running mean and variance stay as they are.
+STATISTICS = frozenset({"running_mean", "running_var"})
 #: Largest number of steps one :func:`train` call takes (each is a forward and a backward pass).
 MAX_STEPS = 10_000
 
@@ -78,13 +83,25 @@ def steps_of(
     if missing:
         raise InvalidArgument(f"params lacks {missing}; give every parameter of the graph")
     current = {name: np.asarray(params[name], dtype=float) for name in graph.parameter_names}
-    state = optimizer.init(current)
+    roles = parameter_roles(graph)
+    trained = [name for name in graph.parameter_names if roles[name] not in STATISTICS]
+    state = optimizer.init({name: current[name] for name in trained})
     for t in range(1, steps + 1):
         loss, grads = loss_and_gradients(graph, current, inputs, target)
         before = current
-        current, state = optimizer.step(current, grads, state)
-        slots = dict(zip(graph.parameter_names, state.slots, strict=True))
-        yield Step(t, before, grads, dict(current), slots, float(loss))
+        moved, state = optimizer.step(
+            {name: current[name] for name in trained},
+            {name: grads[name] for name in trained},
+            state,
+        )
+        current = {**current, **moved}
+        slots = dict(zip(trained, state.slots, strict=True))
+        count = optimizer.rule.slots
+        full = {
+            name: slots[name] if name in slots else (np.zeros_like(current[name]),) * count
+            for name in graph.parameter_names
+        }
+        yield Step(t, before, grads, dict(current), full, float(loss))
 
 
 def train(
