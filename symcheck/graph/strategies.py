@@ -310,18 +310,10 @@ def _step_split_merge(draw: st.DrawFn, s: _State) -> None:
     s.value, s.width = s.b.node("merge_heads", [h]), heads * dim
 
 
-# The steps of exact compositions: every op in them is in EXACT_OPS.
+# The steps of exact compositions (in exact mode every op they use is in EXACT_OPS):
+# the vector steps without normalisation and softmax, and split/merge of heads.
 _EXACT_STEPS: tuple[Callable[[st.DrawFn, _State], None], ...] = (
-    _step_dense,
-    _step_residual,
-    _step_glu,
-    _step_concat,
-    _step_stack_mean,
-    _step_moe,
-    _step_heads_view,
-    _step_center,
-    _step_slice,
-    _step_einsum_moe,
+    *(step for step in _VECTOR_STEPS if step not in (_step_norm, _step_softmax)),
     _step_split_merge,
 )
 
