@@ -14,7 +14,7 @@ for a planted scheme that draws one value per tensor.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symcheck.graph.points import init_point
@@ -26,6 +26,8 @@ from symcheck.init import Initializer, canonical_initializers
 
 BREAKERS = tuple(r.name for r in canonical_initializers() if r.has_density)
 
+_FEW = max(10, settings.default.max_examples // 4)
+
 
 def tied_spaces(graph, params) -> list[str]:
     """The unit spaces with at least one certified tie class at ``params``."""
@@ -36,12 +38,14 @@ def _has_pairs(graph) -> bool:
     return any(s.size > 1 for s in infer_symmetries(graph).movable)
 
 
+@settings(max_examples=_FEW)
 @given(graphs(), st.sampled_from(BREAKERS), st.integers(0, 2**32 - 1))
 def test_every_breaking_initializer_leaves_no_tie_class(graph, scheme, seed):
     params = catalogue_parameters(graph, scheme, np.random.default_rng(seed))
     assert tied_spaces(graph, params) == []
 
 
+@settings(max_examples=_FEW)
 @given(graphs(), st.integers(0, 2**32 - 1))
 def test_the_graph_random_init_leaves_no_tie_class(graph, seed):
     assert [s.space for s in tie_classes(graph, init="random", seed=seed).spaces if s.classes] == []
@@ -50,6 +54,7 @@ def test_the_graph_random_init_leaves_no_tie_class(graph, seed):
 # ---- siblings: the same check finds the ties of symmetric starts
 
 
+@settings(max_examples=_FEW)
 @given(graphs(), st.sampled_from(["zero", "constant", "tied"]))
 def test_the_tie_check_finds_the_ties_of_every_symmetric_init(graph, init):
     point = init_point(graph, init)
@@ -64,6 +69,7 @@ def _one_value_per_tensor(shape, *, rng):
     return np.full(shape, rng.standard_normal())
 
 
+@settings(max_examples=_FEW)
 @given(graphs(), st.integers(0, 2**32 - 1))
 def test_the_tie_check_catches_a_scheme_without_a_joint_density(graph, seed):
     broken = Initializer("one_value", _one_value_per_tensor, False, False, "planted fault")

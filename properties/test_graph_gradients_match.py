@@ -50,6 +50,7 @@ def _case(graph, seed):
     return params, inputs, target, directions
 
 
+@settings(max_examples=_FEW)
 @given(graphs(), st.integers(0, 2**32 - 1))
 def test_gradients_equal_the_complex_step_along_random_directions(graph, seed):
     params, inputs, target, directions = _case(graph, seed)

@@ -36,7 +36,7 @@ gradient cannot separate the pair, not a counterexample:
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from symcheck.graph.confirm import block_pairs, swap_gap, unit_magnitude
@@ -58,6 +58,8 @@ UNSCALED = ("normal", "uniform", "truncated_normal")
 BREAKERS = tuple(
     r.name for r in canonical_initializers() if r.has_density and r.name not in UNSCALED
 )
+
+_FEW = max(10, settings.default.max_examples // 4)
 
 
 def _softmax_axes_have_two_entries(graph) -> bool:
@@ -111,6 +113,7 @@ def _random_case(graph, seed, scheme="lecun_normal"):
     return params, inputs, random_target(graph, rng)
 
 
+@settings(max_examples=_FEW)
 @given(graphs(), st.integers(0, 2**32 - 1), st.sampled_from(BREAKERS))
 def test_random_init_gives_every_swappable_pair_distinct_gradients(graph, seed, scheme):
     assume(not has_kinks(graph) and _softmax_axes_have_two_entries(graph))
@@ -121,6 +124,7 @@ def test_random_init_gives_every_swappable_pair_distinct_gradients(graph, seed, 
     assert failures == [], failures
 
 
+@settings(max_examples=_FEW)
 @given(graphs(), st.integers(0, 2**32 - 1))
 def test_the_separation_check_finds_every_pair_tied_at_a_tied_init(graph, seed):
     """Sibling: at a ``tied`` point (random values per orbit) no pair is separated."""

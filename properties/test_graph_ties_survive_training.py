@@ -105,6 +105,7 @@ def test_ties_survive_training_bitwise_while_every_gradient_is_exact(start, step
         reject()
 
 
+@settings(max_examples=_FEW)
 @given(_tied_start(graphs()), st.integers(1, 3))
 def test_ties_survive_training_on_every_op_within_the_margin(start, steps):
     graph, ties, params, inputs, target, optimizer = start
