@@ -6,6 +6,12 @@ vector, a sequence or an image, so that together they cover every op of the
 op table and its symmetry rule (checked by ``tests/graph/test_strategies_cover.py``).
 :func:`space_permutations` draws one permutation per movable unit space (within
 blocks for restricted spaces).
+
+For the properties of training (``properties/test_graph_ties_survive_training.py``
+and siblings): :func:`exact_compositions` uses only the ops of
+:data:`EXACT_OPS`, exact on dyadic rationals; :func:`dyadic_data` draws
+inputs and targets that float64 holds exactly; :func:`point_values` gives an
+init point of :mod:`symcheck.graph.points` dyadic values, one per free symbol.
 """
 
 from __future__ import annotations
