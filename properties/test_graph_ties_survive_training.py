@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from symcheck.graph.gradcheck import exact_gradients, rationals
 from symcheck.graph.points import init_point
-from symcheck.graph.strategies import dyadic_data, exact_compositions, graphs, point_values
+from symcheck.graph.strategies import dyadic_data, exact_graphs, graphs, point_values
 from symcheck.graph.symmetry import apply_permutation, infer_symmetries
 from symcheck.graph.ties import classes_at
 from symcheck.graph.train import steps_of
@@ -92,7 +92,7 @@ def _exact(grads, exact) -> bool:
 
 
 @settings(max_examples=_FEW)
-@given(_tied_start(exact_compositions()), st.integers(1, 3))
+@given(_tied_start(exact_graphs()), st.integers(1, 3))
 def test_ties_survive_training_bitwise_while_every_gradient_is_exact(start, steps):
     graph, ties, params, inputs, target, optimizer = start
     exact_steps = 0

@@ -8,7 +8,7 @@ op table and its symmetry rule (checked by ``tests/graph/test_strategies_cover.p
 blocks for restricted spaces).
 
 For the properties of training (``properties/test_graph_ties_survive_training.py``
-and siblings): :func:`exact_compositions` uses only the ops of
+and siblings): :func:`exact_graphs` (zoo ``mlp`` or :func:`exact_compositions`) uses only the ops of
 :data:`EXACT_OPS`, exact on dyadic rationals; :func:`dyadic_data` draws
 inputs and targets that float64 holds exactly; :func:`point_values` gives an
 init point of :mod:`symcheck.graph.points` dyadic values, one per free symbol.
@@ -34,6 +34,7 @@ __all__ = [
     "compositions",
     "dyadic_data",
     "exact_compositions",
+    "exact_graphs",
     "graphs",
     "permutation_of",
     "point_values",
@@ -403,6 +404,19 @@ def exact_compositions(draw: st.DrawFn) -> Graph:
     if len(s.lead) == 2:
         s.value = s.b.node("mean", [s.value], axis=1)
     return b.build(s.dense(s.value, draw(_SIZES)), loss="mse")
+
+
+@st.composite
+def _exact_mlps(draw: st.DrawFn) -> Graph:
+    options = dict(ZOO["mlp"].defaults)
+    options.update({k: draw(v, label=f"mlp.{k}") for k, v in _ZOO_OPTIONS["mlp"].items()})
+    options["activation"] = draw(st.sampled_from(EXACT_ACTIVATIONS), label="mlp.activation")
+    return ZOO["mlp"].build(options)
+
+
+def exact_graphs() -> st.SearchStrategy[Graph]:
+    """A zoo ``mlp`` with an exact activation, or an exact composition."""
+    return st.one_of(_exact_mlps(), exact_compositions())
 
 
 def _dyadic(

@@ -2,7 +2,7 @@
 
 The graph properties (``properties/test_graph_*.py``) draw from
 :func:`~symcheck.graph.strategies.graphs` (every op) or from
-:func:`~symcheck.graph.strategies.exact_compositions` (the exact ops). This
+:func:`~symcheck.graph.strategies.exact_graphs` (the exact ops). This
 test lists, per property, the ops its strategy must produce and fails when
 one is missing; ``tests/graph/test_strategies_cover.py`` shows the same for
 ``graphs()`` op by op. :data:`COVERAGE` is the per-op table of the report.
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from symcheck.graph.gradcheck import KINKED, has_kinks
 from symcheck.graph.ops import OPS
-from symcheck.graph.strategies import EXACT_OPS, exact_compositions, graphs
+from symcheck.graph.strategies import EXACT_OPS, exact_graphs, graphs
 
 ALL = frozenset(OPS)
 SMOOTH = ALL - KINKED
@@ -27,12 +27,12 @@ def _smooth(graph) -> bool:
 
 #: property -> (its strategy, its filter, the ops it must reach).
 COVERAGE = {
-    "ties survive, bitwise (exact regime)": (exact_compositions, None, EXACT_OPS),
+    "ties survive, bitwise (exact regime)": (exact_graphs, None, EXACT_OPS),
     "ties survive, every op (margin)": (graphs, None, ALL),
     "random init separates": (graphs, _smooth, SMOOTH),
     "complex step": (graphs, None, ALL),
     "central differences": (graphs, _smooth, SMOOTH),
-    "exact symbolic gradients": (exact_compositions, None, EXACT_OPS),
+    "exact symbolic gradients": (exact_graphs, None, EXACT_OPS),
     "breakers break": (graphs, None, ALL),
 }
 
@@ -41,7 +41,7 @@ def _ops_of(graph) -> set[str]:
     return {n.op for n in graph.nodes} | ({graph.loss.name} if graph.loss else set())
 
 
-def _reached(strategy, keep, examples: int = 300) -> set[str]:
+def _reached(strategy, keep, examples: int = 500) -> set[str]:
     """The ops in ``examples`` draws (derandomised) that pass ``keep``."""
     seen: set[str] = set()
 
