@@ -23,8 +23,11 @@ Two regimes, as docs/theory.md §4 asks:
   attention, rotary embeddings, transcendental activations, every loss),
   three steps at most. No rounding bound is derived for arbitrary graphs,
   so ties are compared within :data:`MARGIN` of the trajectory's scale: far
-  above rounding (measured bitwise equal in these runs) and far below the
-  separation that a step treating units differently produces (sibling).
+  above rounding and far below the separation that a step treating units
+  differently produces (sibling: more than 1000 times the margin). Measured
+  on 300 drawn runs (900 steps): 899 steps bitwise tied; one conv2d graph
+  after 3 momentum steps 6e-12 of the scale (its matrix product rounds by
+  position, docs/theory.md §4).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from symcheck.graph.train import steps_of
 from symcheck.graph.zoo import resolve_model
 from symcheck.optim import OPTIMIZERS, Optimizer, Rule, get_optimizer
 
-MARGIN = 1e-9
+MARGIN = 1e-7
 OPTIMIZER_NAMES = ("sgd", "momentum", "adam")
 _FEW = max(10, settings.default.max_examples // 4)
 
@@ -145,7 +148,8 @@ def test_the_tie_checks_catch_an_optimiser_step_that_mixes_units(spec, init):
     )
     assert _step_gap(graph, ties, honest) == 0.0
     step = next(steps_of(graph, params, inputs, target, optimizer=MIXING, steps=1))
-    assert _step_gap(graph, ties, step) > MARGIN * 10
+    scale = max(1.0, *(float(np.max(np.abs(p), initial=0.0)) for p in step.params.values()))
+    assert _step_gap(graph, ties, step) > 1000 * MARGIN * scale
 
 
 def test_every_optimiser_the_properties_use_is_in_the_registry():
