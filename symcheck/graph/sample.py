@@ -12,11 +12,15 @@ catalogue :mod:`symcheck.init` instead.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from symcheck.graph.ir import Graph
 from symcheck.graph.ops import get_op
-from symcheck.init import Initializer, get_initializer
+
+if TYPE_CHECKING:
+    from symcheck.init import Initializer
 
 __all__ = [
     "CONSTANT_DEFAULTS",
@@ -102,6 +106,10 @@ def catalogue_parameters(
     them); biases and rank-1 parameters take :data:`CONSTANT_DEFAULTS` (0
     otherwise), so any asymmetry comes from the scheme alone.
     """
+    # Imported here: this module is loaded while the package initialises, before
+    # the catalogue's module (and the import paths of moved modules) are ready.
+    from symcheck.init import get_initializer
+
     init = get_initializer(scheme)
     roles = parameter_roles(graph)
     params = {}
