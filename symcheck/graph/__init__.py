@@ -16,7 +16,11 @@ Sub-modules, one idea each:
   :func:`~symcheck.graph.symmetry.apply_permutation`;
 * :mod:`symcheck.graph.evaluate` — the numeric interpreter (forward, reverse
   mode); :mod:`symcheck.graph.sample` — random points;
-  :mod:`symcheck.graph.confirm` — the invariance checks;
+  :mod:`symcheck.graph.confirm` — the invariance, tie and separation checks;
+  :mod:`symcheck.graph.gradcheck` — directional complex-step and
+  central-difference checks and exact (SymPy) gradients;
+  :mod:`symcheck.graph.train` — full-batch training with an optimiser of
+  :mod:`symcheck.optim`;
 * :mod:`symcheck.graph.zoo`, :mod:`symcheck.graph.graphfile` — standard
   models, the JSON graph file and ``resolve_model``;
 * :mod:`symcheck.graph.strategies` — Hypothesis strategies for graphs.
