@@ -1,6 +1,6 @@
 """Breakers break: an init the registry calls symmetry-breaking leaves no tie on a graph.
 
-The catalogue's schemes with a density (:data:`symcheck.init.INITIALIZERS`,
+The catalogue's schemes with a density (:data:`symcheck.model.init.INITIALIZERS`,
 ``has_density``: ties have probability 0, docs/theory.md T4) draw every
 weight of a graph (:func:`~symcheck.graph.sample.catalogue_parameters`;
 biases and norm gains keep PyTorch's constants, so the asymmetry comes from
@@ -22,7 +22,7 @@ from symcheck.graph.sample import catalogue_parameters
 from symcheck.graph.strategies import graphs
 from symcheck.graph.symmetry import infer_symmetries
 from symcheck.graph.ties import tie_classes
-from symcheck.init import Initializer, canonical_initializers
+from symcheck.model.init import Initializer, canonical_initializers
 
 BREAKERS = tuple(r.name for r in canonical_initializers() if r.has_density)
 

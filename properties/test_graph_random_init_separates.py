@@ -47,7 +47,7 @@ from symcheck.graph.points import init_point
 from symcheck.graph.sample import catalogue_parameters, random_inputs, random_target
 from symcheck.graph.strategies import graphs
 from symcheck.graph.symmetry import infer_symmetries
-from symcheck.init import canonical_initializers
+from symcheck.model.init import canonical_initializers
 
 MARGIN = 1e-9
 FLOOR = 1e-6

@@ -44,7 +44,7 @@ from symcheck.graph.symmetry import apply_permutation, infer_symmetries
 from symcheck.graph.ties import classes_at
 from symcheck.graph.train import steps_of
 from symcheck.graph.zoo import resolve_model
-from symcheck.optim import OPTIMIZERS, Optimizer, Rule, get_optimizer
+from symcheck.measure.optim import OPTIMIZERS, Optimizer, Rule, get_optimizer
 
 MARGIN = 1e-7
 OPTIMIZER_NAMES = ("sgd", "momentum", "adam")

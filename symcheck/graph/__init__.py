@@ -20,7 +20,7 @@ Sub-modules, one idea each:
   :mod:`symcheck.graph.gradcheck` — directional complex-step and
   central-difference checks and exact (SymPy) gradients;
   :mod:`symcheck.graph.train` — full-batch training with an optimiser of
-  :mod:`symcheck.optim`;
+  :mod:`symcheck.measure.optim`;
 * :mod:`symcheck.graph.zoo`, :mod:`symcheck.graph.graphfile` — standard
   models, the JSON graph file and ``resolve_model``;
 * :mod:`symcheck.graph.strategies` — Hypothesis strategies for graphs.

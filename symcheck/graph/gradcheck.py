@@ -19,7 +19,7 @@ orthogonal to the error, which a random :math:`d` is with probability 0.
   :data:`COMPLEX_STEP_TOLERANCE` times :math:`\max(1, \sum_j |g_j d_j|)`, the
   condition of the inner product.
 * **Central differences** with the Richardson error estimate of
-  :mod:`symcheck.gradcheck`: :math:`D(h) = (L(\theta+hd) - L(\theta-hd))/2h`,
+  :mod:`symcheck.confirm.gradcheck`: :math:`D(h) = (L(\theta+hd) - L(\theta-hd))/2h`,
   :math:`h = \epsilon^{1/3}`, allowed error :math:`|D(2h) - D(h)| + 2\epsilon_L/h`
   with :math:`\epsilon_L = 64\,\epsilon \max(1, |L|)`; only for graphs
   without kinks (:data:`KINKED`), since a difference may straddle one.

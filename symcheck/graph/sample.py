@@ -7,7 +7,7 @@ uniform over the vocabulary of the embedding that reads them. Targets are
 standard normal, or a softmax of normals for ``cross_entropy`` (a
 distribution on the last axis) and uniform on [0, 1] for ``bce``.
 :func:`catalogue_parameters` draws the weights from an initialiser of the
-catalogue :mod:`symcheck.init` instead.
+catalogue :mod:`symcheck.model.init` instead.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from symcheck.graph.ir import Graph
 from symcheck.graph.ops import get_op
 
 if TYPE_CHECKING:
-    from symcheck.init import Initializer
+    from symcheck.model.init import Initializer
 
 __all__ = [
     "CONSTANT_DEFAULTS",
@@ -102,13 +102,13 @@ def catalogue_parameters(
 
     Every parameter of rank >= 2 that is not a bias (dense, conv and expert
     weights, embedding tables, parameter values) is drawn from ``scheme``
-    (:data:`symcheck.init.INITIALIZERS`, fans as ``torch.nn.init`` computes
+    (:data:`symcheck.model.init.INITIALIZERS`, fans as ``torch.nn.init`` computes
     them); biases and rank-1 parameters take :data:`CONSTANT_DEFAULTS` (0
     otherwise), so any asymmetry comes from the scheme alone.
     """
     # Imported here: this module is loaded while the package initialises, before
     # the catalogue's module (and the import paths of moved modules) are ready.
-    from symcheck.init import get_initializer
+    from symcheck.model.init import get_initializer
 
     init = get_initializer(scheme)
     roles = parameter_roles(graph)

@@ -3,7 +3,7 @@ r"""Training a graph: reverse-mode gradients and a step of an optimiser, ``steps
 :func:`train` runs full-batch training on fixed data: at step :math:`t`
 the gradient :math:`g_t = \nabla L(\theta_{t-1})` comes from
 :func:`symcheck.graph.evaluate.loss_and_gradients` and the update from an
-optimiser of :data:`symcheck.optim.OPTIMIZERS` acting on the name -> array
+optimiser of :data:`symcheck.measure.optim.OPTIMIZERS` acting on the name -> array
 mapping of the parameters (every rule there is elementwise, hence
 equivariant: docs/theory.md, T2). It returns the parameters and the
 optimiser state (one slot tuple per parameter) after the last step, so a
@@ -26,7 +26,7 @@ from symcheck.errors import InvalidArgument
 from symcheck.graph.evaluate import loss_and_gradients
 from symcheck.graph.ir import Graph
 from symcheck.graph.sample import parameter_roles
-from symcheck.optim import Optimizer
+from symcheck.measure.optim import Optimizer
 
 __all__ = ["MAX_STEPS", "STATISTICS", "GraphRun", "Step", "steps_of", "train"]
 
@@ -77,7 +77,7 @@ def steps_of(
     if not isinstance(optimizer, Optimizer):
         raise InvalidArgument(
             f"optimizer={optimizer!r} is not an Optimizer; build one with "
-            "symcheck.optim.get_optimizer(name, lr=...)"
+            "symcheck.measure.optim.get_optimizer(name, lr=...)"
         )
     missing = sorted(set(graph.parameter_names) - set(params))
     if missing:

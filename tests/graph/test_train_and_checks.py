@@ -13,7 +13,7 @@ from symcheck.graph.sample import catalogue_parameters
 from symcheck.graph.symmetry import infer_symmetries
 from symcheck.graph.train import MAX_STEPS, STATISTICS, steps_of, train
 from symcheck.graph.zoo import resolve_model
-from symcheck.optim import get_optimizer
+from symcheck.measure.optim import get_optimizer
 
 
 def _data(graph):
