@@ -54,6 +54,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "symcheck.cli_numeric",
     "symcheck.cli_scale",
     "symcheck.cli_audit",
+    "symcheck.cli_diff",
     "symcheck.cli_lumping",
     "symcheck.cli_graph",
     "symcheck.cli_graph_proofs",

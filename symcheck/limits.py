@@ -29,6 +29,8 @@ field                        default       bounds
 ``json_digits``              64            digits of one number in a certificate
 ``seed``                     2**63 - 1     the largest ``--seed`` (seeds are >= 0)
 ``message_chars``            300           characters of one error line
+``diff_iterations``          100           sweeps of weight matching over the unit spaces (``diff``)
+``diff_width``               4,096         units of one space aligned by ``diff`` (its cost matrix)
 ===========================  ============  ==================================================
 
 The proof cost model. SymPy's work on the symbolic gradient grows
@@ -93,6 +95,8 @@ class Limits:
     json_digits: int = 64
     seed: int = 2**63 - 1
     message_chars: int = 300
+    diff_iterations: int = 100
+    diff_width: int = 4_096
 
 
 #: The limits in force.
