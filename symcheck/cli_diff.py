@@ -18,7 +18,7 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from symcheck.checkpoint.diff import diff, render
+    from symcheck.checkpoint.compare import diff, render
 
     file_limits = None
     if args.max_bytes is not None:

@@ -20,7 +20,7 @@ matched sum, so ties between equal units cannot make the descent cycle.
 
 This is a heuristic: it finds *a* permutation. Whether B permuted by it
 equals A is then checked exactly, tensor by tensor
-(:mod:`symcheck.checkpoint.diff`); nothing is ever concluded from the costs.
+(:mod:`symcheck.checkpoint.compare`); nothing is ever concluded from the costs.
 
 :class:`Alignment` holds B in A's frame without copying B: for every tensor,
 which tensor of B it is read from (experts move as whole tensors) and a

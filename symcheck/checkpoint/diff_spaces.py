@@ -97,17 +97,17 @@ def graph_spaces(graph: Graph, shapes: Shapes, *, source: str) -> Architecture:
     for name in sorted(set(expected) | set(shapes)):
         if name not in shapes:
             raise InvalidArgument(
-                f"--model {source}: parameter {name!r} is not in the checkpoint; give the model "
+                f"model {source!r}: parameter {name!r} is not in the checkpoint; give the model "
                 "whose parameters are the checkpoint's tensors"
             )
         if name not in expected:
             raise InvalidArgument(
-                f"--model {source}: tensor {name!r} of the checkpoint is not a parameter of the "
+                f"model {source!r}: tensor {name!r} of the checkpoint is not a parameter of the "
                 "model; give the model whose parameters are the checkpoint's tensors"
             )
         if expected[name] != tuple(shapes[name]):
             raise InvalidArgument(
-                f"--model {source}: {name!r} has shape {tuple(shapes[name])} in the checkpoint "
+                f"model {source!r}: {name!r} has shape {tuple(shapes[name])} in the checkpoint "
                 f"and {expected[name]} in the model; give the model's sizes as options"
             )
     symmetries = infer_symmetries(graph)

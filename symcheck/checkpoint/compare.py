@@ -320,7 +320,7 @@ def diff(
     """
     _check_options(tolerance, seed, limits)
     if model is not None and config is not None:
-        raise InvalidArgument("give either model= or config=, not both; drop config=")
+        raise InvalidArgument("give either a model or a config, not both; drop the config")
     with open_store(a, limits=file_limits) as sa, open_store(b, limits=file_limits) as sb:
         _same_layout(sa, sb)
         arch = _architecture(sa, config, model)
