@@ -90,6 +90,29 @@ class Alignment:
             new[units] = old[units[perm]]
             self.index[key] = new
 
+    def permutation(self, space: Space) -> tuple[int, ...]:
+        """Unit ``j`` of A is unit ``p[j]`` of B, read from the final alignment.
+
+        For a space nested in another (a KV head's value-output dims inside
+        the KV groups, an expert's neurons inside the experts), ``p`` is
+        relative to the B unit the outer permutation put in its place: the
+        B positions of the space are shifted back by the distance between the
+        outer blocks.
+        """
+        member = space.members[0]
+        n = space.width
+        if member.axis is None:
+            names = list(member.tensors)
+            return tuple(names.index(self.source.get(t, t)) for t in names)
+        units = _units(member, n)
+        gather = self.index.get((member.tensors[0], member.axis))
+        if gather is None:
+            return tuple(range(n))
+        moved = gather[units]
+        delta = int(moved.min()) - int(units.min())
+        first = {int(u[0]): k for k, u in enumerate(units)}
+        return tuple(first[int(row.min()) - delta] for row in moved)
+
     def _permute_tensors(self, names: Sequence[str], perm: NDArray) -> None:
         sources = [self.source.get(t, t) for t in names]
         indices = [{a: self.index.get((t, a)) for a in range(len(self.shapes[t]))} for t in names]
@@ -172,7 +195,7 @@ class Matching:
     """The result of :func:`weight_matching`."""
 
     alignment: Alignment
-    #: Per space id: aligned unit ``j`` is unit ``permutation[j]`` of B (in its enclosing frame).
+    #: Per space id: unit ``j`` of A is unit ``permutation[j]`` of B (see ``permutation``).
     permutations: dict[str, tuple[int, ...]]
     iterations: int
     converged: bool
@@ -183,7 +206,6 @@ def weight_matching(
 ) -> Matching:
     """Coordinate descent over ``spaces`` (module docstring); at most ``max_iterations`` sweeps."""
     alignment = Alignment({n: r.shape for n, r in a.tensors.items()})
-    totals = {s.id: np.arange(s.width) for s in spaces}
     rng = np.random.default_rng(seed)
     sweeps, converged = 0, not spaces
     while spaces and sweeps < max_iterations and not converged:
@@ -196,7 +218,6 @@ def weight_matching(
             before, after = np.trace(cost), cost[np.arange(space.width), perm].sum()
             if after > before + _GAIN * max(abs(before), abs(after), np.finfo(float).tiny):
                 alignment.permute(space, perm)
-                totals[space.id] = totals[space.id][perm]
                 converged = False
-    permutations = {k: tuple(int(u) for u in v) for k, v in totals.items()}
+    permutations = {s.id: alignment.permutation(s) for s in spaces}
     return Matching(alignment, permutations, sweeps, converged)

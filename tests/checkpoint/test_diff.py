@@ -119,8 +119,16 @@ def test_the_same_checkpoint_is_the_same_without_moving_a_unit(tmp_path):
 # --------------------------------------------------------------------------- families
 
 
-def _permute_llama(t: dict, c: dict, rng: np.random.Generator, *, experts: int = 0) -> dict:
-    """Permute a Llama/Mixtral state dict by hand in every unit space of the family."""
+def _permute_llama(
+    t: dict, c: dict, rng: np.random.Generator, *, experts: int = 0, record: dict | None = None
+) -> dict:
+    """Permute a Llama/Mixtral state dict by hand in every unit space of the family.
+
+    ``record`` receives, per space id, the permutation the report must find:
+    unit ``j`` of A is unit ``p[j]`` of B (relative to the outer unit for
+    nested spaces).
+    """
+    record = {} if record is None else record
     h, f, heads, kv = (
         c[k]
         for k in ("hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads")
@@ -128,6 +136,7 @@ def _permute_llama(t: dict, c: dict, rng: np.random.Generator, *, experts: int =
     hd, group = h // heads, heads // kv
     out = {k: v.copy() for k, v in t.items()}
     s = rng.permutation(h)  # the residual stream
+    record["stream"] = tuple(np.argsort(s))
     for name in out:
         v = out[name]
         if name.endswith(
@@ -154,6 +163,12 @@ def _permute_llama(t: dict, c: dict, rng: np.random.Generator, *, experts: int =
         g = rng.permutation(kv)
         qp = [rng.permutation(group) for _ in range(kv)]
         vp = [rng.permutation(hd) for _ in range(kv)]
+        outer = np.argsort(g)
+        record[f"layer{layer}.kv_groups"] = tuple(outer)
+        for j in range(kv):
+            record[f"layer{layer}.kv{j}.vo"] = tuple(np.argsort(vp[outer[j]]))
+            if group > 1:
+                record[f"layer{layer}.group{j}.heads"] = tuple(np.argsort(qp[outer[j]]))
         q_rows = np.array(
             [
                 (g[k] * group + qp[k][q]) * hd + d
@@ -191,6 +206,7 @@ def _permute_llama(t: dict, c: dict, rng: np.random.Generator, *, experts: int =
             out |= moved
         else:
             n = rng.permutation(f)
+            record[f"layer{layer}.ffn"] = tuple(np.argsort(n))
             for name in ("gate_proj", "up_proj"):
                 out[p + f"mlp.{name}.weight"] = out[p + f"mlp.{name}.weight"][n]
             out[p + "mlp.down_proj.weight"] = out[p + "mlp.down_proj.weight"][:, n]
@@ -204,12 +220,15 @@ def test_a_family_checkpoint_permuted_by_hand_is_the_same_network(
     c = configs[family]
     t = tensors(family)
     experts = c.get("num_local_experts", 0)
-    permuted = _permute_llama(t, c, np.random.default_rng(5), experts=experts)
+    expected: dict = {}
+    permuted = _permute_llama(t, c, np.random.default_rng(5), experts=experts, record=expected)
     a, b = checkpoint(family, t), checkpoint(family, permuted)
     report = diff(a, b)
     assert report.source == "family" and report.architecture.startswith(family)
     assert report.verdict == "same-up-to-permutation" and report.after == 0 and report.before > 0.5
     assert all(s.aligned for s in report.spaces)
+    found = {s.id: s.permutation for s in report.spaces}
+    assert expected and {k: found[k] for k in expected} == expected
     if experts:
         assert any(s.kind == "expert" and s.moved for s in report.spaces)
 
