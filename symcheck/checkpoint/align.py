@@ -18,6 +18,16 @@ each solved with the others held fixed, until a whole sweep changes nothing
 2023, weight matching). A permutation is accepted only when it raises the
 matched sum, so ties between equal units cannot make the descent cycle.
 
+Started from the identity, the descent matches every space on noise (the
+other spaces are not aligned yet) and stalls. So it starts from one pass,
+outer spaces first, that matches units on their *sorted* entries per member,
+:math:`\sum \langle \mathrm{sort}(v^A_i), \mathrm{sort}(v^B_j)\rangle`: the
+multiset of a unit's entries does not depend on how the other spaces are
+permuted, and the true match maximises this sum (rearrangement inequality
+and Cauchy-Schwarz), so a permuted copy is aligned by this pass alone.
+A unit made of a block of rows (a head) is scored in the descent as if its
+inner dims were aligned already (:func:`_relaxed`).
+
 This is a heuristic: it finds *a* permutation. Whether B permuted by it
 equals A is then checked exactly, tensor by tensor
 (:mod:`symcheck.checkpoint.compare`); nothing is ever concluded from the costs.
@@ -30,6 +40,7 @@ then the query heads inside one group) compose on the current frame.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -131,18 +142,24 @@ def _values(bits: NDArray, store: Store, name: str) -> NDArray:
     return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def cost_matrix(space: Space, a: Store, b: Store, alignment: Alignment) -> NDArray:
+def cost_matrix(
+    space: Space, a: Store, b: Store, alignment: Alignment, *, invariant: bool = False
+) -> NDArray:
     r"""``C[i, j]``: :math:`\sum \langle v^A_i, v^B_j\rangle` over the space's members.
 
-    Each tensor is read once per call, however many members use it; only the
-    tensors of this space are held (decoded) at a time.
+    With ``invariant``, :math:`\sum \langle \mathrm{sort}(v^A_i), \mathrm{sort}(v^B_j)\rangle`
+    per member: the sorted entries of a unit do not depend on how any other
+    space (or the unit's own block) is permuted, so this cost needs no other
+    space aligned; it starts the descent (module docstring). Each tensor is
+    read once per call, however many members use it; only the tensors of
+    this space are held (decoded) at a time.
     """
     n = space.width
     cost = np.zeros((n, n))
     by_tensor: dict[str, list[Member]] = defaultdict(list)
     for member in space.members:
         if member.axis is None:
-            cost += _whole_cost(member, a, b, alignment)
+            cost += _whole_cost(member, a, b, alignment, invariant=invariant)
         else:
             by_tensor[member.tensors[0]].append(member)
     for name, members in by_tensor.items():
@@ -153,7 +170,9 @@ def cost_matrix(space: Space, a: Store, b: Store, alignment: Alignment) -> NDArr
             units = _units(member, n)
             ua = np.moveaxis(va, member.axis, 0)[units.ravel()].reshape(n, member.block, -1)
             ub = np.moveaxis(vb, member.axis, 0)[units.ravel()].reshape(n, member.block, -1)
-            if 1 < member.block <= RELAX_BLOCK:
+            if invariant:
+                cost += np.sort(ua.reshape(n, -1), axis=1) @ np.sort(ub.reshape(n, -1), axis=1).T
+            elif 1 < member.block <= RELAX_BLOCK:
                 cost += _relaxed(ua, ub)
             else:
                 cost += ua.reshape(n, -1) @ ub.reshape(n, -1).T
@@ -180,14 +199,19 @@ def _relaxed(ua: NDArray, ub: NDArray) -> NDArray:
     return cost
 
 
-def _whole_cost(member: Member, a: Store, b: Store, alignment: Alignment) -> NDArray:
+def _whole_cost(
+    member: Member, a: Store, b: Store, alignment: Alignment, *, invariant: bool
+) -> NDArray:
     """Inner products of whole tensors (one per unit, e.g. an expert's ``w1``)."""
     rows_a, rows_b = [], []
     for name in member.tensors:
         with a.bits(name) as raw:
             rows_a.append(_values(raw, a, name).ravel())
         rows_b.append(_values(alignment.bits(b, name), b, name).ravel())
-    return np.stack(rows_a) @ np.stack(rows_b).T
+    ua, ub = np.stack(rows_a), np.stack(rows_b)
+    if invariant:
+        ua, ub = np.sort(ua, axis=1), np.sort(ub, axis=1)
+    return ua @ ub.T
 
 
 @dataclass(frozen=True)
@@ -201,23 +225,36 @@ class Matching:
     converged: bool
 
 
+def _outer_first(space: Space) -> int:
+    """Sort key: spaces of whole tensors or wide blocks (which may hold others) first."""
+    return -max(math.inf if m.axis is None else m.block for m in space.members)
+
+
+def _step(space: Space, a: Store, b: Store, alignment: Alignment, *, invariant: bool) -> bool:
+    """Solve one space with the others held; True when its permutation changed."""
+    cost = cost_matrix(space, a, b, alignment, invariant=invariant)
+    _, perm = linear_sum_assignment(cost, maximize=True)
+    before, after = np.trace(cost), cost[np.arange(space.width), perm].sum()
+    if after > before + _GAIN * max(abs(before), abs(after), np.finfo(float).tiny):
+        alignment.permute(space, perm)
+        return True
+    return False
+
+
 def weight_matching(
     spaces: Sequence[Space], a: Store, b: Store, *, seed: int, max_iterations: int
 ) -> Matching:
     """Coordinate descent over ``spaces`` (module docstring); at most ``max_iterations`` sweeps."""
     alignment = Alignment({n: r.shape for n, r in a.tensors.items()})
+    for space in sorted(spaces, key=_outer_first):
+        _step(space, a, b, alignment, invariant=True)
     rng = np.random.default_rng(seed)
     sweeps, converged = 0, not spaces
     while spaces and sweeps < max_iterations and not converged:
         sweeps += 1
         converged = True
         for k in rng.permutation(len(spaces)):
-            space = spaces[int(k)]
-            cost = cost_matrix(space, a, b, alignment)
-            _, perm = linear_sum_assignment(cost, maximize=True)
-            before, after = np.trace(cost), cost[np.arange(space.width), perm].sum()
-            if after > before + _GAIN * max(abs(before), abs(after), np.finfo(float).tiny):
-                alignment.permute(space, perm)
+            if _step(spaces[int(k)], a, b, alignment, invariant=False):
                 converged = False
     permutations = {s.id: alignment.permutation(s) for s in spaces}
     return Matching(alignment, permutations, sweeps, converged)

@@ -233,6 +233,39 @@ def test_a_family_checkpoint_permuted_by_hand_is_the_same_network(
         assert any(s.kind == "expert" and s.moved for s in report.spaces)
 
 
+def _permute_spaces(t: dict, spaces, rng: np.random.Generator) -> dict:
+    """Permute ``t`` by a random permutation of every space, member by member (NumPy only)."""
+    t = {k: v.copy() for k, v in t.items()}
+    for space in spaces:
+        perm = rng.permutation(space.width)
+        for m in space.members:
+            if m.axis is None:
+                old = [t[n] for n in m.tensors]
+                t |= {n: old[perm[j]] for j, n in enumerate(m.tensors)}
+                continue
+            name = m.tensors[0]
+            index = np.arange(t[name].shape[m.axis])
+            for j in range(space.width):
+                start, source = m.offset + j * m.stride, m.offset + perm[j] * m.stride
+                index[start : start + m.block] = np.arange(source, source + m.block)
+            t[name] = np.take(t[name], index, axis=m.axis)
+    return t
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt2", "llama", "mixtral", "vit", "resnet"])
+def test_every_family_permuted_in_every_space_of_its_file_is_the_same(
+    checkpoint, tensors, configs, family
+):
+    from symcheck.checkpoint.families import family_for, resolve
+
+    c, t = configs[family], tensors(family)
+    spaces, _, _ = resolve(family_for(c["model_type"]), c, {k: v.shape for k, v in t.items()})
+    permuted = _permute_spaces(t, spaces, np.random.default_rng(3))
+    report = diff(checkpoint(family, t), checkpoint(family, permuted))
+    assert report.verdict == "same-up-to-permutation" and report.before > 0.5
+    assert sum(s.moved > 0 for s in report.spaces) >= len(spaces) // 2
+
+
 def test_a_family_checkpoint_with_noise_or_other_weights_is_different(checkpoint, tensors, configs):
     t = tensors("llama")
     permuted = _permute_llama(t, configs["llama"], np.random.default_rng(5))
@@ -314,11 +347,16 @@ def test_limits_are_checked_before_any_work(tmp_path, monkeypatch):
 
 
 def test_the_iteration_limit_bounds_the_sweeps_and_the_verdict_stays_checked(tmp_path):
-    a, b, _ = _zoo_pair(tmp_path, TRANSFORMER)
-    report = diff(a, b, model=TRANSFORMER, limits=Limits(diff_iterations=1))
-    assert report.iterations == 1 and not report.converged
-    assert report.exact == all(p.equal for p in report.parameters)
-    assert (report.verdict == "same-up-to-permutation") == report.exact
+    a, _, _ = _zoo_pair(tmp_path, TRANSFORMER, seed=1)
+    other = tmp_path / "other"
+    other.mkdir()
+    c, _, _ = _zoo_pair(other, TRANSFORMER, seed=2)
+    free = diff(a, c, model=TRANSFORMER)
+    assert free.converged and free.iterations > 1  # unrelated weights need several sweeps
+    capped = diff(a, c, model=TRANSFORMER, limits=Limits(diff_iterations=1))
+    assert capped.iterations == 1 and not capped.converged
+    assert capped.verdict == "different" and not capped.exact
+    assert "stopped (iteration limit) after 1 sweep(s)" in capped.text()
 
 
 @pytest.mark.parametrize(
