@@ -52,7 +52,7 @@ from symcheck.checkpoint.dtypes import decode
 from symcheck.checkpoint.families import Member, Space
 from symcheck.checkpoint.store import Store
 
-__all__ = ["RELAX_BLOCK", "Alignment", "Matching", "cost_matrix", "weight_matching"]
+__all__ = ["RELAX_BLOCK", "Alignment", "EntryMember", "Matching", "cost_matrix", "weight_matching"]
 
 NDArray = np.ndarray
 
@@ -67,13 +67,32 @@ def _units(member: Member, width: int) -> NDArray:
     return member.offset + np.arange(width)[:, None] * member.stride + np.arange(member.block)
 
 
+@dataclass(frozen=True)
+class EntryMember(Member):
+    """A member whose units sit at one entry of another axis.
+
+    Unit ``u`` covers :meth:`indices` on ``axis`` at entry ``entry`` of
+    ``outer_axis``: the neurons of expert ``entry`` in a weight
+    ``(experts, hidden, in)``, which each expert permutes on its own.
+    """
+
+    outer_axis: int = 0
+    entry: int = 0
+
+
 @dataclass
 class Alignment:
-    """B in A's frame: ``aligned[t] = B[source[t]]`` gathered by ``index[(t, axis)]``."""
+    """B in A's frame: ``aligned[t] = B[source[t]]`` gathered by ``index[(t, axis)]``.
+
+    An index is 1-D (one gather for the whole axis) or 2-D, ``(L_outer, L_axis)``
+    with ``outer[(t, axis)]`` the axis whose entries it is per: row ``o`` gathers
+    ``axis`` at aligned entry ``o`` of that axis (after its own 1-D gather).
+    """
 
     shapes: dict[str, tuple[int, ...]]
     source: dict[str, str] = field(default_factory=dict)
     index: dict[tuple[str, int], NDArray] = field(default_factory=dict)
+    outer: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def bits(self, store: Store, name: str) -> NDArray:
         """The aligned tensor ``name`` of B as stored bit patterns (a copy)."""
@@ -81,8 +100,14 @@ class Alignment:
             out = raw
             for axis in range(raw.ndim):
                 gather = self.index.get((name, axis))
-                if gather is not None:
+                if gather is not None and gather.ndim == 1:
                     out = np.take(out, gather, axis=axis)
+            for axis in range(raw.ndim):
+                gather = self.index.get((name, axis))
+                if gather is not None and gather.ndim == 2:
+                    shape = [1] * raw.ndim
+                    shape[self.outer[(name, axis)]], shape[axis] = gather.shape
+                    out = np.take_along_axis(out, gather.reshape(shape), axis=axis)
             return np.array(out)
 
     def permute(self, space: Space, perm: NDArray) -> None:
@@ -93,22 +118,45 @@ class Alignment:
                 continue
             name = member.tensors[0]
             key = (name, member.axis)
-            old = self.index.get(key)
-            if old is None:
-                old = np.arange(self.shapes[name][member.axis])
             units = _units(member, space.width)
-            new = old.copy()
-            new[units] = old[units[perm]]
+            if isinstance(member, EntryMember):
+                old = self._per_entry(key, member.outer_axis)
+                new = old.copy()
+                new[member.entry, units] = old[member.entry, units[perm]]
+            else:
+                old = self.index.get(key)
+                if old is None:
+                    old = np.arange(self.shapes[name][member.axis])
+                new = old.copy()
+                new[..., units] = old[..., units[perm]]
+                for (tensor, axis), outer in self.outer.items():  # per-entry rows move along
+                    if tensor == name and outer == member.axis:
+                        rows = self.index[(tensor, axis)]
+                        moved = rows.copy()
+                        moved[units.ravel()] = rows[units[perm].ravel()]
+                        self.index[(tensor, axis)] = moved
             self.index[key] = new
 
-    def permutation(self, space: Space) -> tuple[int, ...]:
+    def _per_entry(self, key: tuple[str, int], outer: int) -> NDArray:
+        """The index of ``key`` as a 2-D index per entry of axis ``outer``."""
+        gather = self.index.get(key)
+        if gather is not None and gather.ndim == 2:
+            return gather
+        if gather is None:
+            gather = np.arange(self.shapes[key[0]][key[1]])
+        self.outer[key] = outer
+        return np.tile(gather, (self.shapes[key[0]][outer], 1))
+
+    def permutation(self, space: Space) -> tuple[int, ...] | None:
         """Unit ``j`` of A is unit ``p[j]`` of B, read from the final alignment.
 
         For a space nested in another (a KV head's value-output dims inside
         the KV groups, an expert's neurons inside the experts), ``p`` is
         relative to the B unit the outer permutation put in its place: the
         B positions of the space are shifted back by the distance between the
-        outer blocks.
+        outer blocks. ``None`` when the B positions are not one shifted copy of
+        the space's own (spaces that overlap without nesting; none of the
+        families or graph rules produce them).
         """
         member = space.members[0]
         n = space.width
@@ -119,21 +167,40 @@ class Alignment:
         gather = self.index.get((member.tensors[0], member.axis))
         if gather is None:
             return tuple(range(n))
+        if gather.ndim == 2:
+            gather = gather[member.entry if isinstance(member, EntryMember) else 0]
         moved = gather[units]
         delta = int(moved.min()) - int(units.min())
         first = {int(u[0]): k for k, u in enumerate(units)}
-        return tuple(first[int(row.min()) - delta] for row in moved)
+        perm = tuple(first.get(int(row.min()) - delta, -1) for row in moved)
+        return perm if sorted(perm) == list(range(n)) else None
 
     def _permute_tensors(self, names: Sequence[str], perm: NDArray) -> None:
         sources = [self.source.get(t, t) for t in names]
-        indices = [{a: self.index.get((t, a)) for a in range(len(self.shapes[t]))} for t in names]
+        axes = [range(len(self.shapes[t])) for t in names]
+        indices = [{a: self.index.get((t, a)) for a in axes[i]} for i, t in enumerate(names)]
+        outers = [{a: self.outer.get((t, a)) for a in axes[i]} for i, t in enumerate(names)]
         for j, name in enumerate(names):
             self.source[name] = sources[perm[j]]
             for axis, gather in indices[perm[j]].items():
-                if gather is None:
-                    self.index.pop((name, axis), None)
-                else:
+                outer = outers[perm[j]][axis]
+                self.index.pop((name, axis), None)
+                self.outer.pop((name, axis), None)
+                if gather is not None:
                     self.index[(name, axis)] = gather
+                if outer is not None:
+                    self.outer[(name, axis)] = outer
+
+
+def _unit_values(values: NDArray, member: Member, n: int) -> NDArray:
+    """``(n, block, rest)``: the entries of every unit of ``member`` in ``values``."""
+    axis = member.axis
+    assert axis is not None
+    if isinstance(member, EntryMember):
+        values = np.take(values, member.entry, axis=member.outer_axis)
+        axis -= axis > member.outer_axis
+    units = _units(member, n)
+    return np.moveaxis(values, axis, 0)[units.ravel()].reshape(n, member.block, -1)
 
 
 def _values(bits: NDArray, store: Store, name: str) -> NDArray:
@@ -167,9 +234,7 @@ def cost_matrix(
             va = _values(raw, a, name)
         vb = _values(alignment.bits(b, name), b, name)
         for member in members:
-            units = _units(member, n)
-            ua = np.moveaxis(va, member.axis, 0)[units.ravel()].reshape(n, member.block, -1)
-            ub = np.moveaxis(vb, member.axis, 0)[units.ravel()].reshape(n, member.block, -1)
+            ua, ub = _unit_values(va, member, n), _unit_values(vb, member, n)
             if invariant:
                 cost += np.sort(ua.reshape(n, -1), axis=1) @ np.sort(ub.reshape(n, -1), axis=1).T
             elif 1 < member.block <= RELAX_BLOCK:
@@ -220,14 +285,16 @@ class Matching:
 
     alignment: Alignment
     #: Per space id: unit ``j`` of A is unit ``permutation[j]`` of B (see ``permutation``).
-    permutations: dict[str, tuple[int, ...]]
+    permutations: dict[str, tuple[int, ...] | None]
     iterations: int
     converged: bool
 
 
-def _outer_first(space: Space) -> int:
-    """Sort key: spaces of whole tensors or wide blocks (which may hold others) first."""
-    return -max(math.inf if m.axis is None else m.block for m in space.members)
+def _outer_first(space: Space) -> tuple[bool, float]:
+    """Sort key: spaces that may hold others first (whole tensors, wide blocks); spaces
+    per entry of another axis (one expert's neurons) last."""
+    per_entry = any(isinstance(m, EntryMember) for m in space.members)
+    return per_entry, -max(math.inf if m.axis is None else m.block for m in space.members)
 
 
 def _step(space: Space, a: Store, b: Store, alignment: Alignment, *, invariant: bool) -> bool:

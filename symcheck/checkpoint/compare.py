@@ -111,12 +111,15 @@ class SpaceDiff:
     kind: str
     label: str
     width: int
-    permutation: tuple[int, ...]
+    #: Unit ``j`` of A is unit ``permutation[j]`` of B; ``None`` if not expressible.
+    permutation: tuple[int, ...] | None
     aligned: bool
     reason: str | None
 
     @property
     def moved(self) -> int:
+        if self.permutation is None:
+            return self.width
         return sum(j != p for j, p in enumerate(self.permutation))
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,7 +131,7 @@ class SpaceDiff:
             "aligned": self.aligned,
             "reason": self.reason,
             "moved": self.moved,
-            "permutation": list(self.permutation),
+            "permutation": None if self.permutation is None else list(self.permutation),
         }
 
 
@@ -376,6 +379,8 @@ def _num(x: float | None) -> str:
 def _perm_text(s: SpaceDiff) -> str:
     if not s.aligned:
         return f"  {s.label}: not aligned; {s.reason}"
+    if s.permutation is None:
+        return f"  {s.label}: moved (not one permutation relative to its outer unit)"
     shown = ", ".join(map(str, s.permutation[:12])) + (", ..." if s.width > 12 else "")
     return f"  {s.label}: {s.moved} of {s.width} moved: [{shown}]"
 

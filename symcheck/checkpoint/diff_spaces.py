@@ -6,9 +6,9 @@ Three sources, tried in this order (docs/checkpoint.md, comparing two checkpoint
   :func:`symcheck.graph.zoo.resolve_model`): the spaces inferred by
   :func:`symcheck.graph.symmetry.infer_symmetries`. The graph's parameters
   must be exactly the checkpoint's tensors (names and shapes). A restricted
-  space (query heads of one GQA group, query-key dims of one head) becomes
-  one space per block, so a permutation never leaves its block; fixed spaces
-  are not listed;
+  space (query heads of one GQA group, query-key dims of one head, the
+  neurons of one expert) becomes one space per block, so a permutation never
+  leaves its block; fixed spaces are not listed;
 * **a known config** (``config.json`` beside the first checkpoint, or
   ``config=``): the spaces of its family file
   (:mod:`symcheck.checkpoint.families`);
@@ -19,8 +19,7 @@ Three sources, tried in this order (docs/checkpoint.md, comparing two checkpoint
 Every space is a :class:`~symcheck.checkpoint.families.Space`: unit ``u``
 covers ``offset + u*stride + [0, block)`` on a member's axis, or owns one
 whole tensor. A space that cannot be permuted soundly (its tensors are
-missing or misfit, an unknown tensor could act on its units, a per-expert
-axis the member format cannot express) is returned with ``unsound`` set and
+missing or misfit, an unknown tensor could act on its units) is returned with ``unsound`` set and
 is never permuted: fixing a space can make two equal networks look
 different, never two different ones look equal.
 """
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from symcheck.audit import _bias_name, infer_chain
+from symcheck.checkpoint.align import EntryMember
 from symcheck.checkpoint.families import Member, Space, coupled, family_for, resolve
 from symcheck.checkpoint.store import Store
 from symcheck.errors import InvalidArgument
@@ -61,8 +61,27 @@ class Architecture:
 
 
 def _graph_members(ref: AxisRef, shapes: Shapes, n: int, blocks: int, block: int) -> list[Member]:
-    """Members of unit block ``block`` (of ``blocks``, ``n`` units each) on one axis."""
+    """Members of unit block ``block`` (of ``blocks``, ``n`` units each) on one axis.
+
+    The axis is ``(repeat, outer, between, n, ref.block)`` in C order
+    (:func:`symcheck.graph.symmetry.apply_permutation`), or, with an
+    ``outer_axis``, ``(repeat, n, ref.block)`` at entry ``block`` of that axis.
+    """
     length = shapes[ref.parameter][ref.axis]
+    if ref.outer_axis is not None:
+        return [
+            EntryMember(
+                (ref.parameter,),
+                ref.axis,
+                r * n * ref.block,
+                ref.block,
+                ref.block,
+                "param",
+                outer_axis=ref.outer_axis,
+                entry=block,
+            )
+            for r in range(length // (n * ref.block))
+        ]
     repeats = length // (blocks * ref.between * n * ref.block)
     members = []
     for r in range(repeats):
@@ -77,9 +96,6 @@ def _graph_members(ref: AxisRef, shapes: Shapes, n: int, blocks: int, block: int
 def _from_unit_space(space: UnitSpace, shapes: Shapes) -> list[Space]:
     blocks = len(space.blocks) if space.group == "restricted" and space.blocks else 1
     n = space.size // blocks
-    if any(ref.outer_axis is not None for ref in space.axes):
-        reason = "not aligned: its units are per entry of another axis (per-expert neurons)"
-        return [Space(space.name, space.kind, space.name, space.size, (), reason)]
     out = []
     for b in range(blocks):
         members = [m for ref in space.axes for m in _graph_members(ref, shapes, n, blocks, b)]

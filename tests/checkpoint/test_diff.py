@@ -59,11 +59,16 @@ def test_a_zoo_transformer_permuted_in_every_space_is_the_same_network(tmp_path)
     assert not any("qk_dim" in s.id for s in report.spaces)
 
 
-@pytest.mark.parametrize("spec", ["transformer", "cnn", "resmlp", "4-8-8-3"])
+@pytest.mark.parametrize(
+    "spec",
+    ["transformer", "transformer:rope=1", "cnn", "resmlp", "4-8-8-3", "moe", "moe:experts=5"],
+)
 def test_other_zoo_models_permuted_are_the_same_network(tmp_path, spec):
     a, b, _ = _zoo_pair(tmp_path, spec, seed=3)
     report = diff(a, b, model=spec)
     assert report.verdict == "same-up-to-permutation" and report.after == 0
+    assert report.before > 0.5 and all(s.aligned for s in report.spaces)
+    assert all(sorted(s.permutation) == list(range(s.width)) for s in report.spaces)
 
 
 def test_noise_is_different_with_a_small_aligned_distance(tmp_path):
@@ -386,3 +391,48 @@ def test_the_json_form_is_versioned_and_finite(tmp_path):
     assert {p["name"] for p in data["tensors_compared"]} == set(
         resolve_model(TRANSFORMER).parameter_names
     )
+
+
+# --------------------------------------------------------------------------- the alignment itself
+
+
+def _store(tmp_path: Path, tensors: dict[str, np.ndarray]):
+    from symcheck.checkpoint.store import open_store
+
+    return open_store(_save(tmp_path / "w.safetensors", tensors))
+
+
+def test_an_outer_permutation_carries_the_inner_ones_of_its_units(tmp_path):
+    from symcheck.checkpoint.families import Member, Space
+
+    v = np.arange(12, dtype=np.float32).reshape(4, 3)
+    groups = Space("groups", "head", "groups", 2, (Member(("v",), 0, 0, 2, 2, "in"),))
+    inner = [
+        Space(f"g{k}", "vo_dim", "", 2, (Member(("v",), 0, 2 * k, 1, 1, "in"),)) for k in (0, 1)
+    ]
+    with _store(tmp_path, {"v": v}) as store:
+        alignment = Alignment({"v": (4, 3)})
+        alignment.permute(inner[0], np.array([1, 0]))  # rows 1, 0, 2, 3
+        alignment.permute(groups, np.array([1, 0]))  # the groups swap, the swapped pair moves along
+        np.testing.assert_array_equal(alignment.bits(store, "v").view(np.float32), v[[2, 3, 1, 0]])
+    assert alignment.permutation(groups) == (1, 0)
+    # relative to the group each slot now holds: slot 0 holds B's group 1 unchanged
+    assert [alignment.permutation(s) for s in inner] == [(0, 1), (1, 0)]
+
+
+def test_an_expert_permutation_carries_the_neuron_permutation_of_each_expert(tmp_path):
+    from symcheck.checkpoint.align import EntryMember
+    from symcheck.checkpoint.families import Member, Space
+
+    w = np.arange(24, dtype=np.float32).reshape(3, 4, 2)
+    experts = Space("experts", "expert", "", 3, (Member(("w",), 0, 0, 1, 1, "param"),))
+    member = EntryMember(("w",), 1, 0, 1, 1, "param", outer_axis=0, entry=0)
+    neurons = Space("e0", "neuron", "", 4, (member,))
+    with _store(tmp_path, {"w": w}) as store:
+        alignment = Alignment({"w": (3, 4, 2)})
+        alignment.permute(neurons, np.array([1, 0, 3, 2]))
+        alignment.permute(experts, np.array([2, 0, 1]))
+        expected = np.stack([w[2], w[0][[1, 0, 3, 2]], w[1]])
+        np.testing.assert_array_equal(alignment.bits(store, "w").view(np.float32), expected)
+    assert alignment.permutation(experts) == (2, 0, 1)
+    assert alignment.permutation(neurons) == (0, 1, 2, 3)  # expert slot 0 now holds B's expert 2
