@@ -436,3 +436,63 @@ def test_an_expert_permutation_carries_the_neuron_permutation_of_each_expert(tmp
         np.testing.assert_array_equal(alignment.bits(store, "w").view(np.float32), expected)
     assert alignment.permutation(experts) == (2, 0, 1)
     assert alignment.permutation(neurons) == (0, 1, 2, 3)  # expert slot 0 now holds B's expert 2
+
+
+# --------------------------------------------------------------------------- sources, values, CLI
+
+
+def test_a_sharded_checkpoint_is_compared_with_a_single_file(tmp_path):
+    a, b, _ = _zoo_pair(tmp_path, TRANSFORMER)
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(a))
+    names = sorted(tensors)
+    shards = tmp_path / "sharded"
+    shards.mkdir()
+    weight_map = {}
+    for k, part in enumerate((names[: len(names) // 2], names[len(names) // 2 :])):
+        shard = f"model-{k + 1:05d}-of-00002.safetensors"
+        _save(shards / shard, {n: tensors[n] for n in part})
+        weight_map |= {n: shard for n in part}
+    index = {"metadata": {}, "weight_map": weight_map}
+    (shards / "model.safetensors.index.json").write_text(json.dumps(index))
+    report = diff(shards, b, model=TRANSFORMER)
+    assert report.verdict == "same-up-to-permutation" and report.a == "sharded"
+
+
+def test_nan_in_the_same_place_is_equal_and_the_distances_are_undefined(tmp_path):
+    rng = np.random.default_rng(0)
+    w = {"0.weight": rng.standard_normal((4, 3)), "2.weight": rng.standard_normal((2, 4))}
+    w["0.weight"][1, 2] = np.nan
+    perm = np.array([2, 0, 3, 1])
+    v = {"0.weight": w["0.weight"][perm], "2.weight": w["2.weight"][:, perm]}
+    np.savez(tmp_path / "a.npz", **w)
+    np.savez(tmp_path / "b.npz", **v)
+    report = diff(tmp_path / "a.npz", tmp_path / "b.npz")
+    assert report.verdict == "same-up-to-permutation" and report.exact
+    assert report.spaces[0].permutation == tuple(np.argsort(perm))
+    first = next(p for p in report.parameters if p.name == "0.weight")
+    assert first.nonfinite and first.before is None and first.after is None
+    data = json.loads(report.to_json())
+    assert data["distance_after"] is None and "after undefined" in report.text()
+    v["0.weight"][0, 0] += 1.0
+    np.savez(tmp_path / "c.npz", **v)
+    changed = diff(tmp_path / "a.npz", tmp_path / "c.npz", tolerance=1.0)
+    assert changed.verdict == "different"  # an undefined distance is never within a tolerance
+
+
+def test_the_command_line_exit_codes_and_formats(tmp_path, capsys):
+    from symcheck.cli import main
+
+    a, b, _ = _zoo_pair(tmp_path, TRANSFORMER)
+    assert main(["diff", str(a), str(b), "--model", TRANSFORMER]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: same-up-to-permutation (exact" in out and "after 0" in out
+    other = tmp_path / "other"
+    other.mkdir()
+    c, _, _ = _zoo_pair(other, TRANSFORMER, seed=2)
+    assert main(["diff", str(a), str(c), "--model", TRANSFORMER, "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["verdict"] == "different" and data["exit_code"] == 1
+    assert main(["diff", str(a), str(a), "--model", "mlp"]) == 2
+    assert "is not a parameter of the model" in capsys.readouterr().err
