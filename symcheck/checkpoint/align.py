@@ -41,7 +41,6 @@ then the query heads inside one group) compose on the current frame.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -51,13 +50,27 @@ from scipy.optimize import linear_sum_assignment
 from symcheck.checkpoint.dtypes import decode
 from symcheck.checkpoint.families import Member, Space
 from symcheck.checkpoint.store import Store
+from symcheck.checkpoint.windows import WINDOW
 
-__all__ = ["RELAX_BLOCK", "Alignment", "EntryMember", "Matching", "cost_matrix", "weight_matching"]
+__all__ = [
+    "INVARIANT_ELEMENTS",
+    "RELAX_BLOCK",
+    "RELAX_UNITS",
+    "Alignment",
+    "EntryMember",
+    "Matching",
+    "cost_matrix",
+    "weight_matching",
+]
 
 NDArray = np.ndarray
 
 #: Largest block scored up to a permutation of its rows (:func:`_relaxed`).
 RELAX_BLOCK = 256
+#: Largest ``units x block`` scored that way (its Gram tensor has that many squared entries).
+RELAX_UNITS = 4096
+#: Largest member (elements) in the sorted-entries cost that starts the descent.
+INVARIANT_ELEMENTS = 1 << 25
 #: A permutation must raise the matched sum by this fraction to be accepted.
 _GAIN = 1e-9
 
@@ -94,20 +107,41 @@ class Alignment:
     index: dict[tuple[str, int], NDArray] = field(default_factory=dict)
     outer: dict[tuple[str, int], int] = field(default_factory=dict)
 
-    def bits(self, store: Store, name: str) -> NDArray:
-        """The aligned tensor ``name`` of B as stored bit patterns (a copy)."""
+    def bits(
+        self, store: Store, name: str, *, select: tuple[int, NDArray] | None = None
+    ) -> NDArray:
+        """The aligned tensor ``name`` of B as stored bit patterns (a copy).
+
+        ``select=(axis, positions)`` keeps only those aligned positions of
+        ``axis`` (a unit's rows, a window of rows), without gathering the
+        rest of the tensor first.
+        """
         with store.bits(self.source.get(name, name)) as raw:
+            per_entry = {
+                axis: g
+                for axis in range(raw.ndim)
+                if (g := self.index.get((name, axis))) is not None and g.ndim == 2
+            }
+            late = select is not None and select[0] in per_entry
             out = raw
+            if select is not None and not late:
+                axis, positions = select
+                gather = self.index.get((name, axis))
+                out = np.take(out, positions if gather is None else gather[positions], axis=axis)
             for axis in range(raw.ndim):
                 gather = self.index.get((name, axis))
-                if gather is not None and gather.ndim == 1:
+                skip = select is not None and not late and axis == select[0]
+                if gather is not None and gather.ndim == 1 and not skip:
                     out = np.take(out, gather, axis=axis)
-            for axis in range(raw.ndim):
-                gather = self.index.get((name, axis))
-                if gather is not None and gather.ndim == 2:
-                    shape = [1] * raw.ndim
-                    shape[self.outer[(name, axis)]], shape[axis] = gather.shape
-                    out = np.take_along_axis(out, gather.reshape(shape), axis=axis)
+            for axis, gather in per_entry.items():
+                outer = self.outer[(name, axis)]
+                if select is not None and not late and outer == select[0]:
+                    gather = gather[select[1]]
+                shape = [1] * raw.ndim
+                shape[outer], shape[axis] = gather.shape
+                out = np.take_along_axis(out, gather.reshape(shape), axis=axis)
+            if late:
+                out = np.take(out, select[1], axis=select[0])
             return np.array(out)
 
     def permute(self, space: Space, perm: NDArray) -> None:
@@ -192,20 +226,26 @@ class Alignment:
                     self.outer[(name, axis)] = outer
 
 
-def _unit_values(values: NDArray, member: Member, n: int) -> NDArray:
-    """``(n, block, rest)``: the entries of every unit of ``member`` in ``values``."""
+def _select(member: Member, n: int) -> tuple[int, NDArray]:
+    """The axis and positions of every unit of ``member`` (unit-major, block-minor)."""
+    assert member.axis is not None
+    return member.axis, _units(member, n).ravel()
+
+
+def _unit_bits(bits: NDArray, member: Member, n: int) -> NDArray:
+    """``(n, block, rest)`` stored bits of the units, from bits already cut to their positions."""
     axis = member.axis
     assert axis is not None
     if isinstance(member, EntryMember):
-        values = np.take(values, member.entry, axis=member.outer_axis)
+        bits = np.take(bits, member.entry, axis=member.outer_axis)
         axis -= axis > member.outer_axis
-    units = _units(member, n)
-    return np.moveaxis(values, axis, 0)[units.ravel()].reshape(n, member.block, -1)
+    return np.moveaxis(bits, axis, 0).reshape(n, member.block, -1)
 
 
-def _values(bits: NDArray, store: Store, name: str) -> NDArray:
-    """Exact float64 values of stored bits; NaN and Inf count as 0 in a cost."""
-    values = decode(bits, store.tensors[name].dtype, wide=True)
+def _decoded(bits: NDArray, store: Store, name: str, *, wide: bool = True) -> NDArray:
+    """Exact values of stored bits (float64, or float32 when not ``wide``); NaN and Inf
+    count as 0 in a cost."""
+    values = decode(bits, store.tensors[name].dtype, wide=wide)
     return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
 
 
@@ -217,36 +257,50 @@ def cost_matrix(
     With ``invariant``, :math:`\sum \langle \mathrm{sort}(v^A_i), \mathrm{sort}(v^B_j)\rangle`
     per member: the sorted entries of a unit do not depend on how any other
     space (or the unit's own block) is permuted, so this cost needs no other
-    space aligned; it starts the descent (module docstring). Each tensor is
-    read once per call, however many members use it; only the tensors of
-    this space are held (decoded) at a time.
+    space aligned; it starts the descent (module docstring). A member larger
+    than :data:`INVARIANT_ELEMENTS` is left out of that cost (sorting needs
+    all of it decoded at once).
+
+    Memory: one member at a time, its units' entries in the stored dtype
+    (A's and B's), decoded to float64 one window of about
+    :data:`~symcheck.checkpoint.windows.WINDOW` elements at a time.
     """
     n = space.width
     cost = np.zeros((n, n))
-    by_tensor: dict[str, list[Member]] = defaultdict(list)
     for member in space.members:
         if member.axis is None:
             cost += _whole_cost(member, a, b, alignment, invariant=invariant)
-        else:
-            by_tensor[member.tensors[0]].append(member)
-    for name, members in by_tensor.items():
+            continue
+        name = member.tensors[0]
+        select = _select(member, n)
         with a.bits(name) as raw:
-            va = _values(raw, a, name)
-        vb = _values(alignment.bits(b, name), b, name)
-        for member in members:
-            ua, ub = _unit_values(va, member, n), _unit_values(vb, member, n)
-            if invariant:
-                cost += np.sort(ua.reshape(n, -1), axis=1) @ np.sort(ub.reshape(n, -1), axis=1).T
-            elif 1 < member.block <= RELAX_BLOCK:
-                cost += _relaxed(ua, ub)
+            ua = _unit_bits(np.take(raw, select[1], axis=select[0]), member, n)
+        ub = _unit_bits(alignment.bits(b, name, select=select), member, n)
+        if invariant:
+            if ua.size <= INVARIANT_ELEMENTS:
+                sa = np.sort(_decoded(ua, a, name, wide=False).reshape(n, -1), axis=1)
+                sb = np.sort(_decoded(ub, b, name, wide=False).reshape(n, -1), axis=1)
+                cost += sa.astype(np.float64) @ sb.T.astype(np.float64)
+            continue
+        relaxed = 1 < member.block <= RELAX_BLOCK and n * member.block <= RELAX_UNITS
+        gram = np.zeros((n, member.block, n, member.block)) if relaxed else None
+        step = max(1, WINDOW // max(1, n * member.block))
+        for lo in range(0, ua.shape[2], step):
+            xa = _decoded(ua[:, :, lo : lo + step], a, name)
+            xb = _decoded(ub[:, :, lo : lo + step], b, name)
+            if gram is not None:
+                gram += np.einsum("ikr,jlr->ikjl", xa, xb)
             else:
-                cost += ua.reshape(n, -1) @ ub.reshape(n, -1).T
+                cost += xa.reshape(n, -1) @ xb.reshape(n, -1).T
+        if gram is not None:
+            cost += _relaxed(gram)
     return cost
 
 
-def _relaxed(ua: NDArray, ub: NDArray) -> NDArray:
+def _relaxed(gram: NDArray) -> NDArray:
     r"""Block units: :math:`C_{ij} = \max_P \langle X_i, P Y_j\rangle` over permutations ``P``
-    of the block's rows (``X_i``: unit ``i``'s block in A, ``(block, m)``).
+    of the block's rows (``X_i``: unit ``i``'s block in A; ``gram[i, k, j, l]`` is
+    :math:`\langle X_{ik}, Y_{jl}\rangle`).
 
     A head's query-key and value-output dims are spaces of their own, aligned
     after the heads; scoring a pair of heads as if those dims were already
@@ -254,29 +308,47 @@ def _relaxed(ua: NDArray, ub: NDArray) -> NDArray:
     descent otherwise stalls in a local optimum). Only a cost: the
     permutation applied is still checked exactly.
     """
-    n = ua.shape[0]
+    n = gram.shape[0]
     cost = np.empty((n, n))
     for i in range(n):
-        inner = np.einsum("km,jlm->jkl", ua[i], ub)
         for j in range(n):
-            rows, cols = linear_sum_assignment(inner[j], maximize=True)
-            cost[i, j] = inner[j][rows, cols].sum()
+            inner = gram[i, :, j, :]
+            rows, cols = linear_sum_assignment(inner, maximize=True)
+            cost[i, j] = inner[rows, cols].sum()
     return cost
 
 
 def _whole_cost(
     member: Member, a: Store, b: Store, alignment: Alignment, *, invariant: bool
 ) -> NDArray:
-    """Inner products of whole tensors (one per unit, e.g. an expert's ``w1``)."""
-    rows_a, rows_b = [], []
-    for name in member.tensors:
-        with a.bits(name) as raw:
-            rows_a.append(_values(raw, a, name).ravel())
-        rows_b.append(_values(alignment.bits(b, name), b, name).ravel())
-    ua, ub = np.stack(rows_a), np.stack(rows_b)
+    """Inner products of whole tensors (one per unit, e.g. an expert's ``w1``), read one
+    window of rows of every tensor at a time."""
+    names = member.tensors
+    n, shape = len(names), alignment.shapes[names[0]]
     if invariant:
-        ua, ub = np.sort(ua, axis=1), np.sort(ub, axis=1)
-    return ua @ ub.T
+        size = n * math.prod(shape)
+        if size > INVARIANT_ELEMENTS or not shape:
+            return np.zeros((n, n))
+        rows_a, rows_b = [], []
+        for name in names:
+            with a.bits(name) as raw:
+                rows_a.append(np.sort(_decoded(raw, a, name, wide=False).ravel()))
+            rows_b.append(np.sort(_decoded(alignment.bits(b, name), b, name, wide=False).ravel()))
+        return np.stack(rows_a).astype(np.float64) @ np.stack(rows_b).T.astype(np.float64)
+    cost = np.zeros((n, n))
+    if not shape:
+        return cost
+    per_row = max(1, math.prod(shape[1:]))
+    step = max(1, WINDOW // max(1, n * per_row))
+    for lo in range(0, shape[0], step):
+        window = np.arange(lo, min(shape[0], lo + step))
+        xa, xb = [], []
+        for name in names:
+            with a.bits(name) as raw:
+                xa.append(_decoded(raw[lo : lo + step], a, name).ravel())
+            xb.append(_decoded(alignment.bits(b, name, select=(0, window)), b, name).ravel())
+        cost += np.stack(xa) @ np.stack(xb).T
+    return cost
 
 
 @dataclass(frozen=True)
