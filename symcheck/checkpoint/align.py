@@ -41,7 +41,7 @@ then the query heads inside one group) compose on the current frame.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,12 +54,14 @@ from symcheck.checkpoint.windows import WINDOW
 
 __all__ = [
     "INVARIANT_ELEMENTS",
+    "QUANTILES",
     "RELAX_BLOCK",
     "RELAX_UNITS",
     "Alignment",
     "EntryMember",
     "Matching",
     "cost_matrix",
+    "sweep_work",
     "weight_matching",
 ]
 
@@ -71,6 +73,8 @@ RELAX_BLOCK = 256
 RELAX_UNITS = 4096
 #: Largest member (elements) in the sorted-entries cost that starts the descent.
 INVARIANT_ELEMENTS = 1 << 25
+#: Order statistics per unit and member in the starting pass (:func:`_sketch_distances`).
+QUANTILES = 64
 #: A permutation must raise the matched sum by this fraction to be accepted.
 _GAIN = 1e-9
 
@@ -246,6 +250,8 @@ def _decoded(bits: NDArray, store: Store, name: str, *, wide: bool = True) -> ND
     """Exact values of stored bits (float64, or float32 when not ``wide``); NaN and Inf
     count as 0 in a cost."""
     values = decode(bits, store.tensors[name].dtype, wide=wide)
+    if np.isfinite(values).all():
+        return values
     return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
 
 
@@ -254,10 +260,11 @@ def cost_matrix(
 ) -> NDArray:
     r"""``C[i, j]``: :math:`\sum \langle v^A_i, v^B_j\rangle` over the space's members.
 
-    With ``invariant``, :math:`\sum \langle \mathrm{sort}(v^A_i), \mathrm{sort}(v^B_j)\rangle`
-    per member: the sorted entries of a unit do not depend on how any other
-    space (or the unit's own block) is permuted, so this cost needs no other
-    space aligned; it starts the descent (module docstring). A member larger
+    With ``invariant``, minus the squared distances of the units' quantiles per
+    member (:func:`_sketch_distances`): the multiset of a unit's entries does
+    not depend on how any other space (or the unit's own block) is permuted,
+    so this cost needs no other space aligned; it starts the descent (module
+    docstring). A member larger
     than :data:`INVARIANT_ELEMENTS` is left out of that cost (sorting needs
     all of it decoded at once).
 
@@ -278,9 +285,10 @@ def cost_matrix(
         ub = _unit_bits(alignment.bits(b, name, select=select), member, n)
         if invariant:
             if ua.size <= INVARIANT_ELEMENTS:
-                sa = np.sort(_decoded(ua, a, name, wide=False).reshape(n, -1), axis=1)
-                sb = np.sort(_decoded(ub, b, name, wide=False).reshape(n, -1), axis=1)
-                cost += sa.astype(np.float64) @ sb.T.astype(np.float64)
+                cost -= _sketch_distances(
+                    _decoded(ua, a, name, wide=False).reshape(n, -1),
+                    _decoded(ub, b, name, wide=False).reshape(n, -1),
+                )
             continue
         relaxed = 1 < member.block <= RELAX_BLOCK and n * member.block <= RELAX_UNITS
         gram = np.zeros((n, member.block, n, member.block)) if relaxed else None
@@ -289,12 +297,30 @@ def cost_matrix(
             xa = _decoded(ua[:, :, lo : lo + step], a, name)
             xb = _decoded(ub[:, :, lo : lo + step], b, name)
             if gram is not None:
-                gram += np.einsum("ikr,jlr->ikjl", xa, xb)
+                rows = n * member.block
+                gram += (xa.reshape(rows, -1) @ xb.reshape(rows, -1).T).reshape(gram.shape)
             else:
                 cost += xa.reshape(n, -1) @ xb.reshape(n, -1).T
         if gram is not None:
             cost += _relaxed(gram)
     return cost
+
+
+def _sketch_distances(xa: NDArray, xb: NDArray) -> NDArray:
+    r"""``D[i, j] = |q(x^A_i) - q(x^B_j)|^2``: squared distances of the units' quantiles.
+
+    :math:`q(x)` is :data:`QUANTILES` evenly spaced order statistics of a
+    unit's entries (all of them when it has fewer): a function of the
+    multiset of entries only, so of no permutation of any axis. A permuted
+    copy has ``D = 0`` at the true pair, the row minimum, which also makes
+    the assignment fast (a cost of sorted inner products is nearly constant
+    across pairs: slow to solve and easily wrong).
+    """
+    m = xa.shape[1]
+    picks = np.unique(np.linspace(0, m - 1, min(m, QUANTILES)).round().astype(np.intp))
+    qa = np.sort(xa, axis=1)[:, picks].astype(np.float64)
+    qb = np.sort(xb, axis=1)[:, picks].astype(np.float64)
+    return (qa * qa).sum(1)[:, None] + (qb * qb).sum(1)[None, :] - 2 * qa @ qb.T
 
 
 def _relaxed(gram: NDArray) -> NDArray:
@@ -326,15 +352,14 @@ def _whole_cost(
     names = member.tensors
     n, shape = len(names), alignment.shapes[names[0]]
     if invariant:
-        size = n * math.prod(shape)
-        if size > INVARIANT_ELEMENTS or not shape:
+        if n * math.prod(shape) > INVARIANT_ELEMENTS or not shape:
             return np.zeros((n, n))
         rows_a, rows_b = [], []
         for name in names:
             with a.bits(name) as raw:
-                rows_a.append(np.sort(_decoded(raw, a, name, wide=False).ravel()))
-            rows_b.append(np.sort(_decoded(alignment.bits(b, name), b, name, wide=False).ravel()))
-        return np.stack(rows_a).astype(np.float64) @ np.stack(rows_b).T.astype(np.float64)
+                rows_a.append(_decoded(raw, a, name, wide=False).ravel())
+            rows_b.append(_decoded(alignment.bits(b, name), b, name, wide=False).ravel())
+        return -_sketch_distances(np.stack(rows_a), np.stack(rows_b))
     cost = np.zeros((n, n))
     if not shape:
         return cost
@@ -358,8 +383,13 @@ class Matching:
     alignment: Alignment
     #: Per space id: unit ``j`` of A is unit ``permutation[j]`` of B (see ``permutation``).
     permutations: dict[str, tuple[int, ...] | None]
+    #: Sweeps of the descent run.
     iterations: int
-    converged: bool
+    #: ``not needed`` (the starting pass was exact), ``converged``, ``stopped`` (the
+    #: iteration limit) or ``skipped`` (one sweep would exceed the work limit).
+    descent: str
+    #: Multiply-adds of one sweep (:func:`sweep_work`).
+    work: int
 
 
 def _outer_first(space: Space) -> tuple[bool, float]:
@@ -380,20 +410,53 @@ def _step(space: Space, a: Store, b: Store, alignment: Alignment, *, invariant: 
     return False
 
 
+def sweep_work(spaces: Sequence[Space], shapes: Mapping[str, tuple[int, ...]]) -> int:
+    """Multiply-adds of one sweep of the descent: width times entries, summed over spaces."""
+    total = 0
+    for space in spaces:
+        for m in space.members:
+            size = math.prod(shapes[m.tensors[0]])
+            if m.axis is None:
+                total += space.width * size * len(m.tensors)
+            else:
+                total += space.width * size * space.width * m.block // shapes[m.tensors[0]][m.axis]
+    return total
+
+
 def weight_matching(
-    spaces: Sequence[Space], a: Store, b: Store, *, seed: int, max_iterations: int
+    spaces: Sequence[Space],
+    a: Store,
+    b: Store,
+    *,
+    seed: int,
+    max_iterations: int,
+    max_work: int,
+    exact: Callable[[Alignment], bool],
 ) -> Matching:
-    """Coordinate descent over ``spaces`` (module docstring); at most ``max_iterations`` sweeps."""
+    """The starting pass, then the descent (module docstring).
+
+    The descent is not run when ``exact(alignment)`` says the starting pass
+    already made B equal to A, nor when one sweep would cost more than
+    ``max_work`` multiply-adds (:func:`sweep_work`); it stops after
+    ``max_iterations`` sweeps.
+    """
     alignment = Alignment({n: r.shape for n, r in a.tensors.items()})
     for space in sorted(spaces, key=_outer_first):
         _step(space, a, b, alignment, invariant=True)
+    work = sweep_work(spaces, alignment.shapes)
+    if not spaces or exact(alignment):
+        descent = "not needed"
+    elif work > max_work:
+        descent = "skipped"
+    else:
+        descent = "stopped"
     rng = np.random.default_rng(seed)
-    sweeps, converged = 0, not spaces
-    while spaces and sweeps < max_iterations and not converged:
+    sweeps = 0
+    while descent == "stopped" and sweeps < max_iterations:
         sweeps += 1
-        converged = True
+        changed = False
         for k in rng.permutation(len(spaces)):
-            if _step(spaces[int(k)], a, b, alignment, invariant=False):
-                converged = False
+            changed = _step(spaces[int(k)], a, b, alignment, invariant=False) or changed
+        descent = "stopped" if changed else "converged"
     permutations = {s.id: alignment.permutation(s) for s in spaces}
-    return Matching(alignment, permutations, sweeps, converged)
+    return Matching(alignment, permutations, sweeps, descent, work)

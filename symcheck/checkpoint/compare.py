@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from symcheck.checkpoint.align import weight_matching
+from symcheck.checkpoint.align import Alignment, weight_matching
 from symcheck.checkpoint.audit import _config, _label
 from symcheck.checkpoint.diff_spaces import (
     Architecture,
@@ -147,7 +147,9 @@ class DiffReport:
     spaces: tuple[SpaceDiff, ...]
     parameters: tuple[ParameterDiff, ...]
     iterations: int
-    converged: bool
+    #: ``not needed``, ``converged``, ``stopped`` or ``skipped`` (see ``align.Matching``).
+    descent: str
+    work: int
     tolerance: float | None
     seed: int
 
@@ -197,7 +199,8 @@ class DiffReport:
             "exact": self.exact,
             "tolerance": self.tolerance,
             "iterations": self.iterations,
-            "converged": self.converged,
+            "descent": self.descent,
+            "sweep_work": self.work,
             "seed": self.seed,
             "spaces": [s.to_dict() for s in self.spaces],
             "tensors_compared": [p.to_dict() for p in self.parameters],
@@ -291,6 +294,18 @@ def _compare(a: Store, b: Store, name: str, aligned: np.ndarray) -> ParameterDif
     return ParameterDiff(name, dtype.name, ref.shape, norm_a, diff_before, diff_after, bool(equal))
 
 
+def _all_equal(a: Store, b: Store, alignment: Alignment) -> bool:
+    """Every tensor of B, aligned, equals A's (canonical bits); stops at the first that differs."""
+    for name, ref in a.tensors.items():
+        with a.bits(name) as xa:
+            aligned = alignment.bits(b, name)
+            if not np.array_equal(
+                canonical_bits(xa, ref.dtype), canonical_bits(aligned, ref.dtype)
+            ):
+                return False
+    return True
+
+
 def _relative(diff2: float, norm2: float) -> float | None:
     if norm2 > 0:
         return math.sqrt(diff2 / norm2)
@@ -330,7 +345,13 @@ def diff(
         _check_widths(arch.spaces, limits)
         movable = [s for s in arch.spaces if s.unsound is None and s.width > 1]
         matching = weight_matching(
-            movable, sa, sb, seed=seed, max_iterations=limits.diff_iterations
+            movable,
+            sa,
+            sb,
+            seed=seed,
+            max_iterations=limits.diff_iterations,
+            max_work=int(limits.diff_work),
+            exact=lambda alignment: _all_equal(sa, sb, alignment),
         )
         spaces = tuple(
             SpaceDiff(
@@ -356,7 +377,8 @@ def diff(
         spaces,
         params,
         matching.iterations,
-        matching.converged,
+        matching.descent,
+        matching.work,
         None if tolerance is None else float(tolerance),
         seed,
     )
@@ -400,7 +422,13 @@ def _verdict_text(r: DiffReport) -> str:
 
 def _text(r: DiffReport) -> str:
     aligned = sum(s.aligned for s in r.spaces)
-    sweeps = "converged" if r.converged else "stopped (iteration limit)"
+    sweeps = {
+        "not needed": "not needed (the quantile pass aligned B exactly)",
+        "converged": f"converged after {r.iterations} sweep(s) (seed {r.seed})",
+        "stopped": f"stopped (iteration limit) after {r.iterations} sweep(s) (seed {r.seed})",
+        "skipped": f"skipped: one sweep would take {r.work:.3g} multiply-adds, beyond "
+        "Limits.diff_work; aligned by the quantile pass only",
+    }[r.descent]
     out = [
         f"A: {r.a}; B: {r.b}; {len(r.parameters)} tensors",
         f"unit spaces: {r.architecture}: {len(r.spaces)} spaces, {aligned} aligned",
@@ -408,7 +436,7 @@ def _text(r: DiffReport) -> str:
     if r.note:
         out.append(r.note)
     if r.spaces:
-        out.append(f"weight matching: {sweeps} after {r.iterations} sweep(s) (seed {r.seed})")
+        out.append(f"weight matching: {sweeps}")
     out.append(f"relative distance |A-B|/|A|: before {_num(r.before)}, after {_num(r.after)}")
     out.append("verdict: " + _verdict_text(r))
     listed = [s for s in r.spaces if s.moved or not s.aligned]

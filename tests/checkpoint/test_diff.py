@@ -51,6 +51,8 @@ def test_a_zoo_transformer_permuted_in_every_space_is_the_same_network(tmp_path)
     assert report.verdict == "same-up-to-permutation" and report.exact and report.exit_code == 0
     assert report.after == 0 and report.before > 0.5
     assert all(p.equal and p.after == 0 for p in report.parameters)
+    # the quantile pass alone aligned it: the descent was not needed
+    assert report.descent == "not needed" and report.iterations == 0
     found = {s.id: s.permutation for s in report.spaces}
     # apply_permutation: B unit j = A unit perm[j]; the report: A unit j = B unit p[j].
     for name in ("b0.gate", "b1.gate", "stream"):
@@ -351,15 +353,32 @@ def test_limits_are_checked_before_any_work(tmp_path, monkeypatch):
         diff(a, b, model=TRANSFORMER, limits=Limits(diff_width=16))
 
 
+def test_the_work_limit_skips_the_descent_and_says_so(tmp_path):
+    a, b, _ = _zoo_pair(tmp_path, TRANSFORMER)
+    rng = np.random.default_rng(9)
+    from safetensors.numpy import load_file
+
+    noisy = {
+        k: v + 1e-4 * np.float32(rng.standard_normal(v.shape)) for k, v in load_file(str(b)).items()
+    }
+    b = _save(tmp_path / "noisy.safetensors", noisy)
+    full = diff(a, b, model=TRANSFORMER)
+    assert full.descent == "converged" and full.work > 0
+    capped = diff(a, b, model=TRANSFORMER, limits=Limits(diff_work=full.work - 1))
+    assert capped.descent == "skipped" and capped.iterations == 0
+    assert "beyond Limits.diff_work; aligned by the quantile pass only" in capped.text()
+    assert capped.verdict == "different" and capped.after < 1e-3  # the quantile pass found it
+
+
 def test_the_iteration_limit_bounds_the_sweeps_and_the_verdict_stays_checked(tmp_path):
     a, _, _ = _zoo_pair(tmp_path, TRANSFORMER, seed=1)
     other = tmp_path / "other"
     other.mkdir()
     c, _, _ = _zoo_pair(other, TRANSFORMER, seed=2)
     free = diff(a, c, model=TRANSFORMER)
-    assert free.converged and free.iterations > 1  # unrelated weights need several sweeps
+    assert free.descent == "converged" and free.iterations > 1  # several sweeps needed
     capped = diff(a, c, model=TRANSFORMER, limits=Limits(diff_iterations=1))
-    assert capped.iterations == 1 and not capped.converged
+    assert capped.iterations == 1 and capped.descent == "stopped"
     assert capped.verdict == "different" and not capped.exact
     assert "stopped (iteration limit) after 1 sweep(s)" in capped.text()
 
