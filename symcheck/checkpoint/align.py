@@ -20,12 +20,12 @@ matched sum, so ties between equal units cannot make the descent cycle.
 
 Started from the identity, the descent matches every space on noise (the
 other spaces are not aligned yet) and stalls. So it starts from one pass,
-outer spaces first, that matches units on their *sorted* entries per member,
-:math:`\sum \langle \mathrm{sort}(v^A_i), \mathrm{sort}(v^B_j)\rangle`: the
-multiset of a unit's entries does not depend on how the other spaces are
-permuted, and the true match maximises this sum (rearrangement inequality
-and Cauchy-Schwarz), so a permuted copy is aligned by this pass alone.
-A unit made of a block of rows (a head) is scored in the descent as if its
+outer spaces first, that compares units on quantiles of their entries per
+member (:func:`_sketch_distances`): the multiset of a unit's entries does
+not depend on how the other spaces are permuted, and a permuted copy has
+distance 0 at the true pair, so this pass alone aligns it; the descent then
+runs only if B is not yet equal to A and one sweep fits the work limit. A
+unit made of a block of rows (a head) is scored in the descent as if its
 inner dims were aligned already (:func:`_relaxed`).
 
 This is a heuristic: it finds *a* permutation. Whether B permuted by it
