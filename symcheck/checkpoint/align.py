@@ -41,7 +41,7 @@ then the query heads inside one group) compose on the current frame.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -146,7 +146,7 @@ class Alignment:
                 out = np.take_along_axis(out, gather.reshape(shape), axis=axis)
             if late:
                 out = np.take(out, select[1], axis=select[0])
-            return np.array(out)
+            return np.array(out) if out is raw else out  # a gather already copied
 
     def permute(self, space: Space, perm: NDArray) -> None:
         """Aligned unit ``j`` of ``space`` becomes the aligned unit ``perm[j]`` of before."""
@@ -236,14 +236,24 @@ def _select(member: Member, n: int) -> tuple[int, NDArray]:
     return member.axis, _units(member, n).ravel()
 
 
-def _unit_bits(bits: NDArray, member: Member, n: int) -> NDArray:
-    """``(n, block, rest)`` stored bits of the units, from bits already cut to their positions."""
+def _unit_bits(bits: NDArray, member: Member) -> NDArray:
+    """The units' stored bits, cut to their positions, with the units' axis first (a view)."""
     axis = member.axis
     assert axis is not None
     if isinstance(member, EntryMember):
         bits = np.take(bits, member.entry, axis=member.outer_axis)
         axis -= axis > member.outer_axis
-    return np.moveaxis(bits, axis, 0).reshape(n, member.block, -1)
+    bits = np.moveaxis(bits, axis, 0)
+    return bits.reshape(bits.shape[0], 1) if bits.ndim == 1 else bits
+
+
+def _windows(units: NDArray, n: int, block: int) -> Iterator[NDArray]:
+    """``(n, block, w)`` pieces of ``units`` (units' axis first), along its second axis,
+    about :data:`~symcheck.checkpoint.windows.WINDOW` elements each (copies)."""
+    per = max(1, math.prod(units.shape[2:]))
+    step = max(1, WINDOW // max(1, n * block * per))
+    for lo in range(0, units.shape[1], step):
+        yield np.ascontiguousarray(units[:, lo : lo + step]).reshape(n, block, -1)
 
 
 def _decoded(bits: NDArray, store: Store, name: str, *, wide: bool = True) -> NDArray:
@@ -264,9 +274,8 @@ def cost_matrix(
     member (:func:`_sketch_distances`): the multiset of a unit's entries does
     not depend on how any other space (or the unit's own block) is permuted,
     so this cost needs no other space aligned; it starts the descent (module
-    docstring). A member larger
-    than :data:`INVARIANT_ELEMENTS` is left out of that cost (sorting needs
-    all of it decoded at once).
+    docstring). A member larger than :data:`INVARIANT_ELEMENTS` is left out
+    of that cost (sorting needs all of it decoded at once).
 
     Memory: one member at a time, its units' entries in the stored dtype
     (A's and B's), decoded to float64 one window of about
@@ -281,8 +290,8 @@ def cost_matrix(
         name = member.tensors[0]
         select = _select(member, n)
         with a.bits(name) as raw:
-            ua = _unit_bits(np.take(raw, select[1], axis=select[0]), member, n)
-        ub = _unit_bits(alignment.bits(b, name, select=select), member, n)
+            ua = _unit_bits(np.take(raw, select[1], axis=select[0]), member)
+        ub = _unit_bits(alignment.bits(b, name, select=select), member)
         if invariant:
             if ua.size <= INVARIANT_ELEMENTS:
                 cost -= _sketch_distances(
@@ -292,10 +301,9 @@ def cost_matrix(
             continue
         relaxed = 1 < member.block <= RELAX_BLOCK and n * member.block <= RELAX_UNITS
         gram = np.zeros((n, member.block, n, member.block)) if relaxed else None
-        step = max(1, WINDOW // max(1, n * member.block))
-        for lo in range(0, ua.shape[2], step):
-            xa = _decoded(ua[:, :, lo : lo + step], a, name)
-            xb = _decoded(ub[:, :, lo : lo + step], b, name)
+        pieces = zip(_windows(ua, n, member.block), _windows(ub, n, member.block))
+        for pa, pb in pieces:
+            xa, xb = _decoded(pa, a, name), _decoded(pb, b, name)
             if gram is not None:
                 rows = n * member.block
                 gram += (xa.reshape(rows, -1) @ xb.reshape(rows, -1).T).reshape(gram.shape)
