@@ -360,7 +360,7 @@ def diff(
                 s.label,
                 s.width,
                 matching.permutations.get(s.id, tuple(range(s.width))),
-                s.id in matching.permutations,
+                s.unsound is None,
                 s.unsound,
             )
             for s in arch.spaces

@@ -515,3 +515,13 @@ def test_the_command_line_exit_codes_and_formats(tmp_path, capsys):
     assert data["verdict"] == "different" and data["exit_code"] == 1
     assert main(["diff", str(a), str(a), "--model", "mlp"]) == 2
     assert "is not a parameter of the model" in capsys.readouterr().err
+
+
+def test_a_space_of_one_unit_is_aligned_trivially(tmp_path):
+    rng = np.random.default_rng(0)
+    w = {"0.weight": rng.standard_normal((1, 3)), "2.weight": rng.standard_normal((2, 1))}
+    np.savez(tmp_path / "a.npz", **w)
+    report = diff(tmp_path / "a.npz", tmp_path / "a.npz")
+    (space,) = report.spaces
+    assert space.width == 1 and space.aligned and space.reason is None
+    assert space.permutation == (0,) and report.exact and "not aligned" not in report.text()
