@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg.blas import dgemm
 from scipy.optimize import linear_sum_assignment
 
 from symcheck.checkpoint.dtypes import decode
@@ -283,9 +284,13 @@ def cost_matrix(
     """
     n = space.width
     cost = np.zeros((n, n))
+    sketches: list[tuple[NDArray, NDArray]] = []
     for member in space.members:
         if member.axis is None:
-            cost += _whole_cost(member, a, b, alignment, invariant=invariant)
+            if invariant:
+                sketches += _whole_sketches(member, a, b, alignment)
+            else:
+                _whole_cost(member, a, b, alignment, cost)
             continue
         name = member.tensors[0]
         select = _select(member, n)
@@ -294,9 +299,11 @@ def cost_matrix(
         ub = _unit_bits(alignment.bits(b, name, select=select), member)
         if invariant:
             if ua.size <= INVARIANT_ELEMENTS:
-                cost -= _sketch_distances(
-                    _decoded(ua, a, name, wide=False).reshape(n, -1),
-                    _decoded(ub, b, name, wide=False).reshape(n, -1),
+                sketches.append(
+                    (
+                        _quantiles(_decoded(ua, a, name, wide=False).reshape(n, -1)),
+                        _quantiles(_decoded(ub, b, name, wide=False).reshape(n, -1)),
+                    )
                 )
             continue
         relaxed = 1 < member.block <= RELAX_BLOCK and n * member.block <= RELAX_UNITS
@@ -308,27 +315,42 @@ def cost_matrix(
                 rows = n * member.block
                 gram += (xa.reshape(rows, -1) @ xb.reshape(rows, -1).T).reshape(gram.shape)
             else:
-                cost += xa.reshape(n, -1) @ xb.reshape(n, -1).T
+                _accumulate(cost, xa.reshape(n, -1), xb.reshape(n, -1))
         if gram is not None:
             cost += _relaxed(gram)
+    if sketches:
+        qa = np.concatenate([q for q, _ in sketches], axis=1)
+        qb = np.concatenate([q for _, q in sketches], axis=1)
+        np.add((qa * qa).sum(1)[:, None], (qb * qb).sum(1)[None, :], out=cost)
+        np.negative(cost, out=cost)
+        _accumulate(cost, qa, qb, alpha=2.0)
     return cost
 
 
-def _sketch_distances(xa: NDArray, xb: NDArray) -> NDArray:
-    r"""``D[i, j] = |q(x^A_i) - q(x^B_j)|^2``: squared distances of the units' quantiles.
+def _accumulate(cost: NDArray, xa: NDArray, xb: NDArray, *, alpha: float = 1.0) -> None:
+    """``cost += alpha * xa @ xb.T`` in place (BLAS ``dgemm`` with ``beta = 1``: no n x n
+    temporary)."""
+    xa, xb = np.ascontiguousarray(xa, dtype=np.float64), np.ascontiguousarray(xb, dtype=np.float64)
+    # cost.T is Fortran-ordered, so dgemm writes into it: cost.T += alpha * xb @ xa.T
+    out = dgemm(alpha, xb, xa, beta=1.0, c=cost.T, overwrite_c=True, trans_b=True)
+    if not np.shares_memory(out, cost):  # not expected; correct either way
+        cost[...] = out.T
 
-    :math:`q(x)` is :data:`QUANTILES` evenly spaced order statistics of a
-    unit's entries (all of them when it has fewer): a function of the
-    multiset of entries only, so of no permutation of any axis. A permuted
-    copy has ``D = 0`` at the true pair, the row minimum, which also makes
-    the assignment fast (a cost of sorted inner products is nearly constant
-    across pairs: slow to solve and easily wrong).
+
+def _quantiles(x: NDArray) -> NDArray:
+    r""":data:`QUANTILES` evenly spaced order statistics of every row of ``x`` (all of
+    them when it has fewer), float64.
+
+    A function of the multiset of a unit's entries only, so of no permutation
+    of any axis. The starting pass scores a pair by minus the squared
+    distance of these vectors (summed over members): a permuted copy has 0 at
+    the true pair, the row maximum, which also makes the assignment fast (a
+    cost of sorted inner products is nearly constant across pairs: slow to
+    solve and easily wrong).
     """
-    m = xa.shape[1]
+    m = x.shape[1]
     picks = np.unique(np.linspace(0, m - 1, min(m, QUANTILES)).round().astype(np.intp))
-    qa = np.sort(xa, axis=1)[:, picks].astype(np.float64)
-    qb = np.sort(xb, axis=1)[:, picks].astype(np.float64)
-    return (qa * qa).sum(1)[:, None] + (qb * qb).sum(1)[None, :] - 2 * qa @ qb.T
+    return np.sort(x, axis=1)[:, picks].astype(np.float64)
 
 
 def _relaxed(gram: NDArray) -> NDArray:
@@ -352,25 +374,29 @@ def _relaxed(gram: NDArray) -> NDArray:
     return cost
 
 
-def _whole_cost(
-    member: Member, a: Store, b: Store, alignment: Alignment, *, invariant: bool
-) -> NDArray:
-    """Inner products of whole tensors (one per unit, e.g. an expert's ``w1``), read one
-    window of rows of every tensor at a time."""
+def _whole_sketches(
+    member: Member, a: Store, b: Store, alignment: Alignment
+) -> list[tuple[NDArray, NDArray]]:
+    """Quantiles of whole tensors (one per unit), unless they exceed :data:`INVARIANT_ELEMENTS`."""
+    names = member.tensors
+    shape = alignment.shapes[names[0]]
+    if len(names) * math.prod(shape) > INVARIANT_ELEMENTS or not shape:
+        return []
+    rows_a, rows_b = [], []
+    for name in names:
+        with a.bits(name) as raw:
+            rows_a.append(_decoded(raw, a, name, wide=False).ravel())
+        rows_b.append(_decoded(alignment.bits(b, name), b, name, wide=False).ravel())
+    return [(_quantiles(np.stack(rows_a)), _quantiles(np.stack(rows_b)))]
+
+
+def _whole_cost(member: Member, a: Store, b: Store, alignment: Alignment, cost: NDArray) -> None:
+    """Add the inner products of whole tensors (one per unit, e.g. an expert's ``w1``), read
+    one window of rows of every tensor at a time."""
     names = member.tensors
     n, shape = len(names), alignment.shapes[names[0]]
-    if invariant:
-        if n * math.prod(shape) > INVARIANT_ELEMENTS or not shape:
-            return np.zeros((n, n))
-        rows_a, rows_b = [], []
-        for name in names:
-            with a.bits(name) as raw:
-                rows_a.append(_decoded(raw, a, name, wide=False).ravel())
-            rows_b.append(_decoded(alignment.bits(b, name), b, name, wide=False).ravel())
-        return -_sketch_distances(np.stack(rows_a), np.stack(rows_b))
-    cost = np.zeros((n, n))
     if not shape:
-        return cost
+        return
     per_row = max(1, math.prod(shape[1:]))
     step = max(1, WINDOW // max(1, n * per_row))
     for lo in range(0, shape[0], step):
@@ -380,8 +406,7 @@ def _whole_cost(
             with a.bits(name) as raw:
                 xa.append(_decoded(raw[lo : lo + step], a, name).ravel())
             xb.append(_decoded(alignment.bits(b, name, select=(0, window)), b, name).ravel())
-        cost += np.stack(xa) @ np.stack(xb).T
-    return cost
+        _accumulate(cost, np.stack(xa), np.stack(xb))
 
 
 @dataclass(frozen=True)
@@ -410,8 +435,9 @@ def _outer_first(space: Space) -> tuple[bool, float]:
 def _step(space: Space, a: Store, b: Store, alignment: Alignment, *, invariant: bool) -> bool:
     """Solve one space with the others held; True when its permutation changed."""
     cost = cost_matrix(space, a, b, alignment, invariant=invariant)
-    _, perm = linear_sum_assignment(cost, maximize=True)
-    before, after = np.trace(cost), cost[np.arange(space.width), perm].sum()
+    np.negative(cost, out=cost)  # minimise in place: no negated copy of an n x n matrix
+    _, perm = linear_sum_assignment(cost)
+    before, after = -np.trace(cost), -cost[np.arange(space.width), perm].sum()
     if after > before + _GAIN * max(abs(before), abs(after), np.finfo(float).tiny):
         alignment.permute(space, perm)
         return True

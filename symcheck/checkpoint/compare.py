@@ -277,17 +277,22 @@ def _architecture(a: Store, config: object, model: str | None) -> Architecture:
 
 
 def _compare(a: Store, b: Store, name: str, aligned: np.ndarray) -> ParameterDiff:
+    """Exact equality and squared distances of one tensor, one window at a time."""
     ref = a.tensors[name]
     dtype = ref.dtype
     norm_a = diff_before = diff_after = 0.0
+    equal = True
     with a.bits(name) as xa, b.bits(name) as xb:
-        equal = np.array_equal(canonical_bits(xa, dtype), canonical_bits(aligned, dtype))
         fa, fb, fl = xa.reshape(-1), xb.reshape(-1), aligned.reshape(-1)
         with np.errstate(all="ignore"):
             for lo in range(0, fa.size, _CHUNK):
-                va = decode(fa[lo : lo + _CHUNK], dtype, wide=True)
-                vb = decode(fb[lo : lo + _CHUNK], dtype, wide=True)
-                vl = decode(fl[lo : lo + _CHUNK], dtype, wide=True)
+                part = slice(lo, lo + _CHUNK)
+                equal = equal and np.array_equal(
+                    canonical_bits(fa[part], dtype), canonical_bits(fl[part], dtype)
+                )
+                va = decode(fa[part], dtype, wide=True)
+                vb = decode(fb[part], dtype, wide=True)
+                vl = decode(fl[part], dtype, wide=True)
                 norm_a += float(np.dot(va, va))
                 diff_before += float(np.dot(va - vb, va - vb))
                 diff_after += float(np.dot(va - vl, va - vl))
@@ -297,12 +302,15 @@ def _compare(a: Store, b: Store, name: str, aligned: np.ndarray) -> ParameterDif
 def _all_equal(a: Store, b: Store, alignment: Alignment) -> bool:
     """Every tensor of B, aligned, equals A's (canonical bits); stops at the first that differs."""
     for name, ref in a.tensors.items():
+        aligned = alignment.bits(b, name).reshape(-1)
         with a.bits(name) as xa:
-            aligned = alignment.bits(b, name)
-            if not np.array_equal(
-                canonical_bits(xa, ref.dtype), canonical_bits(aligned, ref.dtype)
-            ):
-                return False
+            flat = xa.reshape(-1)
+            for lo in range(0, flat.size, _CHUNK):
+                part = slice(lo, lo + _CHUNK)
+                if not np.array_equal(
+                    canonical_bits(flat[part], ref.dtype), canonical_bits(aligned[part], ref.dtype)
+                ):
+                    return False
     return True
 
 
