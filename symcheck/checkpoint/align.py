@@ -294,30 +294,20 @@ def cost_matrix(
             continue
         name = member.tensors[0]
         select = _select(member, n)
-        with a.bits(name) as raw:
-            ua = _unit_bits(np.take(raw, select[1], axis=select[0]), member)
         ub = _unit_bits(alignment.bits(b, name, select=select), member)
-        if invariant:
-            if ua.size <= INVARIANT_ELEMENTS:
-                sketches.append(
-                    (
-                        _quantiles(_decoded(ua, a, name, wide=False).reshape(n, -1)),
-                        _quantiles(_decoded(ub, b, name, wide=False).reshape(n, -1)),
+        with a.bits(name) as raw:  # A's units are read from the mapped file when they tile it
+            whole = np.array_equal(select[1], np.arange(raw.shape[select[0]]))
+            ua = _unit_bits(raw if whole else np.take(raw, select[1], axis=select[0]), member)
+            if invariant:
+                if ua.size <= INVARIANT_ELEMENTS:
+                    sketches.append(
+                        (
+                            _quantiles(_decoded(ua, a, name, wide=False).reshape(n, -1)),
+                            _quantiles(_decoded(ub, b, name, wide=False).reshape(n, -1)),
+                        )
                     )
-                )
-            continue
-        relaxed = 1 < member.block <= RELAX_BLOCK and n * member.block <= RELAX_UNITS
-        gram = np.zeros((n, member.block, n, member.block)) if relaxed else None
-        pieces = zip(_windows(ua, n, member.block), _windows(ub, n, member.block))
-        for pa, pb in pieces:
-            xa, xb = _decoded(pa, a, name), _decoded(pb, b, name)
-            if gram is not None:
-                rows = n * member.block
-                gram += (xa.reshape(rows, -1) @ xb.reshape(rows, -1).T).reshape(gram.shape)
-            else:
-                _accumulate(cost, xa.reshape(n, -1), xb.reshape(n, -1))
-        if gram is not None:
-            cost += _relaxed(gram)
+                continue
+            _add_member(cost, member, n, (ua, a), (ub, b), name)
     if sketches:
         qa = np.concatenate([q for q, _ in sketches], axis=1)
         qb = np.concatenate([q for _, q in sketches], axis=1)
@@ -325,6 +315,29 @@ def cost_matrix(
         np.negative(cost, out=cost)
         _accumulate(cost, qa, qb, alpha=2.0)
     return cost
+
+
+def _add_member(
+    cost: NDArray,
+    member: Member,
+    n: int,
+    first: tuple[NDArray, Store],
+    second: tuple[NDArray, Store],
+    name: str,
+) -> None:
+    """Add one member's inner products (relaxed for blocks of rows) to ``cost``."""
+    (ua, a), (ub, b) = first, second
+    relaxed = 1 < member.block <= RELAX_BLOCK and n * member.block <= RELAX_UNITS
+    gram = np.zeros((n, member.block, n, member.block)) if relaxed else None
+    for pa, pb in zip(_windows(ua, n, member.block), _windows(ub, n, member.block)):
+        xa, xb = _decoded(pa, a, name), _decoded(pb, b, name)
+        if gram is not None:
+            rows = n * member.block
+            gram += (xa.reshape(rows, -1) @ xb.reshape(rows, -1).T).reshape(gram.shape)
+        else:
+            _accumulate(cost, xa.reshape(n, -1), xb.reshape(n, -1))
+    if gram is not None:
+        cost += _relaxed(gram)
 
 
 def _accumulate(cost: NDArray, xa: NDArray, xb: NDArray, *, alpha: float = 1.0) -> None:
