@@ -13,7 +13,7 @@ a fresh child process:
   sum it in float32.
 
 Run from the repository root: ``PYTHONPATH=. python bench/diff.py``
-(default ``--scale 0.25``: 5 layers, 0.65 GB per checkpoint).
+(default ``--scale 0.25``: 4 layers, 0.65 GB per checkpoint).
 """
 
 from __future__ import annotations
