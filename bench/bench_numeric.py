@@ -7,14 +7,14 @@ same run:
 
 * ``forward``: the graph engine (:func:`symcheck.graph.evaluate.forward` on
   :func:`symcheck.graph.zoo.chain_graph`), the chain engine
-  (:func:`symcheck.numeric.forward`) and torch under ``no_grad``;
+  (:func:`symcheck.measure.numeric.forward`) and torch under ``no_grad``;
 * ``forward+backward``: the loss and every parameter gradient
   (:func:`symcheck.graph.evaluate.loss_and_gradients`,
-  :func:`symcheck.numeric.gradients`, ``loss.backward()``);
+  :func:`symcheck.measure.numeric.gradients`, ``loss.backward()``);
 * ``Adam step``: symcheck's Adam on the graph's parameter dict with
-  :meth:`~symcheck.optim.Optimizer.step_inplace` (torch's step is in place
+  :meth:`~symcheck.measure.optim.Optimizer.step_inplace` (torch's step is in place
   too), on the chain engine's ``[(W, b), ...]`` list with the pure
-  :meth:`~symcheck.optim.Optimizer.step`, and ``torch.optim.Adam``.
+  :meth:`~symcheck.measure.optim.Optimizer.step`, and ``torch.optim.Adam``.
 
 Each round calls the contenders of a measure in turn, ``--repeat`` times,
 and takes each one's median; as the calls interleave, a change in the shared
@@ -44,12 +44,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _record  # bench/ is the script's directory, hence on the path
 
-from symcheck import Network, numeric
+from symcheck import Network
 from symcheck.graph.evaluate import forward as graph_forward
 from symcheck.graph.evaluate import loss_and_gradients
 from symcheck.graph.zoo import chain_graph
-from symcheck.init import initialize
-from symcheck.optim import get_optimizer
+from symcheck.measure import numeric
+from symcheck.measure.optim import get_optimizer
+from symcheck.model.init import initialize
 
 CASES = [("2-2-1", 4), ("32-64-64-10", 128), ("784-256-256-10", 256)]
 MEASURES = ("forward", "forward+backward", "Adam step")

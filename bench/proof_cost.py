@@ -19,9 +19,10 @@ import argparse
 import signal
 import time
 
-from symcheck import Network, prove_identical_updates, symbolic
+from symcheck import Network, prove_identical_updates
 from symcheck import limits as limits_module
-from symcheck.symbolic import estimated_proof_cost, init_point
+from symcheck.prove import symbolic
+from symcheck.prove.symbolic import estimated_proof_cost, init_point
 
 FAMILIES = (
     ("tied", "tanh", 2),
@@ -49,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     limit = limits_module.LIMITS.proof_cost
     symbolic.check_proof_cost = lambda *a, **k: None  # measure beyond the limit too
-    import symcheck.theorems as theorems
+    import symcheck.prove.theorems as theorems
 
     theorems.check_proof_cost = symbolic.check_proof_cost
     signal.signal(signal.SIGALRM, _stop)

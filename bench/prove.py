@@ -6,7 +6,18 @@ Run from the repository root::
 
 Rows: the identical-updates theorem for zero init with MSE loss on 3-4-4-2
 (tanh) by both paths, and the fast prover alone on 32-64-64-64-64-64-10 with
-the abstract ``sigma`` (zero and tied init). The plain path differentiates the
+the abstract ``sigma`` (zero and tied init). The fast path is timed as the
+chain prover alone (``fast``: ``cross_check=False``, the "before" of the
+lowering) and as it runs by default (``fast + cross-check``: with the
+structural proof on the lowered graph, :mod:`symcheck.graph.crosscheck`).
+On 32-64x5-10 the same proof also runs on the lowered graph
+(:func:`symcheck.graph.lower.lower`, lowering included in the time), the
+"after": ``graph, structural`` and ``graph, computational``
+(:func:`symcheck.graph.prove.prove_identical_updates` with that ``kind``).
+The computational proof refuses graphs of more than
+``MAX_COMPUTATIONAL_PARAMETERS`` entries (2000, a safety limit); this
+19,402-entry graph is measured with the limit lifted for that row only.
+The plain path differentiates the
 whole batch loss with ``sympy.diff`` for every parameter, substitutes the point
 and compares the tied pairs after ``expand``. It runs twice: substituting with
 ``subs`` (the textbook way; run once per column) and with ``xreplace`` (the
@@ -20,15 +31,18 @@ Both paths are timed by the same protocol, in this order:
     the path's first run in the process, after clearing SymPy's cache so that
     nothing carries over from the path timed before it (the first path timed
     also pays SymPy's own one-off costs); for the fast path this includes
-    deriving the local derivatives of tanh and the MSE loss;
+    deriving the local derivatives of tanh and the MSE loss; for the graph
+    paths the caches of ``new act+loss`` are cleared too;
 ``new network``
     median over ``--repeat`` runs with SymPy's cache cleared before each: the
     cost of proving a network never seen before;
 ``new act+loss``
-    (fast path only) median with SymPy's cache *and* the fast path's table of
-    local derivatives cleared: a network whose activation and loss have not
-    been used before in this process, so ``sympy.diff`` of the local maps runs
-    again;
+    (fast and graph paths) median with SymPy's cache *and* the fast path's
+    table of local derivatives, the graph loss kernel's derivatives and the
+    structural proof's cache of op certificates cleared: a network whose
+    activation and loss have not been used before in this process, so
+    ``sympy.diff`` of the local maps runs again (the graph activation
+    kernel's derivative of ``sigma`` stays cached);
 ``warm``
     best of ``--repeat`` runs proving the very same network again.
 
@@ -62,9 +76,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _record  # bench/ is the script's directory, hence on the path
 from sympy.core.cache import clear_cache
 
-from symcheck.network import Network
-from symcheck.symbolic import clear_local_derivatives, init_point, plain_gradients
-from symcheck.theorems import prove_identical_updates
+from symcheck.graph import evidence
+from symcheck.graph.kernels import loss as graph_loss
+from symcheck.graph.lower import lower
+from symcheck.graph.prove import prove_identical_updates as prove_on_graph
+from symcheck.model.network import Network
+from symcheck.prove.symbolic import clear_local_derivatives, init_point, plain_gradients
+from symcheck.prove.theorems import prove_identical_updates
 
 
 def _plain_prove(network: Network, substitute: str = "xreplace") -> bool:
@@ -97,9 +115,13 @@ def _time(fn: Callable[[], object], before: Callable[[], None] | None = None) ->
 def _clear_all() -> None:
     clear_cache()
     clear_local_derivatives()
+    graph_loss._symbolic.cache_clear()
+    evidence._OP_CACHE.clear()
 
 
-def _timings(fn: Callable[[], object], repeat: int, fast: bool) -> dict[str, float]:
+def _timings(
+    fn: Callable[[], object], repeat: int, fast: bool, *, graph: bool = False
+) -> dict[str, float]:
     """Seconds for each column of the protocol (see the module docstring); NaN when n/a.
 
     Every run's result must be a proof (``True`` or a proved ``Proof``).
@@ -110,7 +132,7 @@ def _timings(fn: Callable[[], object], repeat: int, fast: bool) -> dict[str, flo
         if not getattr(result, "proved", result):
             raise SystemExit(f"benchmark run did not prove: {result!r}")
 
-    out = {"first": _time(checked, clear_cache)}
+    out = {"first": _time(checked, _clear_all if graph else clear_cache)}
     out["new network"] = statistics.median(_time(checked, clear_cache) for _ in range(repeat))
     out["new act+loss"] = (
         statistics.median(_time(checked, _clear_all) for _ in range(repeat))
@@ -134,18 +156,43 @@ def main(argv: list[str] | None = None) -> int:
     large = Network.parse("32-64-64-64-64-64-10", activation="sigma", loss="mse")
     textbook = _timings(lambda: _plain_prove(small, "subs"), 1, fast=False)
     plain = _timings(lambda: _plain_prove(small), args.plain_repeat, fast=False)
-    fast = _timings(lambda: prove_identical_updates(small, init="zero"), args.repeat, fast=True)
+    fast = _timings(
+        lambda: prove_identical_updates(small, init="zero", cross_check=False),
+        args.repeat,
+        fast=True,
+    )
+    checked = _timings(lambda: prove_identical_updates(small, init="zero"), args.repeat, fast=True)
     rows = [
         ("3-4-4-2 tanh zero", "plain, subs", textbook),
         ("3-4-4-2 tanh zero", "plain, xreplace", plain),
         ("3-4-4-2 tanh zero", "fast", fast),
+        ("3-4-4-2 tanh zero", "fast + cross-check", checked),
     ]
+    large_rows = {
+        "fast": lambda init: prove_identical_updates(large, init=init, cross_check=False),
+        "fast + cross-check": lambda init: prove_identical_updates(large, init=init),
+        "graph, structural": lambda init: prove_on_graph(
+            lower(large).graph, init=init, kind="structural"
+        ),
+        "graph, computational": lambda init: prove_on_graph(
+            lower(large).graph, init=init, kind="computational"
+        ),
+    }
+    limit = evidence.MAX_COMPUTATIONAL_PARAMETERS
     for init in ("zero", "tied"):
-        t = _timings(lambda init=init: prove_identical_updates(large, init=init), 3, fast=True)
-        rows.append((f"32-64x5-10 sigma {init}", "fast", t))
-    print(f"{'network':<22} {'path':<17}" + "".join(f"{c + ' s':>15}" for c in COLUMNS))
+        for path, run in large_rows.items():
+            if path == "graph, computational":  # lift the safety limit for this row only
+                evidence.MAX_COMPUTATIONAL_PARAMETERS = large.parameter_count
+            try:
+                t = _timings(
+                    lambda run=run, init=init: run(init), 3, fast=True, graph=path != "fast"
+                )
+            finally:
+                evidence.MAX_COMPUTATIONAL_PARAMETERS = limit
+            rows.append((f"32-64x5-10 sigma {init}", path, t))
+    print(f"{'network':<22} {'path':<21}" + "".join(f"{c + ' s':>15}" for c in COLUMNS))
     for net, path, t in rows:
-        print(f"{net:<22} {path:<17}" + "".join(f"{t[c]:>15.5f}" for c in COLUMNS))
+        print(f"{net:<22} {path:<21}" + "".join(f"{t[c]:>15.5f}" for c in COLUMNS))
     ratios = ", ".join(f"{plain[c] / fast[c]:,.0f}x {c}" for c in ("first", "new network", "warm"))
     ratios += f", {plain['new network'] / fast['new act+loss']:,.0f}x new act+loss"
     print(f"speed-up on 3-4-4-2 (plain with xreplace / fast): {ratios}")
@@ -153,6 +200,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{textbook[c] / fast[c]:,.0f}x {c}" for c in ("first", "new network")
     )
     print(f"speed-up on 3-4-4-2 (plain with subs / fast): {textbook_ratios}")
+    by = {(net, path): t for net, path, t in rows}
+    for init in ("zero", "tied"):
+        before = by[(f"32-64x5-10 sigma {init}", "fast")]["new network"]
+        after = ", ".join(
+            f"{path} {by[(f'32-64x5-10 sigma {init}', path)]['new network'] / before:.2g}x"
+            for path in large_rows
+            if path != "fast"
+        )
+        print(f"32-64x5-10 sigma {init}, new network, after / before (chain prover): {after}")
     print("every run proved the theorem (checked run by run)")
     figures = {
         "repeat": args.repeat,

@@ -102,6 +102,25 @@ def render_prove(record: Record) -> str:
     return f"{table}\n\n{speed}\n\n{provenance(record)}"
 
 
+#: The "after" paths of the lowering (``bench/prove.py``), each against the chain prover.
+_AFTER = ("graph, structural", "graph, computational", "fast + cross-check")
+
+
+def _lowering_row(rec: Record) -> list[str]:
+    """The 32-64x5-10 σ tied proof before (chain prover) and after lowering to the graph."""
+    network = "32-64x5-10 sigma tied"
+    before = _prove_row(rec, network, "fast")["new network"]
+    after = {path: _prove_row(rec, network, path)["new network"] for path in _AFTER}
+    return [
+        "same, tied init, before / after lowering `Network` to the graph (new network)",
+        f"before, chain prover: {_s(before)}",
+        "after: " + ", ".join(f"{path} {_s(t)}" for path, t in after.items()),
+        ", ".join(f"{_ratio(t, before)}" for t in after.values())
+        + " the chain prover's time (target ≤ 1.5×)",
+        rec["machine"]["date"],
+    ]
+
+
 def _ms_range(r: Record, engine: str) -> str:
     """``median ms (min–max)`` of one engine's rounds."""
     t = r[f"{engine}_ms"]
@@ -135,7 +154,21 @@ def render_numeric(record: Record) -> str:
         "brackets; graph/torch is the ratio within each round. Adam: the graph engine's column is "
         "`step_inplace` on the parameter dict, the chain engine's the pure `step`.*"
     )
-    return f"{_table(header, rows)}\n\n{note}\n\n{provenance(record)}"
+    ratios = _graph_over_chain(record)
+    return f"{_table(header, rows)}\n\n{note}\n\n{ratios}\n\n{provenance(record)}"
+
+
+def _graph_over_chain(record: Record) -> str:
+    """Graph engine / chain engine, ratio of the medians, per measure and network."""
+    parts = []
+    for measure in ("forward", "forward+backward"):
+        ratios = ", ".join(
+            f"{r['network']} {_ratio(r['graph_ms']['median'], r['numeric_ms']['median'])}"
+            for r in record["figures"]["rows"]
+            if r["measure"] == measure
+        )
+        parts.append(f"{measure} {ratios}")
+    return "Graph engine / chain engine (ratio of the medians): " + "; ".join(parts) + "."
 
 
 def _auto_err(r: Record) -> float:
@@ -239,7 +272,7 @@ def render_summary(results: dict[str, Record]) -> str:
             [
                 "`bench/prove.py`: identical-updates proof, 3-4-4-2 tanh, zero init, new network",
                 f"whole-loss `sympy.diff`: {_s(plain['new network'])}",
-                f"layered reverse mode: {_s(fast['new network'])}",
+                f"layered reverse mode (alone): {_s(fast['new network'])}",
                 f"**{_ratio(plain['new network'], fast['new network'])}**",
                 rec["machine"]["date"],
             ]
@@ -255,6 +288,7 @@ def render_summary(results: dict[str, Record]) -> str:
                 rec["machine"]["date"],
             ]
         )
+        rows.append(_lowering_row(rec))
     if "audit" in results:
         rec = results["audit"]
         for r in rec["figures"]["rows"]:

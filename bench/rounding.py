@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _record  # bench/ is the script's directory, hence on the path
 
 from symcheck import Network
-from symcheck import numeric as nm
+from symcheck.measure import numeric as nm
 
 CHECKPOINTS = (10, 100, 300, 1000, 3000)
 

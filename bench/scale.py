@@ -4,8 +4,8 @@ For each activation moment and variance q, one run measures side by side the
 absolute error (against mpmath at 30 digits, or the exact value where one is
 known) and the time per evaluation of
 
-* ``hermite``: Gauss–Hermite, 200 nodes (symcheck.gaussian);
-* ``composite``: composite 16-point Gauss–Legendre (symcheck.gaussian);
+* ``hermite``: Gauss–Hermite, 200 nodes (symcheck.measure.gaussian);
+* ``composite``: composite 16-point Gauss–Legendre (symcheck.measure.gaussian);
 * ``monte carlo``: the mean over 10^6 standard-normal draws, the baseline a
   quick script would use.
 
@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _record  # bench/ is the script's directory, hence on the path
 
-from symcheck.activations import get_activation
-from symcheck.diagnose import diagnose_init
-from symcheck.gaussian import MOMENTS, gaussian_expectation
-from symcheck.network import Network
+from symcheck.measure.diagnose import diagnose_init
+from symcheck.measure.gaussian import MOMENTS, gaussian_expectation
+from symcheck.model.activations import get_activation
+from symcheck.model.network import Network
 
 mpmath.mp.dps = 30
 

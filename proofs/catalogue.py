@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from symcheck.activations import ACTIVATIONS
-from symcheck.network import Network
+from symcheck.model.activations import ACTIVATIONS
+from symcheck.model.network import Network
 
 NETWORKS = ("2-2-1", "3-4-2", "3-4-4-2", "2-3-3-3-1")
 _LOSSES = ("mse", "cross_entropy", "bce", "ell")

@@ -14,12 +14,12 @@ import pathlib
 import sys
 from collections.abc import Callable
 
-from symcheck.derive import derive
-from symcheck.example import classic_slide
-from symcheck.network import Network
-from symcheck.proof import Proof
-from symcheck.render import render
-from symcheck.theorems import prove_identical_updates, prove_preserved, prove_symmetry_breaks
+from symcheck.model.example import classic_slide
+from symcheck.model.network import Network
+from symcheck.prove.derive import derive
+from symcheck.prove.proof import Proof
+from symcheck.prove.render import render
+from symcheck.prove.theorems import prove_identical_updates, prove_preserved, prove_symmetry_breaks
 
 HERE = pathlib.Path(__file__).with_name("derivations")
 

@@ -7,9 +7,9 @@ import pathlib
 
 import pytest
 
-from symcheck.activations import ACTIVATIONS
-from symcheck.losses import LOSSES
-from symcheck.theorems import prove_identical_updates, prove_preserved, prove_symmetry_breaks
+from symcheck.model.activations import ACTIVATIONS
+from symcheck.model.losses import LOSSES
+from symcheck.prove.theorems import prove_identical_updates, prove_preserved, prove_symmetry_breaks
 
 _spec = importlib.util.spec_from_file_location(
     "proofs_catalogue", pathlib.Path(__file__).with_name("catalogue.py")

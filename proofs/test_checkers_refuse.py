@@ -7,12 +7,12 @@ import dataclasses
 import pytest
 import sympy as sp
 
-from symcheck.network import Network
-from symcheck.piecewise import piecewise_equal
-from symcheck.symbolic import init_point, layered_gradients, plain_gradients, symbolic_forward
-from symcheck.theorems import prove_identical_updates, prove_preserved
-from symcheck.ties import gradient_mismatches
-from symcheck.zerotest import NONZERO
+from symcheck.model.network import Network
+from symcheck.prove.piecewise import piecewise_equal
+from symcheck.prove.symbolic import init_point, layered_gradients, plain_gradients, symbolic_forward
+from symcheck.prove.theorems import prove_identical_updates, prove_preserved
+from symcheck.prove.ties import gradient_mismatches
+from symcheck.prove.zerotest import NONZERO
 
 NETWORKS = [
     Network.parse("3-4-2", activation="sigma", loss="ell"),

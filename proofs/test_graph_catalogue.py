@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from symcheck.graph.prove import prove_identical_updates, prove_preserved, prove_symmetry_breaks
-from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
+from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
 
 CATALOGUE = {
     "mlp": "mlp:inputs=2,hidden=2,layers=1,outputs=1",

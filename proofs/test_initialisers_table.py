@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from symcheck.inittable import NETWORKS, audit_initialiser, main, render_table
+from symcheck.model.inittable import NETWORKS, audit_initialiser, main, render_table
 
 TABLE = Path(__file__).with_name("initialisers.md")
 
@@ -19,7 +19,7 @@ def generated() -> str:
 def test_initialiser_table_is_not_stale(generated: str) -> None:
     assert TABLE.read_text(encoding="utf-8") == generated, (
         "proofs/initialisers.md is stale; run "
-        "python -m symcheck.inittable --write proofs/initialisers.md"
+        "python -m symcheck.model.inittable --write proofs/initialisers.md"
     )
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from symcheck.cli import main
-from symcheck.cli_scale import catalogue_markdown
-from symcheck.scale_derive import CATALOGUE_ACTIVATIONS, catalogue
+from symcheck.cli.scale import catalogue_markdown
+from symcheck.prove.scale_derive import CATALOGUE_ACTIVATIONS, catalogue
 
 DOCUMENT = Path(__file__).with_name("scale_derivations.md")
 

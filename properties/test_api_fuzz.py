@@ -17,7 +17,7 @@ import numpy as np
 from hypothesis import HealthCheck, example, given, note, settings
 
 import symcheck as S
-from symcheck.cli_contract import time_guard
+from symcheck.cli.contract import time_guard
 from symcheck.errors import SymcheckError
 
 NET = S.Network.parse("2-2-1")

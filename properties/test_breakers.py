@@ -22,10 +22,10 @@ import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from symcheck import numeric
-from symcheck.neurons import gradient_rows, pair_gaps, rounding_tolerance, signatures
-from symcheck.optim import train
-from symcheck.strategies import inputs, networks, optimizers, symmetric_params
+from symcheck.confirm.strategies import inputs, networks, optimizers, symmetric_params
+from symcheck.measure import numeric
+from symcheck.measure.train import train
+from symcheck.model.neurons import gradient_rows, pair_gaps, rounding_tolerance, signatures
 
 _FLOOR = 2.0**-10
 

@@ -5,9 +5,9 @@ its positionals and a random subset of its options, with plausible values
 (small networks, the declared choices) mixed with hostile ones (huge and
 negative numbers, empty strings, nan/inf, long strings, unicode, a FIFO, a
 directory, a device, a missing file). Each list runs in-process under the
-guards of :func:`symcheck.cli_contract.run_guarded` (20 s watchdog, 2 GiB of
+guards of :func:`symcheck.cli.contract.run_guarded` (20 s watchdog, 2 GiB of
 extra address space) with ``--timeout 5``, and must keep every rule of
-:func:`symcheck.cli_contract.violations`. The sibling test shows that the
+:func:`symcheck.cli.contract.violations`. The sibling test shows that the
 same generator finds a deliberately broken subcommand.
 """
 
@@ -26,8 +26,8 @@ import pytest
 from hypothesis import HealthCheck, example, find, given, note, settings
 
 from symcheck import Network, cli, prove_identical_updates
-from symcheck.cli_contract import option_names, run_guarded, violations
-from symcheck.render import render
+from symcheck.cli.contract import option_names, run_guarded, violations
+from symcheck.prove.render import render
 
 _ROOT = Path(tempfile.mkdtemp(prefix="symcheck-fuzz-"))
 atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)

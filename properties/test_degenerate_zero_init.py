@@ -17,12 +17,14 @@ import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from symcheck import Network, numeric
-from symcheck.gradcheck import gradient_scale
-from symcheck.init import initialize
-from symcheck.neurons import pair_gaps, rounding_tolerance
-from symcheck.optim import get_optimizer, train
-from symcheck.strategies import inputs, networks, optimizers
+from symcheck import Network
+from symcheck.confirm.gradcheck import gradient_scale
+from symcheck.confirm.strategies import inputs, networks, optimizers
+from symcheck.measure import numeric
+from symcheck.measure.optim import get_optimizer
+from symcheck.measure.train import train
+from symcheck.model.init import initialize
+from symcheck.model.neurons import pair_gaps, rounding_tolerance
 
 _ZERO_AT_ZERO = ("tanh", "relu", "identity")
 

@@ -2,9 +2,9 @@
 
 * complex step, analytic activations and losses only: the reference is
   accurate to rounding, so the regime is general floating point with the
-  ulp-scaled :func:`symcheck.neurons.rounding_tolerance`;
+  ulp-scaled :func:`symcheck.model.neurons.rounding_tolerance`;
 * central differences, every concrete activation: the tolerance is the
-  Richardson error estimate of :func:`symcheck.gradcheck.central_difference_check`;
+  Richardson error estimate of :func:`symcheck.confirm.gradcheck.central_difference_check`;
   coordinates whose differences would straddle a ReLU kink are skipped,
   never differenced.
 
@@ -17,11 +17,16 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from symcheck import Network, numeric
-from symcheck.gradcheck import central_difference_check, complex_step_gradients, gradient_scale
-from symcheck.neurons import rounding_tolerance
-from symcheck.strategies import inputs, networks, random_params
-from symcheck.tree import leaves
+from symcheck import Network
+from symcheck.confirm.gradcheck import (
+    central_difference_check,
+    complex_step_gradients,
+    gradient_scale,
+)
+from symcheck.confirm.strategies import inputs, networks, random_params
+from symcheck.measure import numeric
+from symcheck.model.neurons import rounding_tolerance
+from symcheck.model.tree import leaves
 
 ANALYTIC = ("identity", "tanh", "sigmoid", "softplus", "sin", "square")
 SMALL = {"hidden_layers": (1, 2), "input_widths": (1, 2), "hidden_widths": (2, 3)}

@@ -13,11 +13,11 @@ from __future__ import annotations
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from symcheck.activations import ACTIVATIONS
-from symcheck.gradcheck import resolvable_deltas, tied_gradient_rows
-from symcheck.init import initialize
-from symcheck.neurons import signatures, tied_pairs
-from symcheck.strategies import inputs, networks
+from symcheck.confirm.gradcheck import resolvable_deltas, tied_gradient_rows
+from symcheck.confirm.strategies import inputs, networks
+from symcheck.model.activations import ACTIVATIONS
+from symcheck.model.init import initialize
+from symcheck.model.neurons import signatures, tied_pairs
 
 ANALYTIC = tuple(name for name, act in ACTIVATIONS.items() if act.analytic)
 

@@ -17,15 +17,16 @@ import numpy as np
 from hypothesis import example, given, note
 
 from symcheck import Network
-from symcheck.lumping import prove_lumping_preserved
-from symcheck.optim import get_optimizer, train
-from symcheck.partition import (
+from symcheck.confirm.partition_strategies import lumped_params
+from symcheck.measure.optim import get_optimizer
+from symcheck.measure.train import train
+from symcheck.prove.lumping import prove_lumping_preserved
+from symcheck.prove.partition import (
     Partition,
     coarsest_equitable_partition,
     is_equitable,
     tie_classes,
 )
-from symcheck.partition_strategies import lumped_params
 
 STEPS = 20
 EPS = float(np.finfo(np.float64).eps)

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import assume, example, given, note
 
-from symcheck import partition
-from symcheck.partition import (
+from symcheck.confirm.partition_strategies import lumped_params
+from symcheck.prove import partition
+from symcheck.prove.partition import (
     Partition,
     coarsest_equitable_partition,
     is_equitable,
     tie_classes,
 )
-from symcheck.partition_strategies import lumped_params
 
 _DYADIC = (0.0, 0.5, 1.0, -1.0)
 

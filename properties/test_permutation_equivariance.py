@@ -2,7 +2,7 @@
 
 :math:`\\nabla L(\\pi\\theta) = \\pi\\nabla L(\\theta)`. Regimes: on exact dyadic
 data with identity/ReLU activations and MSE the two sides are compared
-**bitwise**; otherwise within :func:`symcheck.neurons.rounding_tolerance`
+**bitwise**; otherwise within :func:`symcheck.model.neurons.rounding_tolerance`
 (the permuted matrices put rows at other positions of the BLAS kernels).
 """
 
@@ -12,11 +12,18 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from symcheck import Network, numeric
-from symcheck.gradcheck import gradient_scale
-from symcheck.neurons import permute_hidden, rounding_tolerance
-from symcheck.strategies import EXACT_ACTIVATIONS, inputs, networks, random_params, symmetric_params
-from symcheck.tree import leaves
+from symcheck import Network
+from symcheck.confirm.gradcheck import gradient_scale
+from symcheck.confirm.strategies import (
+    EXACT_ACTIVATIONS,
+    inputs,
+    networks,
+    random_params,
+    symmetric_params,
+)
+from symcheck.measure import numeric
+from symcheck.model.neurons import permute_hidden, rounding_tolerance
+from symcheck.model.tree import leaves
 
 
 def _perms(data, net: Network) -> dict[int, list[int]]:

@@ -20,10 +20,10 @@ from __future__ import annotations
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from symcheck.activations import ACTIVATIONS
-from symcheck.gradcheck import resolvable_deltas, tied_gradient_rows
-from symcheck.neurons import signatures, tied_pairs
-from symcheck.strategies import inputs, networks, random_params, symmetric_params
+from symcheck.confirm.gradcheck import resolvable_deltas, tied_gradient_rows
+from symcheck.confirm.strategies import inputs, networks, random_params, symmetric_params
+from symcheck.model.activations import ACTIVATIONS
+from symcheck.model.neurons import signatures, tied_pairs
 
 ANALYTIC = tuple(name for name, act in ACTIVATIONS.items() if act.analytic)
 

@@ -23,12 +23,12 @@ import sympy as sp
 from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
-from symcheck.activations import get_activation
-from symcheck.diagnose import Diagnosis, diagnose_init
-from symcheck.gaussian import Q, closed_form, moment
-from symcheck.network import Network
-from symcheck.scale import critical_sigma_w2, variance_map
-from symcheck.scale_derive import recommend_init
+from symcheck.measure.diagnose import Diagnosis, diagnose_init
+from symcheck.measure.gaussian import Q, closed_form, moment
+from symcheck.measure.scale import critical_sigma_w2, variance_map
+from symcheck.model.activations import get_activation
+from symcheck.model.network import Network
+from symcheck.prove.scale_derive import recommend_init
 
 _THOROUGH = settings().max_examples >= 1000
 _EXAMPLES = 60 if _THOROUGH else 8

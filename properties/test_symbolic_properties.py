@@ -3,7 +3,7 @@
 1. zero and tied init are always proved (identical updates);
 2. random init is never proved (it is refuted with a witness);
 3. an untied pair is never proved (the checker refuses a broken case);
-4. (issue 3, property 4) the float64 gradients of :mod:`symcheck.numeric` equal
+4. (issue 3, property 4) the float64 gradients of :mod:`symcheck.measure.numeric` equal
    the exact gradients of :func:`symcheck.gradients` at the same rational point
    within a forward-error bound, and a wrong factor is caught.
 """
@@ -17,12 +17,12 @@ import sympy as sp
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
-from symcheck import numeric
-from symcheck.activations import ACTIVATIONS
-from symcheck.network import Network
-from symcheck.oracle import gradients as exact_gradients
-from symcheck.symbolic import init_point
-from symcheck.theorems import prove_identical_updates
+from symcheck.measure import numeric
+from symcheck.model.activations import ACTIVATIONS
+from symcheck.model.network import Network
+from symcheck.prove.oracle import gradients as exact_gradients
+from symcheck.prove.symbolic import init_point
+from symcheck.prove.theorems import prove_identical_updates
 
 CONCRETE = sorted(name for name, a in ACTIVATIONS.items() if not a.abstract)
 EPS = np.finfo(np.float64).eps

@@ -11,7 +11,7 @@ Two regimes, named in each test:
   1e308 within 3 steps) has left the regime and is rejected;
 * general floating point: any activation, loss and optimiser of the
   equivariant set; ties are compared within
-  :func:`symcheck.neurons.rounding_tolerance` (derived from Higham's bound
+  :func:`symcheck.model.neurons.rounding_tolerance` (derived from Higham's bound
   on reordered sums), over at most 3 steps (rounding differences can grow,
   docs/theory.md §4).
 """
@@ -24,15 +24,16 @@ from hypothesis import given, reject
 from hypothesis import strategies as st
 
 from symcheck import Network
-from symcheck.neurons import max_gap, rounding_tolerance, signatures, tied_pairs
-from symcheck.optim import get_optimizer, train
-from symcheck.strategies import (
+from symcheck.confirm.strategies import (
     EXACT_ACTIVATIONS,
     inputs,
     networks,
     optimizers,
     symmetric_params,
 )
+from symcheck.measure.optim import get_optimizer
+from symcheck.measure.train import train
+from symcheck.model.neurons import max_gap, rounding_tolerance, signatures, tied_pairs
 
 
 def _tied_at_start(net: Network, params: list) -> dict[int, list[tuple[int, int]]]:

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, note, settings
 from safetensors.numpy import save as save_bytes
 
-from symcheck import weights
+from symcheck.audit import weights
+from symcheck.audit.weights import Limits, load_weights
 from symcheck.errors import UnsafeFile
-from symcheck.weights import Limits, load_weights
 
 _LIMITS = Limits(max_file_bytes=1 << 20, max_data_bytes=1 << 20, max_elements=1 << 17)
 

@@ -1,39 +1,44 @@
 """symcheck: prove, confirm and measure symmetry breaking in initialisation.
 
-The public names are re-exported here; see the README for a tour.
+The public names are re-exported here; see the README for a tour. The
+modules are grouped by pillar (README, "Layout"); the old flat import paths
+(table in :mod:`symcheck._moved`) name the same module objects.
 """
 
 from __future__ import annotations
 
-from symcheck.activations import ACTIVATIONS, Activation, get_activation
+from symcheck import _moved
 from symcheck.audit import audit_file
-from symcheck.certificate import verify_certificate
-from symcheck.derive import derive
+from symcheck.audit.weights import load_weights
 from symcheck.errors import InvalidArgument, SymcheckError, UnsafeFile
-from symcheck.example import classic_slide
-from symcheck.init import INITIALIZERS, get_initializer, initialize
-from symcheck.losses import LOSSES, Loss, get_loss
-from symcheck.lumping import prove_lumping_preserved
-from symcheck.network import Network
-from symcheck.optim import OPTIMIZERS, get_optimizer
-from symcheck.oracle import gradients
-from symcheck.partition import coarsest_equitable_partition, effective_widths, tie_classes
-from symcheck.scale import mean_field
-from symcheck.symbolic import (
+from symcheck.measure.optim import OPTIMIZERS, get_optimizer
+from symcheck.measure.scale import mean_field
+from symcheck.measure.train import Trajectory, train
+from symcheck.model.activations import ACTIVATIONS, Activation, get_activation
+from symcheck.model.example import classic_slide
+from symcheck.model.init import INITIALIZERS, get_initializer, initialize
+from symcheck.model.losses import LOSSES, Loss, get_loss
+from symcheck.model.network import Network
+from symcheck.prove.certificate import verify_certificate
+from symcheck.prove.derive import derive
+from symcheck.prove.lumping import prove_lumping_preserved
+from symcheck.prove.oracle import gradients
+from symcheck.prove.partition import coarsest_equitable_partition, effective_widths, tie_classes
+from symcheck.prove.symbolic import (
     INITS,
     InitPoint,
     init_point,
     layered_gradients,
     plain_gradients,
 )
-from symcheck.theorems import (
+from symcheck.prove.theorems import (
     THEOREMS,
     prove_identical_updates,
     prove_preserved,
     prove_symmetry_breaks,
 )
-from symcheck.train import Trajectory, train
-from symcheck.weights import load_weights
+
+_moved.install()
 
 __version__ = "0.1.0"
 

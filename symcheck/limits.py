@@ -14,13 +14,14 @@ field                        default       bounds
 ``symbolic_parameters``      50,000        parameters of a network given to SymPy
 ``plain_parameters``         60            parameters on the plain ``sympy.diff`` path
 ``derive_parameters``        200           parameters whose formulas ``derive`` prints
+``derive_nodes``             2,000         nodes of a graph whose derivation ``derive`` prints
 ``proof_cost``               2,048         the proof cost model :func:`proof_cost` (below)
 ``lumping_hidden_layers``    12            hidden layers of a lumping proof
 ``numeric_floats``           10,000,000    floats of one pass's activations: samples x sum(widths)
 ``numeric_parameters``       20,000,000    parameters of a network initialised numerically
 ``samples``                  1,000,000     ``samples`` of the numeric diagnosis
 ``train_floats``             50,000,000    recorded trajectory: (snapshots + 1) x parameters
-``steps``                    1,000,000     steps of one :func:`~symcheck.train.train` call
+``steps``                    1,000,000     steps of one :func:`~symcheck.measure.train.train` call
 ``train_flops``              5e9           training work: steps x (samples x parameters + 1e5)
 ``train_step_overhead``      100,000       the Python cost of one step, in multiply-adds
 ``plot_lines``               256           lines drawn in one panel (entries of ``W^l``)
@@ -81,6 +82,7 @@ class Limits:
     symbolic_parameters: int = 50_000
     plain_parameters: int = 60
     derive_parameters: int = 200
+    derive_nodes: int = 2_000
     proof_cost: int = 2_048
     lumping_hidden_layers: int = 12
     numeric_floats: int = 10_000_000
@@ -109,7 +111,7 @@ GROWTH = {"analytic": 2, "abstract": 3, "piecewise": 9}
 
 
 def activation_kind(activation: Any) -> str:
-    """The :data:`GROWTH` key of an :class:`~symcheck.activations.Activation`."""
+    """The :data:`GROWTH` key of an :class:`~symcheck.model.activations.Activation`."""
     if activation.abstract:
         return "abstract"
     return "analytic" if activation.analytic else "piecewise"

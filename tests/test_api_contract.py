@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import symcheck as S
-from symcheck.cli_contract import TooSlow, time_guard
-from symcheck.diagnose import diagnose_init
+from symcheck.cli.contract import TooSlow, time_guard
 from symcheck.errors import InvalidArgument
+from symcheck.measure.diagnose import diagnose_init
 
 NET = S.Network.parse("2-2-1")
 DATA = (np.ones((2, 2)), np.ones((2, 1)))

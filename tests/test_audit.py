@@ -19,9 +19,9 @@ from symcheck.audit import (
     near_tie_threshold,
     render_audit,
 )
+from symcheck.audit.weights import load_weights
 from symcheck.cli import main
 from symcheck.errors import InvalidArgument
-from symcheck.weights import load_weights
 
 Capsys = pytest.CaptureFixture[str]
 

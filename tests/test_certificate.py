@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from symcheck.certificate import load_certificate, verify_certificate
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
-from symcheck.render import render
-from symcheck.theorems import prove_identical_updates, prove_preserved
+from symcheck.model.network import Network
+from symcheck.prove.certificate import load_certificate, verify_certificate
+from symcheck.prove.render import render
+from symcheck.prove.theorems import prove_identical_updates, prove_preserved
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from symcheck.certificate import MAX_CERTIFICATE_BYTES, load_certificate, verify_certificate
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
-from symcheck.render import render
-from symcheck.theorems import THEOREMS, prove_identical_updates, prove_preserved
+from symcheck.model.network import Network
+from symcheck.prove.certificate import MAX_CERTIFICATE_BYTES, load_certificate, verify_certificate
+from symcheck.prove.render import render
+from symcheck.prove.theorems import THEOREMS, prove_identical_updates, prove_preserved
 
 NET = Network.parse("2-2-1", activation="tanh")
 

@@ -1,7 +1,7 @@
 """The bad-input contract, one table per subcommand: exit code, one stderr line, its words.
 
 Each row is ``(argv, exit code, fragment of the single stderr line)``; the run
-must also keep the whole contract of :func:`symcheck.cli_contract.violations`
+must also keep the whole contract of :func:`symcheck.cli.contract.violations`
 (no traceback, one capped line, only real options, bounded time and memory).
 Paths are spelt ``{fifo}``, ``{dir}``, ``{deep}``, ... and filled from a
 temporary directory.
@@ -21,7 +21,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from symcheck.cli import build_parser
-from symcheck.cli_contract import option_names, run_guarded, violations
+from symcheck.cli.contract import option_names, run_guarded, violations
 
 LONG = "x" * 100_000
 DEEP_NET = "-".join(["2"] * 20 + ["1"])
@@ -39,6 +39,22 @@ CERT_RECIPE = {
     "init": "zero",
     "value": None,
     "batch": 1_000_000_000,
+}
+GRAPH_RECIPE = {
+    "theorem": "identical_updates",
+    "model": "mlp",
+    "init": "zero",
+    "value": None,
+    "seed": 0,
+    "optimizer": None,
+    "kind": "auto",
+}
+GRAPH_CERTS = {
+    "graph_model": {"model": "nosuch:width=3"},
+    "graph_seed": {"seed": -1},
+    "graph_kind": {"kind": "guess"},
+    "graph_keys": {"batch": 1},
+    "graph_fifo": {"model": "{fifo}"},
 }
 
 TABLES: dict[str, list[tuple[list[str], int, str]]] = {
@@ -64,7 +80,14 @@ TABLES: dict[str, list[tuple[list[str], int, str]]] = {
         (["derive", "2-8-8-8-8-8-8-1"], 2, "beyond the derive limit"),
         (["derive", "2-2-1", "--init", "constant", "--value", "inf"], 2, "non-finite number"),
         (["derive", "2-2-1", "--activation", "tanhh"], 2, "activation='tanhh' is not supported"),
-        (["derive", f"{LONG}"], 2, "is not a width string"),
+        (["derive", f"{LONG}"], 2, "is not known; use a chain spec"),
+        (["derive", "mlp:layers=1500"], 2, "3001 nodes, beyond the derive limit of 2000"),
+        (["derive", "mlp", "--activation", "relu"], 2, "--activation describe a chain spec"),
+        (["derive", "2-2-1", "--seed", "1"], 2, "--seed=1 applies to zoo models"),
+        (["derive", "mlp", "--seed", "-1"], 2, "is not a non-negative integer"),
+        (["derive", "moe", "--init", "constant", "--value", "nan"], 2, "non-finite"),
+        (["derive", "{deep}"], 2, "nests deeper than"),
+        (["derive", "transformer:d_model=512,heads=8,layers=6", "--timeout", "0.05"], 2, "unknown"),
     ],
     "example": [
         (["example", "--format", "yaml"], 2, "invalid choice: 'yaml'"),
@@ -81,6 +104,11 @@ TABLES: dict[str, list[tuple[list[str], int, str]]] = {
         (["check", "{nan}"], 2, "NaN is not valid JSON"),
         (["check", "{batch}"], 2, "batch=1000000000 exceeds the symbolic limit"),
         (["check", "{text}"], 2, "is not valid JSON"),
+        (["check", "{graph_model}"], 2, "model 'nosuch:width=3' is not known"),
+        (["check", "{graph_seed}"], 2, "recipe.seed=-1 must be an int from 0 to"),
+        (["check", "{graph_kind}"], 2, "recipe.kind='guess' must be one of"),
+        (["check", "{graph_keys}"], 2, "graph recipe has exactly the keys"),
+        (["check", "{graph_fifo}"], 2, "does not exist or is not a file"),
     ],
     "scale": [
         (["scale", "2-1000000-1", "--init", "he_normal"], 2, "floats per pass, beyond the limit"),
@@ -201,7 +229,17 @@ def files(tmp_path_factory) -> dict[str, str]:
     weight = np.zeros((2, 2), dtype=np.float32)
     save_file({"fc0.weight": weight, "fc1.weight": weight}, str(root / "ckpt.safetensors"))
     save_file({"fc0.weight": weight, "fc9.weight": weight}, str(root / "renamed.safetensors"))
+    graph = {}
+    for name, change in GRAPH_CERTS.items():
+        recipe = {**GRAPH_RECIPE, **change}
+        if recipe["model"] == "{fifo}":
+            os.mkfifo(root / "fifo.json")
+            recipe["model"] = str(root / "fifo.json")
+        cert = {"schema": 1, "proofs": [{"facts": {"recipe": recipe}}]}
+        (root / f"{name}.json").write_text(json.dumps(cert))
+        graph[name] = str(root / f"{name}.json")
     return {
+        **graph,
         "ckpt": str(root / "ckpt.safetensors"),
         "ckpt_renamed": str(root / "renamed.safetensors"),
         "fifo": str(root / "fifo"),
@@ -271,14 +309,14 @@ def test_a_closed_pipe_ends_quietly_with_141() -> None:
 
 
 def test_an_unrelated_os_error_is_not_reported_as_a_full_disk(monkeypatch) -> None:
-    from symcheck import cli
+    from symcheck.cli import command
 
     def broken(_parser, _argv):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cli, "_run", broken)
+    monkeypatch.setattr(command, "_run", broken)
     with pytest.raises(PermissionError):
-        cli.main(["example"])
+        command.main(["example"])
 
 
 def test_the_checker_rejects_a_run_that_breaks_the_contract() -> None:
@@ -309,7 +347,7 @@ def test_the_checker_rejects_a_run_that_breaks_the_contract() -> None:
 def test_the_deadline_is_not_swallowed_by_except_exception() -> None:
     import time
 
-    from symcheck.cli import OutOfTime, _deadline
+    from symcheck.cli.command import OutOfTime, _deadline
 
     with pytest.raises(OutOfTime, match=r"did not finish within --timeout 0\.05 s"):
         with _deadline(0.05, "spin"):
@@ -324,7 +362,7 @@ def test_the_deadline_is_not_swallowed_by_except_exception() -> None:
 def test_no_deadline_when_the_timeout_is_zero() -> None:
     import time
 
-    from symcheck.cli import _deadline
+    from symcheck.cli.command import _deadline
 
     with _deadline(0, "sleep"):
         time.sleep(0.1)  # nothing fires

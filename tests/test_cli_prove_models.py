@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from symcheck import cli
-from symcheck.cli import main
+from symcheck.cli import command, main
 
 MOE = "moe:d_model=2,experts=2,d_ff=2"
 
@@ -46,8 +45,8 @@ def test_recursion_and_memory_errors_answer_unknown_in_one_line(error, monkeypat
     def explode(args):
         raise error()
 
-    parser = cli.build_parser()
-    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    parser = command.build_parser()
+    monkeypatch.setattr(command, "build_parser", lambda: parser)
     for action in parser._subparsers._group_actions:  # the 'prove' subcommand's parser
         action.choices["prove"].set_defaults(func=explode)
     assert main(["prove", "2-2-1"]) == 2

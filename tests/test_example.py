@@ -6,7 +6,7 @@ import pytest
 import sympy as sp
 
 from symcheck.cli import main
-from symcheck.example import (
+from symcheck.model.example import (
     CLAIMS,
     RANDOM_STEPS,
     SLIDE_INPUT,
@@ -18,8 +18,8 @@ from symcheck.example import (
     _trajectory,
     classic_slide,
 )
-from symcheck.network import Network
-from symcheck.zerotest import Uncertified
+from symcheck.model.network import Network
+from symcheck.prove.zerotest import Uncertified
 
 R = sp.Rational
 RELU_RUNS = ["relu, linear output, squared error", "relu, softmax output, cross entropy"]

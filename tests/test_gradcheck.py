@@ -1,20 +1,21 @@
-"""Unit tests of the gradient references (symcheck.gradcheck)."""
+"""Unit tests of the gradient references (symcheck.confirm.gradcheck)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from symcheck import InvalidArgument, Network, numeric
-from symcheck.gradcheck import (
+from symcheck import InvalidArgument, Network
+from symcheck.confirm.gradcheck import (
     central_difference_check,
     complex_step_gradients,
     gradient_scale,
     tied_gradient_rows,
 )
-from symcheck.init import initialize
-from symcheck.neurons import rounding_tolerance
-from symcheck.tree import leaves
+from symcheck.measure import numeric
+from symcheck.model.init import initialize
+from symcheck.model.neurons import rounding_tolerance
+from symcheck.model.tree import leaves
 
 X, Y = np.array([[1.0, 2.0]]), np.array([[1.0]])
 
@@ -123,7 +124,7 @@ def test_regression_output_bias_gradient_is_compared_at_the_scale_of_its_delta()
 
 def test_resolvable_deltas_refuses_degenerate_points_and_accepts_a_generic_one():
     from symcheck import Network, initialize
-    from symcheck.gradcheck import resolvable_deltas
+    from symcheck.confirm.gradcheck import resolvable_deltas
 
     rng = np.random.default_rng(0)
     x, y = np.array([[1.0, -2.0]]), np.array([[0.5]])

@@ -1,4 +1,4 @@
-"""Unit tests of the initialiser catalogue (symcheck.init)."""
+"""Unit tests of the initialiser catalogue (symcheck.model.init)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from symcheck import InvalidArgument, Network
-from symcheck.init import (
+from symcheck.model.init import (
     INITIALIZERS,
     calculate_gain,
     canonical_initializers,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from symcheck.certificate import verify_certificate
-from symcheck.derive import derive
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
-from symcheck.oracle import exact, gradients
-from symcheck.symbolic import check_symbolic_size, init_point, parse_symbol, plain_gradients
-from symcheck.theorems import prove_preserved, prove_symmetry_breaks
+from symcheck.model.network import Network
+from symcheck.prove.certificate import verify_certificate
+from symcheck.prove.derive import derive
+from symcheck.prove.oracle import exact, gradients
+from symcheck.prove.symbolic import check_symbolic_size, init_point, parse_symbol, plain_gradients
+from symcheck.prove.theorems import prove_preserved, prove_symmetry_breaks
 
 NET = Network.parse("2-2-1")
 

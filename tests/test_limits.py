@@ -9,11 +9,11 @@ import pytest
 
 import symcheck.limits as limits_module
 from symcheck import Network
-from symcheck.certificate import _nesting
 from symcheck.errors import InvalidArgument
 from symcheck.files import check_output_path, read_regular
 from symcheck.limits import LIMITS, elide, proof_cost
-from symcheck.symbolic import check_proof_cost, estimated_proof_cost, init_point
+from symcheck.prove.certificate import _nesting
+from symcheck.prove.symbolic import check_proof_cost, estimated_proof_cost, init_point
 
 
 def test_every_limit_is_documented_in_the_table_with_its_default() -> None:

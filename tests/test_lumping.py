@@ -6,9 +6,9 @@ import pytest
 
 from symcheck import Network
 from symcheck.errors import InvalidArgument
-from symcheck.lumping import prove_lumping_preserved
-from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
-from symcheck.partition import Partition
+from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
+from symcheck.prove.lumping import prove_lumping_preserved
+from symcheck.prove.partition import Partition
 
 TWO = Network.parse("2-2-2-1", activation="tanh")
 THREE = Network.parse("1-3-3-1", activation="tanh")

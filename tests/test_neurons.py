@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from symcheck import InvalidArgument, Network
-from symcheck.neurons import (
+from symcheck.model.neurons import (
     gradient_rows,
     max_gap,
     permute_hidden,
@@ -14,7 +14,7 @@ from symcheck.neurons import (
     signatures,
     tied_pairs,
 )
-from symcheck.tree import leaves, map_params, unflatten
+from symcheck.model.tree import leaves, map_params, unflatten
 
 NET = Network.parse("2-3-1")
 PARAMS = [

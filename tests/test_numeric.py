@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from symcheck import InvalidArgument, Network
-from symcheck import numeric as nm
+from symcheck.measure import numeric as nm
 
 
 def _random_params(net: Network, rng: np.random.Generator):

@@ -1,12 +1,13 @@
-"""Unit tests of the optimisers (symcheck.optim)."""
+"""Unit tests of the optimisers (symcheck.measure.optim)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from symcheck import InvalidArgument, optim
-from symcheck.optim import OPTIMIZERS, get_optimizer
+from symcheck import InvalidArgument
+from symcheck.measure import optim
+from symcheck.measure.optim import OPTIMIZERS, get_optimizer
 
 # (symcheck name, symcheck options, torch class name, torch options)
 _TORCH_TWINS = [

@@ -7,10 +7,10 @@ import pytest
 import sympy as sp
 
 from symcheck.errors import InvalidArgument
-from symcheck.optim import get_optimizer
-from symcheck.optimizers import HYPER, SYMBOLIC_OPTIMIZERS, get_symbolic_optimizer
+from symcheck.measure.optim import get_optimizer
+from symcheck.model.optimizers import HYPER, SYMBOLIC_OPTIMIZERS, get_symbolic_optimizer
 
-# Symbolic hyper-parameter -> (numeric option of symcheck.optim, exact value).
+# Symbolic hyper-parameter -> (numeric option of symcheck.measure.optim, exact value).
 _VALUES = {
     "eta": ("lr", sp.Rational(1, 2)),
     "mu": ("momentum", sp.Rational(3, 4)),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from symcheck import numeric
-from symcheck.network import Network
-from symcheck.oracle import exact, gradients
+from symcheck.measure import numeric
+from symcheck.model.network import Network
+from symcheck.prove.oracle import exact, gradients
 
 R = sp.Rational
 

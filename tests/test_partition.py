@@ -1,4 +1,4 @@
-"""Unit tests of symcheck.partition: ties, equitable partitions, nearest pairs."""
+"""Unit tests of symcheck.prove.partition: ties, equitable partitions, nearest pairs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from symcheck import partition
 from symcheck.errors import InvalidArgument
-from symcheck.partition import (
+from symcheck.prove import partition
+from symcheck.prove.partition import (
     EXACT_NEAREST_LIMIT,
     Partition,
     analyse,

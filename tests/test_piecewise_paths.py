@@ -11,13 +11,13 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from symcheck import piecewise
-from symcheck.losses import LOSSES
-from symcheck.network import Network
-from symcheck.piecewise import piecewise_equal, regions
-from symcheck.symbolic import init_point, layered_gradients, plain_gradients, symbolic_forward
-from symcheck.witness import rational_point
-from symcheck.zerotest import NONZERO, UNKNOWN, ZERO
+from symcheck.model.losses import LOSSES
+from symcheck.model.network import Network
+from symcheck.prove import piecewise
+from symcheck.prove.piecewise import piecewise_equal, regions
+from symcheck.prove.symbolic import init_point, layered_gradients, plain_gradients, symbolic_forward
+from symcheck.prove.witness import rational_point
+from symcheck.prove.zerotest import NONZERO, UNKNOWN, ZERO
 
 z, x = sp.symbols("z x")
 RELU = sp.Piecewise((z, z > 0), (0, True))

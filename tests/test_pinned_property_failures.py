@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from symcheck import Network
-from symcheck.gradcheck import gradient_scale
-from symcheck.init import initialize
+from symcheck.confirm.gradcheck import gradient_scale
+from symcheck.model.init import initialize
 
 
 def test_gradient_scale_of_a_bce_network_with_a_very_negative_logit() -> None:

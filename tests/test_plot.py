@@ -9,12 +9,13 @@ import pytest
 
 from symcheck import Network, SymcheckError
 from symcheck.cli import main
-from symcheck.init import initialize
-from symcheck.optim import get_optimizer, train
+from symcheck.measure.optim import get_optimizer
+from symcheck.measure.train import train
+from symcheck.model.init import initialize
 
 pytest.importorskip("matplotlib")
 
-from symcheck.plot import PlotUnavailable, save_figure, trajectory_figure
+from symcheck.measure.plot import PlotUnavailable, save_figure, trajectory_figure
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NET = Network.parse("2-2-1", activation="sigmoid")

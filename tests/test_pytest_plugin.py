@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from hypothesis import settings
 
-from symcheck.pytest_plugin import PROFILES, node_seed
-from symcheck.testing import gradient_tolerance, unit_roundoff
+from symcheck.confirm.pytest_plugin import PROFILES, node_seed
+from symcheck.confirm.testing import gradient_tolerance, unit_roundoff
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "pytest-project"

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from symcheck import InvalidArgument
-from symcheck.proof import Proof, Residual, Step
-from symcheck.render import FORMATS, render
+from symcheck.prove.proof import Proof, Residual, Step
+from symcheck.prove.render import FORMATS, render
 
 PROOF = Proof(
     theorem="identical_updates",
@@ -74,7 +74,7 @@ def test_a_proof_with_an_unknown_verdict_cannot_be_built() -> None:
 def test_exit_code_is_0_only_when_every_proof_is_proved():
     import dataclasses
 
-    from symcheck.proof import exit_code
+    from symcheck.prove.proof import exit_code
 
     refuted = dataclasses.replace(PROOF, verdict="refuted")
     unknown = dataclasses.replace(PROOF, verdict="unknown")

@@ -11,9 +11,8 @@ import pytest
 import sympy as sp
 
 from symcheck.errors import InvalidArgument
-from symcheck.gaussian import MOMENTS, RULES, Q, closed_form, gaussian_expectation, moment
-from symcheck.render import FORMATS, render
-from symcheck.scale import (
+from symcheck.measure.gaussian import MOMENTS, RULES, Q, closed_form, gaussian_expectation, moment
+from symcheck.measure.scale import (
     RELATIVE_TOLERANCE,
     chi1,
     critical_sigma_w2,
@@ -23,7 +22,8 @@ from symcheck.scale import (
     regime,
     variance_map,
 )
-from symcheck.scale_derive import (
+from symcheck.prove.render import FORMATS, render
+from symcheck.prove.scale_derive import (
     PRESETS,
     critical_variance,
     derive_critical_init,

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from symcheck.activations import get_activation
 from symcheck.cli import main
-from symcheck.diagnose import (
+from symcheck.errors import InvalidArgument
+from symcheck.measure.diagnose import (
     EPSILON,
     diagnose,
     diagnose_init,
@@ -19,11 +19,11 @@ from symcheck.diagnose import (
     saturates,
     saturation_probability,
 )
-from symcheck.errors import InvalidArgument
-from symcheck.init import initialize
-from symcheck.network import Network
-from symcheck.plot import PlotUnavailable
-from symcheck.scale_plot import scale_figure
+from symcheck.measure.plot import PlotUnavailable
+from symcheck.measure.scale_plot import scale_figure
+from symcheck.model.activations import get_activation
+from symcheck.model.init import initialize
+from symcheck.model.network import Network
 
 
 def _run(net: Network, init: str, seed: int = 0, **kw):

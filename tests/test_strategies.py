@@ -1,4 +1,4 @@
-"""Unit tests of the public Hypothesis strategies (symcheck.strategies)."""
+"""Unit tests of the public Hypothesis strategies (symcheck.confirm.strategies)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symcheck import InvalidArgument, Network
-from symcheck.neurons import signatures, tied_pairs
-from symcheck.optim import Optimizer
-from symcheck.strategies import (
+from symcheck.confirm.strategies import (
     EXACT_OPTIMIZERS,
     inputs,
     networks,
@@ -18,6 +16,8 @@ from symcheck.strategies import (
     random_params,
     symmetric_params,
 )
+from symcheck.measure.optim import Optimizer
+from symcheck.model.neurons import signatures, tied_pairs
 
 _FEW = settings(max_examples=25)
 

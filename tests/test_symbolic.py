@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from symcheck.activations import ACTIVATIONS
 from symcheck.errors import InvalidArgument
-from symcheck.losses import LOSSES
-from symcheck.network import Network
-from symcheck.piecewise import piecewise_equal
-from symcheck.symbolic import (
+from symcheck.model.activations import ACTIVATIONS
+from symcheck.model.losses import LOSSES
+from symcheck.model.network import Network
+from symcheck.prove.piecewise import piecewise_equal
+from symcheck.prove.symbolic import (
     MAX_SYMBOLIC_PARAMETERS,
     bias_symbol,
     check_symbolic_size,
@@ -22,8 +22,8 @@ from symcheck.symbolic import (
     target_symbol,
     weight_symbol,
 )
-from symcheck.ties import gradient_mismatches
-from symcheck.zerotest import ZERO
+from symcheck.prove.ties import gradient_mismatches
+from symcheck.prove.zerotest import ZERO
 
 
 def _output_width(loss: str) -> int:
@@ -84,7 +84,7 @@ def test_layered_and_plain_gradients_agree_exactly(activation, loss):
         assert gradient_mismatches(layered, plain) == []
         return
     # Piecewise activations: branch by branch on every sign region of the pre-activations,
-    # boundaries z = 0 included (symcheck.piecewise; two hidden layers and the refusals are in
+    # boundaries z = 0 included (symcheck.prove.piecewise; two hidden layers and the refusals are in
     # tests/test_piecewise_paths.py).
     result = piecewise_equal(layered, plain)
     assert result.status == ZERO, result
@@ -153,7 +153,7 @@ def test_canonical_hook_makes_lumped_neurons_structurally_equal():
 
 
 def test_structural_shortcuts_build_what_sympy_builds():
-    from symcheck.symbolic import _product, _total
+    from symcheck.prove.symbolic import _product, _total
 
     x, y = sp.symbols("x y")
     cases = [(0, x), (x, 0), (1, x), (x, 1), (2, x), (x, y), (sp.Rational(1, 2), 4), (0, sp.oo)]
@@ -171,7 +171,7 @@ def test_structural_shortcuts_build_what_sympy_builds():
 
 @pytest.mark.parametrize("name", sorted(n for n, a in ACTIVATIONS.items() if not a.abstract))
 def test_template_replacement_builds_what_xreplace_builds(name):
-    from symcheck.symbolic import _activation_template, _replace
+    from symcheck.prove.symbolic import _activation_template, _replace
 
     d, template, _ = _activation_template(ACTIVATIONS[name])
     x, y = sp.symbols("x y")
@@ -180,8 +180,8 @@ def test_template_replacement_builds_what_xreplace_builds(name):
 
 
 def test_local_derivatives_are_derived_again_after_clearing():
-    from symcheck import symbolic
-    from symcheck.theorems import prove_identical_updates
+    from symcheck.prove import symbolic
+    from symcheck.prove.theorems import prove_identical_updates
 
     net = Network.parse("2-2-2", activation="tanh", loss="bce")
     symbolic.clear_local_derivatives()
@@ -202,7 +202,7 @@ def test_plain_path_substitutes_by_subs_or_xreplace_alike(init):
 
 
 def test_certified_value_certifies_non_zero_or_refuses():
-    from symcheck.zerotest import Uncertified, certified_value
+    from symcheck.prove.zerotest import Uncertified, certified_value
 
     assert certified_value(sp.Rational(-3, 7)) == (sp.Rational(-3, 7), "exact")
     value, bound = certified_value(sp.tanh(1) - sp.Rational(3, 4))

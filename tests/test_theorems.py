@@ -8,10 +8,10 @@ import pytest
 import sympy as sp
 
 from symcheck.errors import InvalidArgument
-from symcheck.network import Network
-from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
-from symcheck.symbolic import init_point
-from symcheck.theorems import prove_identical_updates, prove_preserved, prove_symmetry_breaks
+from symcheck.model.network import Network
+from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
+from symcheck.prove.symbolic import init_point
+from symcheck.prove.theorems import prove_identical_updates, prove_preserved, prove_symmetry_breaks
 
 
 def _untie(point, layer=1, neuron=1, source=0):
@@ -96,7 +96,7 @@ def test_random_init_with_sigma_names_the_witness_activation():
 
 
 def test_symmetry_breaks_refuses_when_the_generic_point_is_replaced_by_a_tied_one(monkeypatch):
-    import symcheck.theorems as theorems
+    import symcheck.prove.theorems as theorems
 
     net = Network.parse("2-2-1", activation="tanh")
     monkeypatch.setattr(

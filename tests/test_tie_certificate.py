@@ -7,8 +7,8 @@ import pytest
 
 from symcheck.audit import audit_params
 from symcheck.errors import InvalidArgument
-from symcheck.partition import Partition, is_equitable
-from symcheck.tie_certificate import check_certificate, check_lumping, cyclic_certificate
+from symcheck.prove.partition import Partition, is_equitable
+from symcheck.prove.tie_certificate import check_certificate, check_lumping, cyclic_certificate
 
 
 def _tied_network() -> list[tuple[np.ndarray, np.ndarray | None]]:

@@ -17,10 +17,10 @@ import dataclasses
 import pytest
 import sympy as sp
 
-from symcheck.network import Network
-from symcheck.symbolic import data_symbols, init_point, layered_gradients
-from symcheck.theorems import prove_identical_updates
-from symcheck.ties import (
+from symcheck.model.network import Network
+from symcheck.prove.symbolic import data_symbols, init_point, layered_gradients
+from symcheck.prove.theorems import prove_identical_updates
+from symcheck.prove.ties import (
     WITNESS_SEEDS,
     Witnesses,
     check_ties,
@@ -28,8 +28,8 @@ from symcheck.ties import (
     gradient_mismatches,
     tie_pairs,
 )
-from symcheck.witness import rational_point
-from symcheck.zerotest import NONZERO, UNKNOWN, ZERO, zero_test
+from symcheck.prove.witness import rational_point
+from symcheck.prove.zerotest import NONZERO, UNKNOWN, ZERO, zero_test
 
 a, c, d, e, f, g = sp.symbols("a c d e f g")
 sigma = sp.Function("sigma")

@@ -1,14 +1,16 @@
-"""Unit tests of the training loop and its breakers (symcheck.train)."""
+"""Unit tests of the training loop and its breakers (symcheck.measure.train)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from symcheck import InvalidArgument, Network, numeric
-from symcheck.init import initialize
-from symcheck.neurons import pair_gaps, signatures
-from symcheck.optim import get_optimizer, train
+from symcheck import InvalidArgument, Network
+from symcheck.measure import numeric
+from symcheck.measure.optim import get_optimizer
+from symcheck.measure.train import train
+from symcheck.model.init import initialize
+from symcheck.model.neurons import pair_gaps, signatures
 
 NET = Network.parse("2-2-1", activation="tanh")
 X = np.array([[1.0, 2.0], [0.5, -1.0]])

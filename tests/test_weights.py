@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from symcheck.audit.weights import Limits, load_weights
 from symcheck.errors import UnsafeFile
-from symcheck.weights import Limits, load_weights
 
 
 def test_npz_tensors_come_back_equal_and_read_only(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Crafted weight files, one refusal each: one line, exit 2, via the CLI and via ``load_weights``.
 
-Every case states the behaviour the loader promises (``symcheck/weights.py``):
+Every case states the behaviour the loader promises (``symcheck/audit/weights.py``):
 shapes are lists of non-negative integers, dtypes are real or boolean of a
 supported width, archives are checked from their directory, non-regular
 files are refused before they are opened, NaN and Inf are counted.
@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from symcheck import weights
+from symcheck.audit import weights
+from symcheck.audit.weights import Limits, load_weights
 from symcheck.cli import main
 from symcheck.errors import UnsafeFile
-from symcheck.weights import Limits, load_weights
 
 Capsys = pytest.CaptureFixture[str]
 Builder = Callable[[Path], Path]

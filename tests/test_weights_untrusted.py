@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symcheck import weights
+from symcheck.audit import weights
+from symcheck.audit.weights import Limits, load_weights
 from symcheck.cli import main
 from symcheck.errors import UnsafeFile
-from symcheck.weights import Limits, load_weights
 
 Capsys = pytest.CaptureFixture[str]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symcheck.activations import get_activation
-from symcheck.losses import get_loss
-from symcheck.witness import (
+from symcheck.model.activations import get_activation
+from symcheck.model.losses import get_loss
+from symcheck.prove.witness import (
     SIGMA_WITNESS,
     concrete_activation,
     concrete_loss,

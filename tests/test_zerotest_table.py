@@ -17,7 +17,7 @@ import mpmath
 import pytest
 import sympy as sp
 
-from symcheck.zerotest import (
+from symcheck.prove.zerotest import (
     MAX_EXPAND_NODES,
     NONZERO,
     UNKNOWN,

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from symcheck.audit.weights import Limits
 from symcheck.checkpoint.distance import distances
 from symcheck.checkpoint.families import Member, Space, coupled, family_for, resolve
 from symcheck.checkpoint.report import CheckpointReport, SpaceReport
@@ -34,7 +35,6 @@ from symcheck.checkpoint.scan import NormCache, scan
 from symcheck.checkpoint.store import Store, _open_regular, open_store
 from symcheck.checkpoint.ties import certify, tie_classes
 from symcheck.errors import InvalidArgument, UnsafeFile
-from symcheck.weights import Limits
 
 __all__ = ["DEFAULT_THRESHOLD", "audit_checkpoint", "load_config"]
 

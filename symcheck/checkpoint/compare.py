@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from symcheck.audit.weights import Limits as FileLimits
 from symcheck.checkpoint.align import Alignment, weight_matching
 from symcheck.checkpoint.audit import _config, _label
 from symcheck.checkpoint.diff_spaces import (
@@ -54,7 +55,6 @@ from symcheck.checkpoint.families import Space
 from symcheck.checkpoint.store import Store, open_store
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.limits import LIMITS, Limits
-from symcheck.weights import Limits as FileLimits
 
 __all__ = ["FORMATS", "SCHEMA", "VERDICTS", "DiffReport", "ParameterDiff", "SpaceDiff", "diff"]
 

@@ -13,7 +13,7 @@ Three sources, tried in this order (docs/checkpoint.md, comparing two checkpoint
   ``config=``): the spaces of its family file
   (:mod:`symcheck.checkpoint.families`);
 * **a plain MLP chain** (no config, the tensors are the weights and biases
-  of one chain, :func:`symcheck.audit.infer_chain`): the hidden neurons of
+  of one chain, :func:`symcheck.audit.file.infer_chain`): the hidden neurons of
   every layer. The chain is *assumed* from names and shapes.
 
 Every space is a :class:`~symcheck.checkpoint.families.Space`: unit ``u``
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from symcheck.audit import _bias_name, infer_chain
+from symcheck.audit.file import _bias_name, infer_chain
 from symcheck.checkpoint.align import EntryMember
 from symcheck.checkpoint.families import Member, Space, coupled, family_for, resolve
 from symcheck.checkpoint.store import Store
@@ -167,7 +167,7 @@ def family_spaces(store: Store, config: Mapping[str, Any], *, source: str) -> Ar
 
 
 class _Header:
-    """What :func:`symcheck.audit.infer_chain` reads of a tensor: shape, rank, dtype kind."""
+    """What :func:`symcheck.audit.file.infer_chain` reads of a tensor: shape, rank, dtype kind."""
 
     def __init__(self, shape: tuple[int, ...], floating: bool) -> None:
         self.shape, self.ndim = shape, len(shape)

@@ -1,6 +1,6 @@
 r"""Nearest pair and near duplicates of a unit space, with stated bounds.
 
-Distance between units (scale-free, as in :class:`symcheck.partition.NearestPair`):
+Distance between units (scale-free, as in :class:`symcheck.prove.partition.NearestPair`):
 
 .. math::
 

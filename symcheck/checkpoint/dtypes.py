@@ -4,7 +4,7 @@ Every dtype a checkpoint may hold is one entry of :data:`DTYPES` with the
 same fields: the unsigned integer type of its bit pattern, the sign bit, how
 a NaN is recognised, and an exact decoder to float32/float64. Rows are
 hashed and compared on the canonical bit pattern (``-0.0`` -> ``+0.0``, every
-NaN -> one NaN), exactly as :mod:`symcheck.partition` does; values are only
+NaN -> one NaN), exactly as :mod:`symcheck.prove.partition` does; values are only
 decoded (one window at a time) where distances are measured.
 """
 

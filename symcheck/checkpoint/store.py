@@ -6,14 +6,14 @@ result is a :class:`Store`: every tensor's name, stored dtype, shape and
 where its bytes are, without reading any data.
 
 ``.safetensors`` headers are parsed here with the caps of
-:class:`symcheck.weights.Limits` (header size, offsets inside the file, a
+:class:`symcheck.audit.weights.Limits` (header size, offsets inside the file, a
 dtype whitelist, overflow-free shapes in Python integers, no overlaps), and
 every file is checked to be a regular file (``O_NOFOLLOW``, ``fstat``)
 before anything is read; its descriptor stays open, so the file audited is
 the file checked. Data is mapped with ``mmap`` one tensor at a time and
 unmapped afterwards, so memory stays near the largest tensor, never the
 file size. ``.pt``/``.pth``/``.bin``/``.npz`` files go through
-:func:`symcheck.weights.load_weights` (PyTorch only with
+:func:`symcheck.audit.weights.load_weights` (PyTorch only with
 ``weights_only=True``); a training checkpoint ``{model, optimizer, epoch}``
 contributes the state dict under ``model`` (or ``state_dict``,
 ``model_state_dict``) only.
@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from symcheck.audit.weights import Limits, load_weights
 from symcheck.checkpoint.dtypes import DTYPES, NUMPY_NAMES, StoredDtype
 from symcheck.errors import UnsafeFile, choices_message
-from symcheck.weights import Limits, load_weights
 
 __all__ = ["INDEX_SUFFIX", "Store", "TensorRef", "open_store"]
 

@@ -7,7 +7,7 @@ member, and split where two units differ anywhere. A verified class is then
 applied to every tensor the space acts on (whole tensors, not the units'
 vectors), and each permuted tensor must equal the original bit for bit
 (``-0.0`` and ``+0.0`` equal, NaN payloads ignored, as in
-:mod:`symcheck.partition`). That is the certificate of T1 (docs/theory.md):
+:mod:`symcheck.prove.partition`). That is the certificate of T1 (docs/theory.md):
 a permutation ``g`` of the space with ``g θ = θ``.
 """
 

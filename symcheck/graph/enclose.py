@@ -4,13 +4,13 @@ Exact SymPy arithmetic through a layer norm and a softmax nests radicals and
 exponentials until it stalls (a one-block transformer with ``d_model`` 4 does
 not finish in minutes). Here the SymPy backend runs one node at a time and
 every value that is not a rational number is replaced by a fresh *opaque*
-symbol whose enclosure :func:`symcheck.zerotest.interval` computes from the
+symbol whose enclosure :func:`symcheck.prove.zerotest.interval` computes from the
 node's (shallow) expression and the enclosures of its inputs. The symbol
 carries the sign its enclosure decides, so the kernels' branches
 (``xp.positive``) are taken only where the enclosure decides the sign. A residual
 :math:`a - b` of two results is then certified non-zero by
-:func:`symcheck.zerotest.certified_value` with these enclosures (``env``):
-interval arithmetic at :data:`symcheck.zerotest.PRECISION_BITS` bits, so a
+:func:`symcheck.prove.zerotest.certified_value` with these enclosures (``env``):
+interval arithmetic at :data:`symcheck.prove.zerotest.PRECISION_BITS` bits, so a
 returned value is a proof, not a float. ``erf`` (the gelu activation), which
 the zero test's intervals lack, is enclosed here by its series with a
 bounded tail (:func:`erf_enclosure`).
@@ -29,7 +29,7 @@ import sympy as sp
 from symcheck.graph.backend import SYMPY
 from symcheck.graph.ir import Graph
 from symcheck.graph.ops import get_op
-from symcheck.zerotest import PRECISION_BITS, interval
+from symcheck.prove.zerotest import PRECISION_BITS, interval
 
 __all__ = ["Enclosures", "erf_enclosure"]
 

@@ -23,7 +23,7 @@ fixed class to at most :data:`FIXED` entries (full size where the op's shape
 rule does not accept the smaller one), every entry a free SymPy symbol (token
 ids: fixed integers). Both sides are computed with the op's kernel on the
 SymPy backend and compared entry by entry: structurally, else with
-:func:`symcheck.zerotest.zero_test`. Kernels are written uniformly in the
+:func:`symcheck.prove.zerotest.zero_test`. Kernels are written uniformly in the
 sizes (einsum, reshape, slicing), which is what lets the small instance stand
 for every size; this is stated in the proof's assumptions.
 
@@ -44,8 +44,8 @@ from symcheck.graph.backend import SYMPY
 from symcheck.graph.ir import Graph, Node
 from symcheck.graph.ops import get_op
 from symcheck.graph.symmetry import Symmetries, UnitSpace, _build
-from symcheck.witness import rational_point
-from symcheck.zerotest import NONZERO, UNKNOWN, ZERO, Uncertified, certified_value, zero_test
+from symcheck.prove.witness import rational_point
+from symcheck.prove.zerotest import NONZERO, UNKNOWN, ZERO, Uncertified, certified_value, zero_test
 
 __all__ = ["FIXED", "UNITS", "OpCheck", "TensorAction", "certify_ops", "space_atoms"]
 

@@ -15,9 +15,9 @@ r"""The two kinds of evidence for the theorems on graphs (theory: docs/theory.md
   optimiser step) on the SymPy backend, reverse mode through the kernels'
   ``_backward``; for every claimed pair :math:`(u, v)` the residual
   :math:`Q - \tau_{uv} Q` of every quantity :math:`Q` laid out like the
-  parameters is zero-tested (:func:`symcheck.zerotest.zero_test`), and a
+  parameters is zero-tested (:func:`symcheck.prove.zerotest.zero_test`), and a
   pair that differs is refuted by a rational point where a residual entry is
-  certified non-zero (:func:`symcheck.zerotest.certified_value`).
+  certified non-zero (:func:`symcheck.prove.zerotest.certified_value`).
 
 Both return an :class:`Evidence`: a verdict, residuals, a witness, facts.
 """
@@ -41,10 +41,10 @@ from symcheck.graph.ops import get_op
 from symcheck.graph.points import Point
 from symcheck.graph.symmetry import Symmetries, UnitSpace, apply_permutation
 from symcheck.graph.ties import TieClasses, cycle
-from symcheck.optimizers import HYPER, SymbolicOptimizer
-from symcheck.proof import PROVED, REFUTED, UNKNOWN, Residual
-from symcheck.witness import rational_point
-from symcheck.zerotest import NONZERO, ZERO, Uncertified, certified_value, zero_test
+from symcheck.model.optimizers import HYPER, SymbolicOptimizer
+from symcheck.prove.proof import PROVED, REFUTED, UNKNOWN, Residual
+from symcheck.prove.witness import rational_point
+from symcheck.prove.zerotest import NONZERO, ZERO, Uncertified, certified_value, zero_test
 
 __all__ = [
     "MAX_COMPUTATIONAL_PARAMETERS",

@@ -32,6 +32,8 @@ description (the graph-file format of :mod:`symcheck.graph.graphfile`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -212,6 +214,15 @@ class Graph:
                 "reduction": self.loss.reduction,
             }
         return data
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of the graph-file JSON with sorted keys: the graph's identity.
+
+        Proofs record it (``facts["graph"]``), so a certificate re-checked
+        against a changed graph file does not match.
+        """
+        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     @classmethod
     def from_json(cls, data: object) -> Graph:

@@ -12,7 +12,7 @@ chain (one float input ``(batch, features)``, then ``linear`` nodes with
 elementwise ``activation`` nodes between them, the last ``linear`` the
 output) at a point whose values are all numbers. It lowers the point to the
 chain layout ``[(W, b), ...]`` and runs the coarsest equitable partition of
-:mod:`symcheck.partition` (colour refinement, exact on the float values);
+:mod:`symcheck.prove.partition` (colour refinement, exact on the float values);
 the blocks of two or more neurons that are not inside one tie class are the
 lumped-but-not-tied blocks, keyed by the unit space of the hidden layer.
 """
@@ -26,7 +26,7 @@ import numpy as np
 from symcheck.graph.ir import Graph
 from symcheck.graph.points import Point
 from symcheck.graph.symmetry import Symmetries
-from symcheck.partition import coarsest_equitable_partition
+from symcheck.prove.partition import coarsest_equitable_partition
 
 __all__ = ["chain_layers", "lumped_blocks"]
 

@@ -36,7 +36,7 @@ from symcheck.errors import InvalidArgument, choices_message
 from symcheck.graph.ir import Graph
 from symcheck.graph.sample import random_parameters
 from symcheck.graph.symmetry import Symmetries, infer_symmetries
-from symcheck.symbolic import constant_value
+from symcheck.prove.symbolic import constant_value
 
 __all__ = ["INITS", "MAX_ENTRIES", "Point", "given_point", "init_point", "orbit_codes"]
 

@@ -3,7 +3,7 @@ r"""The symmetry theorems on any graph (theory: docs/theory.md, T1, T2, T4) as `
 * :func:`prove_identical_updates` (T1): the units the init ties receive
   identical gradients, for every input and target.
 * :func:`prove_preserved` (T2): one step of an optimiser of
-  :data:`symcheck.optimizers.SYMBOLIC_OPTIMIZERS` from the init with its
+  :data:`symcheck.model.optimizers.SYMBOLIC_OPTIMIZERS` from the init with its
   state at 0 (structural) or tied (computational) keeps every tie; by
   induction, every step does.
 * :func:`prove_symmetry_breaks` (T4): at a seeded random point, two units of
@@ -42,8 +42,8 @@ from symcheck.graph.ir import Graph
 from symcheck.graph.points import INITS, Point, init_point
 from symcheck.graph.symmetry import infer_symmetries
 from symcheck.graph.ties import classes_at, resolve_graph
-from symcheck.optimizers import get_symbolic_optimizer
-from symcheck.proof import PROVED, REFUTED, UNKNOWN, Proof, Step
+from symcheck.model.optimizers import get_symbolic_optimizer
+from symcheck.prove.proof import PROVED, REFUTED, UNKNOWN, Proof, Step
 
 __all__ = [
     "KINDS",
@@ -198,6 +198,7 @@ def _run(
                 "optimizer": opt.name if opt else None,
                 "kind": kind,
             },
+            "graph": graph.digest(),
             "kinds": {e.kind: e.verdict for e in evidence},
             "ties": ties.to_json(),
             **{
@@ -295,7 +296,10 @@ def prove_symmetry_breaks(model: Graph | str, *, seed: int = 0) -> Proof:
             if verdict == PROVED
             else f"No witness for {missing}."
         ),
-        facts={"recipe": {"theorem": "symmetry_breaks", "model": name, "seed": seed}},
+        facts={
+            "recipe": {"theorem": "symmetry_breaks", "model": name, "seed": seed},
+            "graph": graph.digest(),
+        },
     )
 
 

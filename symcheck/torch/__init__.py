@@ -6,8 +6,11 @@ Needs the optional ``torch`` extra. :func:`symmetries`, :func:`tie_classes`,
 ``torch.export`` (:mod:`symcheck.torch.capture`) and translate its aten graph
 op by op (:mod:`symcheck.torch.translate`); results are keyed by the
 module's own parameter names. :func:`tie_survival`
-(:mod:`symcheck.torch.survival`) trains a copy with a torch optimiser and
-measures how long the ties last. :func:`gradcheck`
+(:mod:`symcheck.torch.survival`) trains a copy with a torch optimiser,
+measures how long the ties last and locates the first op whose output
+differs between tied units (:mod:`symcheck.torch.locate`, over the op trace
+of :mod:`symcheck.torch.optrace`); :mod:`symcheck.torch.survival_plot` draws
+it. :func:`gradcheck`
 (:mod:`symcheck.torch.autograd_check`) checks autograd's first and second
 derivatives of any torch callable; :class:`CollapseMonitor`
 (:mod:`symcheck.torch.monitor`) follows width, zero units and tie drift

@@ -4,7 +4,8 @@
   keyed by the module's parameter (and buffer) names;
 * :func:`tie_classes` — the units of each space whose parameters are equal
   right now, each class certified by a permutation of the space that maps
-  every parameter, buffer and constant exactly onto itself;
+  every parameter, buffer and constant exactly onto itself (the graph core's
+  engine, :mod:`symcheck.graph.ties`, and its JSON);
 * :func:`gradients` — float64 loss gradients from symcheck's graph engine,
   keyed by parameter name, for a symcheck loss name or a torch loss module
   (:data:`TORCH_LOSSES` states each conversion).
@@ -22,14 +23,10 @@ import torch
 
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.graph.evaluate import loss_and_gradients
-from symcheck.graph.symmetry import (
-    Symmetries,
-    UnitSpace,
-    apply_permutation,
-    infer_symmetries,
-    unit_entries,
-)
-from symcheck.proof import Proof
+from symcheck.graph.points import Point, given_point
+from symcheck.graph.symmetry import Symmetries, infer_symmetries, unit_entries
+from symcheck.graph.ties import TieCertificate, TieClasses, classes_at
+from symcheck.prove.proof import Proof
 from symcheck.torch.capture import capture, to_numpy
 from symcheck.torch.labels import module_labels
 from symcheck.torch.translate import Translation, translate
@@ -39,9 +36,10 @@ __all__ = [
     "TORCH_LOSSES",
     "Gradients",
     "LossConversion",
-    "TieClass",
+    "ModuleTies",
     "TieClasses",
     "gradients",
+    "module_ties",
     "prove",
     "symmetries",
     "tie_classes",
@@ -50,6 +48,8 @@ __all__ = [
 ]
 
 LOSS_NAMES = ("mse", "cross_entropy", "bce")
+#: The description of the point :func:`tie_classes` examines.
+CURRENT = "the module's current parameters, buffers and constants (exact float64 values)"
 
 
 def translate_module(model: object, example_inputs: object) -> Translation:
@@ -67,83 +67,39 @@ def symmetries(model: object, example_inputs: object) -> Symmetries:
 
 
 @dataclass(frozen=True)
-class TieClass:
-    """Units of one space with identical parameters, and the permutation certifying it."""
+class ModuleTies:
+    """The certified ties of a module with what they were found on (for the torch tools)."""
 
-    space: str
-    units: tuple[int, ...]
-    certificate: tuple[int, ...]  # a cycle through ``units``; it fixes every value exactly
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "space": self.space,
-            "units": list(self.units),
-            "certificate": list(self.certificate),
-        }
-
-
-@dataclass(frozen=True)
-class TieClasses:
-    """Every tie class (two or more units) of every movable space."""
-
-    symmetries: Symmetries
-    classes: tuple[TieClass, ...]
+    translation: Translation
+    symmetries: Symmetries  # spaces named by the module's parameters (module labels)
+    ties: TieClasses  # the graph core's result, with its documented ``to_json``
 
     @property
-    def tied(self) -> bool:
-        return bool(self.classes)
-
-    def in_space(self, name: str) -> tuple[TieClass, ...]:
-        self.symmetries.space(name)  # refuses an unknown name
-        return tuple(c for c in self.classes if c.space == name)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "spaces": [
-                {
-                    "name": s.name,
-                    "kind": s.kind,
-                    "size": s.size,
-                    "group": s.group,
-                    "classes": [c.to_json() for c in self.in_space(s.name)],
-                }
-                for s in self.symmetries.movable
-            ],
-            "tied": self.tied,
-        }
+    def certificates(self) -> tuple[TieCertificate, ...]:
+        """Every certified class of every movable space, in the order of ``ties.spaces``."""
+        return tuple(c for s in self.ties.spaces for c in s.certificates)
 
 
-def _unit_slices(values: Mapping[str, np.ndarray], space: UnitSpace, unit: int) -> tuple:
-    """Every axis's entries of ``unit``, as bytes (exact equality)."""
-    return tuple(unit_entries(values[r.parameter], space, r, unit).tobytes() for r in space.axes)
+def module_ties(model: object, example_inputs: object) -> ModuleTies:
+    """Capture ``model`` and find its tie classes with the graph core's engine.
 
-
-def _candidates(space: UnitSpace, values: Mapping[str, np.ndarray]) -> list[list[int]]:
-    blocks = space.blocks if space.group == "restricted" and space.blocks else (range(space.size),)
-    found = []
-    for block in blocks:
-        groups: dict[tuple, list[int]] = {}
-        for unit in block:
-            groups.setdefault(_unit_slices(values, space, unit), []).append(unit)
-        found.extend(g for g in groups.values() if len(g) > 1)
-    return found
+    The current parameters, buffers and folded constants (float64, exact)
+    are the point; :func:`symcheck.graph.ties.classes_at` finds and
+    certifies the classes (theory: docs/theory.md, T1).
+    """
+    translation = translate_module(model, example_inputs)
+    found = infer_symmetries(translation.graph, labels=module_labels(model))
+    given = given_point(translation.graph, translation.values)
+    point = Point("current", CURRENT, given.values, given.codes)
+    ties = classes_at(translation.graph, point, found, model=type(model).__name__)
+    return ModuleTies(translation, found, ties)
 
 
 def tie_classes(model: object, example_inputs: object) -> TieClasses:
-    """The tie classes of the current parameters, each certified (see :class:`TieClass`)."""
-    translation = translate_module(model, example_inputs)
-    graph, values = translation.graph, translation.values
-    found = infer_symmetries(graph, labels=module_labels(model))
-    classes = []
-    for space in found.movable:
-        for units in _candidates(space, values):
-            perm = list(range(space.size))
-            for a, b in zip(units, (*units[1:], units[0])):
-                perm[a] = b
-            moved = apply_permutation(graph, values, space, perm)
-            if all(np.array_equal(moved[p], values[p]) for p in graph.parameter_names):
-                classes.append(TieClass(space.name, tuple(units), tuple(perm)))
-    return TieClasses(found, tuple(classes))
+    """The certified tie classes of the current parameters: the graph core's
+    :class:`~symcheck.graph.ties.TieClasses` (``to_json`` as in docs/graph-proofs.md),
+    its spaces and certificates named by the module's parameters."""
+    return module_ties(model, example_inputs).ties
 
 
 # ---------------------------------------------------------------- gradients
@@ -289,7 +245,7 @@ def prove(
     each unit space's permutations (exactly, on the SymPy backend) and so shows
     that tied units get identical gradients of the ``loss`` (a symcheck loss
     name) for every input and target; with ``optimizer`` (a rule of
-    :data:`symcheck.optimizers.SYMBOLIC_OPTIMIZERS`), that one step keeps every
+    :data:`symcheck.model.optimizers.SYMBOLIC_OPTIMIZERS`), that one step keeps every
     tie, hence every step does. A module without ties is proved vacuously: the
     proof's statement names the spaces and classes it covers ("none").
     Anything that cannot be certified answers ``unknown``, never ``proved``.
@@ -302,6 +258,4 @@ def prove(
     graph = translation.with_loss(loss)
     if optimizer is None:
         return prove_identical_updates(graph, init=translation.values, kind="structural")
-    return prove_preserved(
-        graph, init=translation.values, optimizer=optimizer, kind="structural"
-    )
+    return prove_preserved(graph, init=translation.values, optimizer=optimizer, kind="structural")

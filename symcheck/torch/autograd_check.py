@@ -1,6 +1,6 @@
 r"""First- and second-order gradient checks of any torch callable, with data-driven tolerances.
 
-The ideas of :mod:`symcheck.gradcheck`, for a black-box ``fn(*inputs) -> Tensor``
+The ideas of :mod:`symcheck.confirm.gradcheck`, for a black-box ``fn(*inputs) -> Tensor``
 in float64. The output is reduced to a scalar by a fixed random projection,
 :math:`L(x) = \langle v, f(x)\rangle` (``v`` from ``seed``), so every output
 entry takes part.

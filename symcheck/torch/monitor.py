@@ -29,7 +29,7 @@ import torch
 
 from symcheck.errors import InvalidArgument
 from symcheck.torch.api import symmetries, unit_entries
-from symcheck.torch.survival import _spread, _state
+from symcheck.torch.spread import relative_spread, state_arrays
 
 __all__ = ["CollapseMonitor", "SpaceRecord", "lightning_callback"]
 
@@ -84,7 +84,7 @@ class CollapseMonitor:
         """Record ``step`` if it is a multiple of ``every``; return its records (else None)."""
         if step % self.every:
             return None
-        state = _state(self.model)
+        state = state_arrays(self.model)
         groups = {s.name: self._groups(state, s) for s in self.spaces}
         if self._ties is None:
             self._ties = {n: [tuple(g) for g in gs if len(g) > 1] for n, gs in groups.items()}
@@ -99,7 +99,7 @@ class CollapseMonitor:
                     if r.parameter in state
                 )
             )
-            drift = tuple(_spread(state, space, units) for units in self._ties[space.name])
+            drift = tuple(relative_spread(state, space, units) for units in self._ties[space.name])
             new.append(
                 SpaceRecord(step, space.name, space.size, len(groups[space.name]), zero, drift)
             )

@@ -13,8 +13,9 @@ dtype, and after every step records, per tie class, the relative spread
 over every parameter axis of the class's unit space (:math:`\theta_u` the
 entries unit :math:`u` holds). Reported per class: the first step with
 :math:`s_t > 0`, the fitted exponential growth rate :math:`r` (least squares
-of :math:`\log s_t` on :math:`t` over the non-zero steps; the spread grows
-by :math:`e^r` per step) and the first step with :math:`s_t \ge` ``threshold``.
+of :math:`\log s_t` on :math:`t` over the non-zero steps up to the first one
+at or above ``threshold``, the drift phase; the spread grows by :math:`e^r`
+per step) and the first step with :math:`s_t \ge` ``threshold``.
 Verdict: ``exact`` (every :math:`s_t = 0`), ``broken`` (some
 :math:`s_t \ge` ``threshold``) or ``drifting`` (non-zero, below it).
 """
@@ -22,6 +23,7 @@ Verdict: ``exact`` (every :math:`s_t = 0`), ``broken`` (some
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,23 +32,51 @@ import numpy as np
 import torch
 
 from symcheck.errors import InvalidArgument
-from symcheck.graph.symmetry import UnitSpace
-from symcheck.torch.api import TieClass, tie_classes, unit_entries
-from symcheck.torch.capture import to_numpy
+from symcheck.graph.ties import TieCertificate
+from symcheck.torch.api import module_ties
+from symcheck.torch.locate import Location, locate_first_difference, training_step
+from symcheck.torch.spread import relative_spread, state_arrays
 
-__all__ = ["VERDICTS", "ClassSurvival", "TieSurvival", "growth_rate", "tie_survival", "verdict_of"]
+__all__ = [
+    "VERDICTS",
+    "ClassSurvival",
+    "TieSurvival",
+    "growth_fit",
+    "growth_rate",
+    "tie_survival",
+    "verdict_of",
+]
 
 VERDICTS = ("exact", "drifting", "broken")  # in order of severity
 MAX_STEPS = 100_000
 
 
-def growth_rate(spreads: Sequence[float]) -> float | None:
-    """Least-squares slope of ``log s_t`` against ``t`` over the non-zero spreads (None if < 2)."""
-    points = [(t, math.log(s)) for t, s in enumerate(spreads, start=1) if s > 0]
+def growth_fit(
+    spreads: Sequence[float], *, until: float | None = None
+) -> tuple[float, float] | None:
+    """Least squares of ``log s_t = c + r t`` over the non-zero spreads: ``(r, c)``.
+
+    With ``until``, only the steps up to the first one with ``s_t >= until``
+    (the drift phase; after it the units are apart and the spread saturates).
+    None with fewer than 2 such steps.
+    """
+    points = []
+    for t, s in enumerate(spreads, start=1):
+        if s > 0:
+            points.append((t, math.log(s)))
+        if until is not None and s >= until:
+            break
     if len(points) < 2:
         return None
     t, y = np.array(points).T
-    return float(np.polyfit(t, y, 1)[0])
+    rate, intercept = np.polyfit(t, y, 1)
+    return float(rate), float(intercept)
+
+
+def growth_rate(spreads: Sequence[float], *, until: float | None = None) -> float | None:
+    """The slope ``r`` of :func:`growth_fit` (None if fewer than 2 non-zero spreads)."""
+    fit = growth_fit(spreads, until=until)
+    return None if fit is None else fit[0]
 
 
 def verdict_of(spreads: Sequence[float], threshold: float) -> str:
@@ -60,9 +90,12 @@ def verdict_of(spreads: Sequence[float], threshold: float) -> str:
 class ClassSurvival:
     """The spread of one tie class over the steps."""
 
-    tie: TieClass
+    tie: TieCertificate  # the class (``units``) and the permutation certifying it
     spreads: tuple[float, ...]
     threshold: float
+    #: Where the first non-zero spread came from (:mod:`symcheck.torch.locate`); None when
+    #: the class stayed exact or the run was not asked to locate it.
+    first_difference: Location | None = None
 
     @property
     def first_nonzero(self) -> int | None:
@@ -74,7 +107,8 @@ class ClassSurvival:
 
     @property
     def rate(self) -> float | None:
-        return growth_rate(self.spreads)
+        """The growth rate of the drift, fitted up to the first broken step."""
+        return growth_rate(self.spreads, until=self.threshold)
 
     @property
     def verdict(self) -> str:
@@ -87,6 +121,7 @@ class ClassSurvival:
             "first_nonzero_step": self.first_nonzero,
             "first_broken_step": self.first_broken,
             "growth_rate_per_step": self.rate,
+            "first_difference": self.first_difference.to_json() if self.first_difference else None,
             "spreads": list(self.spreads),
         }
 
@@ -114,25 +149,6 @@ class TieSurvival:
         }
 
 
-def _spread(state: dict[str, np.ndarray], space: UnitSpace, units: Sequence[int]) -> float:
-    worst, scale = 0.0, 0.0
-    for ref in space.axes:
-        if ref.parameter not in state:  # a folded constant: it never trains
-            continue
-        array = state[ref.parameter]
-        first = unit_entries(array, space, ref, units[0])
-        scale = max(scale, float(np.max(np.abs(first))))
-        for u in units[1:]:
-            other = unit_entries(array, space, ref, u)
-            worst = max(worst, float(np.max(np.abs(other - first))))
-    return worst / max(scale, np.finfo(np.float64).tiny)
-
-
-def _state(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    tensors = [*model.named_parameters(), *model.named_buffers()]
-    return {name: to_numpy(t) for name, t in tensors}
-
-
 def tie_survival(
     model: torch.nn.Module,
     make_optimizer: Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer],
@@ -142,38 +158,57 @@ def tie_survival(
     *,
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     threshold: float = 1e-6,
+    locate: bool = True,
 ) -> TieSurvival:
     """Train a copy of ``model`` (its own dtype) for ``steps`` steps; follow every tie class.
 
     ``make_optimizer`` receives the copy's parameters and returns a torch
     optimiser; ``loss`` defaults to ``nn.MSELoss()``. The user's module is
-    not modified.
+    not modified. With ``locate`` each class that leaves 0 gets its
+    ``first_difference`` (:func:`symcheck.torch.locate.locate_first_difference`:
+    the run is replayed from the same RNG state to that step, then op by op;
+    this can double the time of a run that drifts).
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         raise InvalidArgument(f"steps={steps!r} is not valid; use an int from 1 to {MAX_STEPS}")
     if not isinstance(threshold, (int, float)) or not 0 < threshold:
         raise InvalidArgument(f"threshold={threshold!r} is not valid; use a number > 0")
     args = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
-    found = tie_classes(model, args)
-    if not found.classes:
+    found = module_ties(model, args)
+    certificates = found.certificates
+    if not certificates:
         raise InvalidArgument(
             f"module {type(model).__name__} has no tie classes now; tie units first "
             "(constant initialisation or copied rows) to follow them through training"
         )
-    spaces = {c.space: found.symmetries.space(c.space) for c in found.classes}
+    spaces = {c.space: found.symmetries.space(c.space) for c in certificates}
+    start = torch.get_rng_state()
     trained = copy.deepcopy(model).train()
     optimizer = make_optimizer(trained.parameters())
     criterion = loss if loss is not None else torch.nn.MSELoss()
-    spreads: list[list[float]] = [[] for _ in found.classes]
+    spreads: list[list[float]] = [[] for _ in certificates]
     for _ in range(steps):
-        optimizer.zero_grad()
-        criterion(trained(*args), targets).backward()
-        optimizer.step()
-        state = _state(trained)
-        for k, tie in enumerate(found.classes):
-            spreads[k].append(_spread(state, spaces[tie.space], tie.units))
+        training_step((trained, optimizer), args, targets, criterion)
+        state = state_arrays(trained)
+        for k, tie in enumerate(certificates):
+            spreads[k].append(relative_spread(state, spaces[tie.space], tie.units))
     dtype = str(next(trained.parameters()).dtype).removeprefix("torch.")
-    classes = tuple(
-        ClassSurvival(tie, tuple(s), float(threshold)) for tie, s in zip(found.classes, spreads)
-    )
-    return TieSurvival(classes, steps, dtype, float(threshold))
+    classes = [
+        ClassSurvival(tie, tuple(s), float(threshold)) for tie, s in zip(certificates, spreads)
+    ]
+    if locate:
+        end = torch.get_rng_state()
+        for k, survival in enumerate(classes):
+            where = locate_first_difference(
+                model,
+                make_optimizer,
+                args,
+                targets,
+                survival,
+                loss=criterion,
+                rng_state=start,
+                found=found,
+            )
+            classes[k] = dataclasses.replace(survival, first_difference=where)
+        torch.set_rng_state(end)  # the caller's RNG continues as after the run
+    return TieSurvival(tuple(classes), steps, dtype, float(threshold))

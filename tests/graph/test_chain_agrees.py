@@ -1,4 +1,5 @@
-"""The chain graph and the existing chain engine (symcheck.numeric) agree: loss and gradients.
+"""The chain graph and the existing chain engine (symcheck.measure.numeric) agree: loss and
+gradients.
 
 This is the check the later lowering of ``Network`` onto the graph relies on.
 """
@@ -8,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from symcheck import Network, numeric
+from symcheck import Network
 from symcheck.graph.evaluate import loss_and_gradients
 from symcheck.graph.zoo import chain_graph
+from symcheck.measure import numeric
 
 CASES = [
     ((3, 4, 4, 2), "tanh", "mse", True, "mean"),

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symcheck.activations import ACTIVATIONS
 from symcheck.errors import InvalidArgument
 from symcheck.graph import evaluate as module
 from symcheck.graph.backend import NUMPY, SYMPY
@@ -18,6 +17,7 @@ from symcheck.graph.kernels.dense import linear_backward, linear_forward
 from symcheck.graph.kernels.elementwise import activation_backward, activation_forward
 from symcheck.graph.sample import random_inputs, random_parameters, random_target
 from symcheck.graph.zoo import resolve_model
+from symcheck.model.activations import ACTIVATIONS
 
 MODELS = [
     "2-3-2",

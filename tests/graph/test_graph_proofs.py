@@ -26,7 +26,7 @@ from symcheck.graph.prove import (
 )
 from symcheck.graph.symmetry import apply_permutation, infer_symmetries
 from symcheck.graph.ties import resolve_graph
-from symcheck.optimizers import SYMBOLIC_OPTIMIZERS
+from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
 
 TINY = "transformer:d_model=4,heads=2,seq=2,layers=1,d_ff=4,batch=1"
 ROPE_GQA = "transformer:d_model=8,heads=4,kv_heads=2,seq=2,layers=1,d_ff=4,batch=1,rope=1"

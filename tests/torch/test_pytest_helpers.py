@@ -1,4 +1,4 @@
-"""The assertion helpers of ``symcheck.testing`` (the plugin's ``symcheck`` fixture).
+"""The assertion helpers of ``symcheck.confirm.testing`` (the plugin's ``symcheck`` fixture).
 
 Each helper passes on a sound case and fails, with a message naming the
 space, units and parameters, on a broken one: a constant initialisation, an

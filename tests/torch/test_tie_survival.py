@@ -79,6 +79,9 @@ def test_the_growth_rate_fit_and_the_verdicts_on_known_spreads():
     doubling = [0.0, 0.0] + [1e-16 * 2**t for t in range(10)]
     assert growth_rate(doubling) == pytest.approx(math.log(2), rel=1e-9)
     assert growth_rate([0.0, 0.0, 1e-16]) is None
+    saturated = [0.0] + [2.0**-40 * 2**t for t in range(30)] + [1.0] * 200  # then apart
+    assert growth_rate(saturated, until=1e-6) == pytest.approx(math.log(2), rel=1e-9)
+    assert growth_rate(saturated) < math.log(2) * 0.9
     assert verdict_of([0.0] * 5, 1e-6) == "exact"
     assert verdict_of(doubling, 1e-6) == "drifting"
     assert verdict_of([*doubling, 1e-3], 1e-6) == "broken"

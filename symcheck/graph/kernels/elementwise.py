@@ -2,12 +2,15 @@ r"""Elementwise ops: ``activation`` (by name), ``add`` and ``mul``.
 
 Activations are one registry, :data:`ELEMENTWISE`, each entry a value
 :math:`\varphi(z)` and a derivative :math:`\varphi'(z)` written against the
-backend. The concrete activations of :data:`symcheck.activations.ACTIVATIONS`
+backend. The concrete activations of :data:`symcheck.model.activations.ACTIVATIONS`
 (and every ``leaky_relu(q)``) use that registry's own forms: its NumPy form and
 derivative on NumPy, its SymPy form and ``sympy.diff`` of it on SymPy (so
 ``relu'(0) = 0`` and ``leaky_relu'(0) = q``, as the registry states). The
-others are, with :math:`\Phi` and :math:`\phi` the standard normal CDF and
-density and :math:`s` the logistic function:
+abstract ``sigma`` (an undefined SymPy function, so that a lowered
+``Network`` with ``sigma`` can be proved on the graph) runs on SymPy only; on
+NumPy it is refused with the registry's message. The others are, with
+:math:`\Phi` and :math:`\phi` the standard normal CDF and density and
+:math:`s` the logistic function:
 
 * ``gelu`` (Hendrycks & Gimpel, 2016, erf form): :math:`z\,\Phi(z)`,
   :math:`\varphi' = \Phi(z) + z\,\phi(z)`,
@@ -37,10 +40,10 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from symcheck.activations import ACTIVATIONS, Activation, get_activation
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.graph.backend import Backend
 from symcheck.graph.kernels.checks import require_same_shape
+from symcheck.model.activations import ACTIVATIONS, Activation, get_activation
 
 __all__ = [
     "ELEMENTWISE",
@@ -83,7 +86,7 @@ def _on_sympy(fn: Callable[[sp.Expr], sp.Expr], z: NDArray) -> NDArray:
 
 
 #: Registry derivatives rewritten on the value: ``1 - tanh(z)**2`` and
-#: ``s(z) (1 - s(z))`` (symcheck.activations), with ``y`` for tanh(z) resp. s(z).
+#: ``s(z) (1 - s(z))`` (symcheck.model.activations), with ``y`` for tanh(z) resp. s(z).
 _SLOPE_OF_VALUE: dict[str, Callable[[NDArray], NDArray]] = {
     "tanh": lambda y: 1.0 - y**2,
     "sigmoid": lambda y: y * (1.0 - y),
@@ -101,11 +104,15 @@ def _from_registry(activation: Activation) -> Elementwise:
     def value(xp: Backend, z: NDArray) -> NDArray:
         if xp.exact:
             return _on_sympy(activation.sympy, z)
+        if activation.numpy is None:
+            activation.require_numeric()  # the abstract sigma: one clear line
         return activation.numpy(z)  # type: ignore[misc]
 
     def slope(xp: Backend, z: NDArray) -> NDArray:
         if xp.exact:
             return _on_sympy(lambda v: symbolic_slope().subs(t, v), z)
+        if activation.numpy_derivative is None:
+            activation.require_numeric()
         return activation.numpy_derivative(z)  # type: ignore[misc]
 
     return Elementwise(activation.name, value, slope, _SLOPE_OF_VALUE.get(activation.name))
@@ -166,7 +173,7 @@ _EXTRA = (
 
 #: Every activation the ``activation`` kernel knows by name (besides ``leaky_relu(q)``).
 ELEMENTWISE: dict[str, Elementwise] = {
-    **{n: _from_registry(a) for n, a in ACTIVATIONS.items() if not a.abstract},
+    **{n: _from_registry(a) for n, a in ACTIVATIONS.items()},
     **{e.name: e for e in _EXTRA},
 }
 

@@ -1,6 +1,6 @@
 r"""Losses ``mse``, ``cross_entropy`` and ``bce`` on a batch, reduced to a scalar.
 
-Each uses the recipe of :data:`symcheck.losses.LOSSES` on the last axis
+Each uses the recipe of :data:`symcheck.model.losses.LOSSES` on the last axis
 (``mse`` :math:`\tfrac12\sum_k (z_k - y_k)^2`; ``cross_entropy`` on logits with a
 target distribution, :math:`(\sum_k y_k)\log\sum_k e^{z_k} - \sum_k y_k z_k`;
 ``bce`` on logits, :math:`\sum_k \log(1 + e^{z_k}) - y_k z_k`). Every leading
@@ -28,7 +28,7 @@ import sympy as sp
 
 from symcheck.errors import InvalidArgument, choices_message
 from symcheck.graph.backend import Backend
-from symcheck.losses import LOSSES, Loss
+from symcheck.model.losses import LOSSES, Loss
 
 __all__ = [
     "LOSS_KERNELS",
