@@ -25,6 +25,10 @@ The files:
   query heads in 2 key-value groups, FFN 12) as ``model.safetensors`` with its
   ``config.json``; FFN neuron 7 of layer 1 is a copy of neuron 2 (gate and up
   rows, down column) and FFN neuron 9 of layer 0 is dead (all-zero down column).
+- ``tiny-llama-permuted/`` (docs/checkpoint.md, ``diff``): the same network with
+  its residual stream, the FFN neurons of both layers and the two KV groups of
+  both layers permuted; ``tiny-llama-noisy/``: that copy plus noise of standard
+  deviation 1e-4 on every weight.
 """
 
 from __future__ import annotations
@@ -134,9 +138,7 @@ _TINY_LLAMA = {
 }
 
 
-def _tiny_llama(path: Path) -> None:
-    from safetensors.numpy import save_file
-
+def _tiny_llama_tensors() -> dict[str, np.ndarray]:
     c = _TINY_LLAMA
     h, f, kv = c["hidden_size"], c["intermediate_size"], 2 * (8 // 4)
     rng = np.random.default_rng(7)
@@ -155,9 +157,62 @@ def _tiny_llama(path: Path) -> None:
         t[mlp.format(1, name)][7] = t[mlp.format(1, name)][2]
     t[mlp.format(1, "down")][:, 7] = t[mlp.format(1, "down")][:, 2]
     t[mlp.format(0, "down")][:, 9] = 0.0
+    return t
+
+
+def _save_llama(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    from safetensors.numpy import save_file
+
     path.mkdir(exist_ok=True)
-    save_file(t, str(path / "model.safetensors"))
-    (path / "config.json").write_text(json.dumps(c, indent=1))
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(path / "model.safetensors")
+    )
+    (path / "config.json").write_text(json.dumps(_TINY_LLAMA, indent=1))
+
+
+def _tiny_llama(path: Path) -> None:
+    _save_llama(path, _tiny_llama_tensors())
+
+
+def _permuted_llama() -> dict[str, np.ndarray]:
+    """tiny-llama with its residual stream, FFN neurons and KV groups permuted (same network)."""
+    rng = np.random.default_rng(11)
+    t = _tiny_llama_tensors()
+    stream = rng.permutation(8)
+    for name, value in t.items():
+        if name.endswith(("o_proj.weight", "down_proj.weight", "norm.weight")):
+            t[name] = value[stream]
+        elif value.ndim == 2:  # embeddings and every other projection read the stream
+            t[name] = value[:, stream]
+    for layer in range(2):
+        p = f"model.layers.{layer}."
+        ffn = rng.permutation(12)
+        t[p + "mlp.gate_proj.weight"] = t[p + "mlp.gate_proj.weight"][ffn]
+        t[p + "mlp.up_proj.weight"] = t[p + "mlp.up_proj.weight"][ffn]
+        t[p + "mlp.down_proj.weight"] = t[p + "mlp.down_proj.weight"][:, ffn]
+        # swap the two KV groups: 2 key-value heads of 2 dims, each with 2 query heads
+        t[p + "self_attn.q_proj.weight"] = t[p + "self_attn.q_proj.weight"][
+            [4, 5, 6, 7, 0, 1, 2, 3]
+        ]
+        t[p + "self_attn.o_proj.weight"] = t[p + "self_attn.o_proj.weight"][
+            :, [4, 5, 6, 7, 0, 1, 2, 3]
+        ]
+        for name in ("k_proj", "v_proj"):
+            t[p + f"self_attn.{name}.weight"] = t[p + f"self_attn.{name}.weight"][[2, 3, 0, 1]]
+    return t
+
+
+def _tiny_llama_permuted(path: Path) -> None:
+    _save_llama(path, _permuted_llama())
+
+
+def _tiny_llama_noisy(path: Path) -> None:
+    rng = np.random.default_rng(13)
+    t = _permuted_llama()
+    _save_llama(
+        path,
+        {k: v + np.float32(1e-4) * rng.standard_normal(v.shape, np.float32) for k, v in t.items()},
+    )
 
 
 FIXTURES: dict[str, Callable[[Path], None]] = {
@@ -169,6 +224,8 @@ FIXTURES: dict[str, Callable[[Path], None]] = {
     "nan.npz": _nan_npz,
     "evil.npz": _evil_npz,
     "tiny-llama": _tiny_llama,
+    "tiny-llama-permuted": _tiny_llama_permuted,
+    "tiny-llama-noisy": _tiny_llama_noisy,
 }
 
 

@@ -30,6 +30,9 @@ field                        default       bounds
 ``json_digits``              64            digits of one number in a certificate
 ``seed``                     2**63 - 1     the largest ``--seed`` (seeds are >= 0)
 ``message_chars``            300           characters of one error line
+``diff_iterations``          100           sweeps of weight matching over the unit spaces (``diff``)
+``diff_width``               8,192         units of one space aligned by ``diff`` (its cost matrix)
+``diff_work``                2e10          multiply-adds of one sweep of ``diff``'s weight matching
 ===========================  ============  ==================================================
 
 The proof cost model. SymPy's work on the symbolic gradient grows
@@ -95,6 +98,9 @@ class Limits:
     json_digits: int = 64
     seed: int = 2**63 - 1
     message_chars: int = 300
+    diff_iterations: int = 100
+    diff_width: int = 8_192
+    diff_work: float = 2e10
 
 
 #: The limits in force.

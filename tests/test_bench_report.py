@@ -32,6 +32,7 @@ def test_every_bench_script_has_a_results_file_with_its_machine() -> None:
     scripts = {"prove": "prove.py", "audit": "audit.py", "numeric": "bench_numeric.py"}
     scripts |= {"scale": "scale.py", "rounding": "rounding.py"}
     scripts |= {"prove_graph": "prove_graph.py", "audit_checkpoint": "audit_checkpoint.py"}
+    scripts |= {"diff": "diff.py"}
     assert set(RESULTS) == set(scripts)
     for name, record in RESULTS.items():
         assert record["command"].startswith(f"python bench/{scripts[name]}")

@@ -16,7 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 from symcheck.cli import build_parser
 from symcheck.cli.contract import option_names, run_guarded, violations
@@ -189,6 +191,21 @@ TABLES: dict[str, list[tuple[list[str], int, str]]] = {
         (["audit", "w.npz", "--format", "yaml"], 2, "invalid choice: 'yaml'"),
         (["audit", "w.npz", "--no-such-option"], 2, "unrecognized arguments"),
     ],
+    "diff": [
+        (["diff"], 2, "the following arguments are required: A, B"),
+        (["diff", "{ckpt}"], 2, "the following arguments are required: B"),
+        (["diff", "{fifo}", "{fifo}"], 2, "is not supported; use one of"),
+        (["diff", "{ckpt}", "{missing}"], 2, "extension='.json' is not supported"),
+        (["diff", "{ckpt}", "{ckpt_renamed}"], 2, "tensor 'fc1.weight' is in A but not in B"),
+        (["diff", "{ckpt}", "{ckpt}", "--model", "mlp"], 2, "is not a parameter of the model"),
+        (["diff", "{ckpt}", "{ckpt}", "--model", "mlp:layers=100000"], 2, "must be an integer"),
+        (["diff", "{ckpt}", "{ckpt}", "--model", "mlp", "--config", "{text}"], 2, "either"),
+        (["diff", "{ckpt}", "{ckpt}", "--config", "{text}"], 2, "not a valid JSON config"),
+        (["diff", "{ckpt}", "{ckpt}", "--tolerance", "nan"], 2, "must be a finite number >= 0"),
+        (["diff", "{ckpt}", "{ckpt}", "--seed", "-1"], 2, "is not a non-negative integer"),
+        (["diff", "{ckpt}", "{ckpt}", "--format", "yaml"], 2, "invalid choice: 'yaml'"),
+        (["diff", "{ckpt}", "{ckpt}", "--max-bytes", "10"], 2, "is not a regular file of at most"),
+    ],
 }
 
 ROWS = [(command, *row) for command, rows in TABLES.items() for row in rows]
@@ -209,6 +226,9 @@ def files(tmp_path_factory) -> dict[str, str]:
     recipe = {"facts": {"recipe": CERT_RECIPE}}
     (root / "batch.json").write_text(json.dumps({"schema": 1, "proofs": [recipe]}))
     (root / "text.json").write_text("not json at all")
+    weight = np.zeros((2, 2), dtype=np.float32)
+    save_file({"fc0.weight": weight, "fc1.weight": weight}, str(root / "ckpt.safetensors"))
+    save_file({"fc0.weight": weight, "fc9.weight": weight}, str(root / "renamed.safetensors"))
     graph = {}
     for name, change in GRAPH_CERTS.items():
         recipe = {**GRAPH_RECIPE, **change}
@@ -220,6 +240,8 @@ def files(tmp_path_factory) -> dict[str, str]:
         graph[name] = str(root / f"{name}.json")
     return {
         **graph,
+        "ckpt": str(root / "ckpt.safetensors"),
+        "ckpt_renamed": str(root / "renamed.safetensors"),
         "fifo": str(root / "fifo"),
         "dir": str(root),
         "missing": str(root / "missing.json"),

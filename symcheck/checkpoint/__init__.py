@@ -5,10 +5,12 @@
 reports, per unit space of the architecture (FFN neurons, heads, query-key
 and value-output dims, channels, experts, residual stream), the tie classes
 (certified), dead units, effective width, nearest pair and near duplicates.
-``render(report, fmt)`` gives the text or JSON form.
+``render(report, fmt)`` gives the text or JSON form. ``diff(a, b)`` compares
+two checkpoints up to a permutation of units (:mod:`symcheck.checkpoint.compare`).
 """
 
 from symcheck.checkpoint.audit import DEFAULT_THRESHOLD, audit_checkpoint, load_config
+from symcheck.checkpoint.compare import DiffReport, diff
 from symcheck.checkpoint.families import KINDS, families
 from symcheck.checkpoint.report import (
     FORMATS,
@@ -26,8 +28,10 @@ __all__ = [
     "SCHEMA",
     "VERDICTS",
     "CheckpointReport",
+    "DiffReport",
     "SpaceReport",
     "audit_checkpoint",
+    "diff",
     "families",
     "load_config",
     "render",

@@ -54,6 +54,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "symcheck.cli.numeric",
     "symcheck.cli.scale",
     "symcheck.cli.audit",
+    "symcheck.cli.diff",
     "symcheck.cli.lumping",
     "symcheck.cli.graph",
     "symcheck.cli.graph_proofs",
