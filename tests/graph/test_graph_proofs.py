@@ -30,6 +30,9 @@ from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
 
 TINY = "transformer:d_model=4,heads=2,seq=2,layers=1,d_ff=4,batch=1"
 ROPE_GQA = "transformer:d_model=8,heads=4,kv_heads=2,seq=2,layers=1,d_ff=4,batch=1,rope=1"
+# head_dim 4 > 2: the small instance keeps 2 query-key dims (fixed by rope) but 3 value dims
+ROPE_WIDE = "transformer:d_model=8,heads=2,seq=2,layers=1,d_ff=4,batch=1,rope=1"
+ROPE_WIDE_GQA = "transformer:d_model=16,heads=4,kv_heads=2,seq=2,layers=1,d_ff=4,batch=1,rope=1"
 
 
 @pytest.mark.parametrize("model", ["2-3-1", "resmlp:d_model=3,d_ff=4,blocks=1", TINY, ROPE_GQA])
@@ -56,6 +59,35 @@ def test_a_wrong_symmetry_rule_is_caught_op_by_op(monkeypatch: pytest.MonkeyPatc
     assert any(c.status == "nonzero" for c in bad)
     proof = prove_identical_updates(graph, init="zero", kind="structural")
     assert proof.verdict == "unknown"
+
+
+@pytest.mark.parametrize("init", ["zero", "constant"])
+@pytest.mark.parametrize("model", [ROPE_WIDE, ROPE_WIDE_GQA])
+def test_rope_with_head_dim_above_two_is_proved_structurally(model: str, init: str) -> None:
+    proof = prove_identical_updates(model, init=init, kind="structural")
+    assert proof.verdict == "proved", [r for r in proof.residuals if r.status != "zero"]
+    checks = certify_ops(*(lambda g: (g, infer_symmetries(g)))(resolve_graph(model)[0]))
+    vo = [c for c in checks if c.op == "sdpa" and c.space.endswith("vo_dim")]
+    assert vo and all(c.status == "zero" and "not checked" not in c.method for c in vo)
+
+
+def test_a_value_dim_mixing_attention_kernel_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    from symcheck.graph import evidence
+    from symcheck.graph.kernels import attention
+
+    right = attention.sdpa_forward
+
+    def rolls_value_dims(xp, q, k, v, **attrs):  # wrong: value dims are not equivariant
+        out, cache = right(xp, q, k, v, **attrs)
+        return np.roll(out, 1, axis=-1), cache
+
+    monkeypatch.setattr(attention, "sdpa_forward", rolls_value_dims)
+    monkeypatch.setattr(evidence, "_OP_CACHE", {})  # the process cache holds the right kernel
+    graph, _ = resolve_graph(ROPE_WIDE)
+    bad = [c for c in certify_ops(graph, infer_symmetries(graph), {}) if c.status != "zero"]
+    assert bad and {c.op for c in bad} == {"sdpa"}
+    assert any(c.status == "nonzero" for c in bad)
+    assert prove_identical_updates(graph, init="zero", kind="structural").verdict == "unknown"
 
 
 def test_the_tensor_action_on_parameters_is_apply_permutation() -> None:
