@@ -248,3 +248,40 @@ def test_gelu_random_init_is_refuted_with_an_erf_enclosure() -> None:
     model = "mlp:inputs=2,hidden=2,layers=1,outputs=1,activation=gelu"
     proof = prove_identical_updates(model, init="random", kind="computational")
     assert proof.verdict == "refuted"
+
+
+SIGMA_MLP = "mlp:inputs=2,hidden=2,layers=1,outputs=1,activation=sigma,batch=1"
+
+
+def test_random_init_with_the_abstract_sigma_is_refuted_with_the_stand_in_stated() -> None:
+    proof = prove_identical_updates(SIGMA_MLP, init="random", kind="computational")
+    assert proof.verdict == "refuted", proof.residuals
+    hit = next(r for r in proof.residuals if r.status == "nonzero")
+    assert hit.method.startswith("witness") and "sigma stand-in" in hit.method
+    assert any("stand-in" in a and "for every sigma" in a for a in proof.assumptions)
+    breaks = prove_symmetry_breaks(SIGMA_MLP)
+    assert breaks.verdict == "proved" and any("stand-in" in a for a in breaks.assumptions)
+
+
+@pytest.mark.parametrize("init", ["zero", "constant"])
+def test_the_sigma_stand_in_never_refutes_a_true_tie(init: str) -> None:
+    proof = prove_identical_updates(SIGMA_MLP, init=init, kind="computational")
+    assert proof.verdict == "proved"
+    step = prove_preserved(SIGMA_MLP, init=init, optimizer="adam", kind="computational")
+    assert step.verdict == "proved"
+
+
+def test_without_the_stand_in_sigma_has_no_value_at_a_witness() -> None:
+    from symcheck.graph.enclose import Enclosures
+    from symcheck.prove.zerotest import Uncertified
+
+    graph, _ = resolve_graph(SIGMA_MLP)
+    params = {p.name: np.full(p.shape, sp.Rational(1, 3), dtype=object) for p in graph.parameters}
+    x = {"x": np.array([[sp.Rational(1, 2), sp.Rational(-1, 5)]], dtype=object)}
+    y = np.array([[sp.Rational(1, 7)]], dtype=object)
+    with pytest.raises(Uncertified, match="sigma has no interval form"):
+        Enclosures().loss_and_gradients(graph, params, x, y)
+    grads = Enclosures(stand_in=True).loss_and_gradients(graph, params, x, y)
+    assert all(not sp.sympify(v).has(sp.Function("sigma")) for g in grads.values() for v in g.flat)
+    with pytest.raises(InvalidArgument, match="stand_in='yes' must be True or False"):
+        Enclosures(stand_in="yes")  # type: ignore[arg-type]
