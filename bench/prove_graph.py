@@ -12,6 +12,10 @@ Rows (goals from the issue in brackets):
   layers share them), the tie certificates on the 6.4 M-entry parameter point,
   and the optimiser's equivariance. ``cold`` is the first run in the process
   (empty op cache), ``warm`` the best of ``--repeat`` further runs.
+* the same structural proof of identical updates for the model WITH rotary
+  position embeddings (``rope=1``: head_dim 64, whose query-key dims rope
+  fixes while the value-output dims still permute). ``--only rope`` runs just
+  this row and prints it without writing ``bench/results/``.
 * computational proof of identical updates for a one-block transformer with
   ``d_model`` 8, 2 heads and ``seq`` 3 (< 30 s): exact SymPy gradients and
   zero tests at zero and at constant init (a free symbol ``c``), and the
@@ -32,6 +36,7 @@ import _record  # bench/ is the script's directory, hence on the path
 from symcheck.graph.prove import prove_identical_updates, prove_preserved
 
 LARGE = "transformer:d_model=512,heads=8,layers=6"
+LARGE_ROPE = f"{LARGE},rope=1"
 SMALL = "transformer:d_model=8,heads=2,seq=3,layers=1"
 
 
@@ -45,6 +50,9 @@ def main() -> None:
     context = _record.start()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--only", choices=("all", "rope"), default="all", help="rope: only the rope row, unrecorded"
+    )
     args = parser.parse_args()
     structural: list[dict] = []
     computational: list[dict] = []
@@ -56,7 +64,13 @@ def main() -> None:
             "adam preserves ties",
             lambda: prove_preserved(LARGE, optimizer="adam", kind="structural"),
         ),
+        (
+            "identical updates, rope=1",
+            lambda: prove_identical_updates(LARGE_ROPE, kind="structural"),
+        ),
     ]
+    if args.only == "rope":
+        rows = rows[-1:]
     for label, run in rows:
         cold, proof = _timed(run)
         warm = min(_timed(run)[0] for _ in range(args.repeat))
@@ -70,6 +84,8 @@ def main() -> None:
             {"theorem": label, "verdict": proof.verdict, "cold_s": cold, "warm_s": warm}
         )  # type: ignore[attr-defined]
 
+    if args.only != "all":
+        return
     print(f"computational proofs, {SMALL}")
     for init in ("zero", "constant", "random"):
         times, verdict = [], ""

@@ -71,6 +71,8 @@ TABLES: dict[str, list[tuple[list[str], int, str]]] = {
         (["prove", f"2-{LONG}-1"], 2, "is not known; use a chain spec like 3-4-4-2"),
         (["prove", "moe:d_model=2", "--activation", "relu"], 2, "describe a chain spec"),
         (["prove", "moe:d_model=2", "--seed", "-1", "--init", "random"], 2, "not a non-negative"),
+        (["prove", "2-2-1", "--seed", "3"], 2, "--seed=3 applies to zoo models"),
+        (["prove", "2-2-1", "--seed", "0", "--init", "random"], 2, "--seed=0 applies to zoo"),
         (["prove", "2-2-1", "--kind", "both"], 2, "applies to zoo models and graph files"),
         (["prove", "2-2-1", "--timeout", "-1"], 2, "must be seconds in [0, 1e9)"),
         (["prove", "2-2-1", "--format", "yaml"], 2, "invalid choice: 'yaml'"),

@@ -83,7 +83,7 @@ def _prove_graph(args: argparse.Namespace) -> int:
         args.network,
         init=args.init,
         value=args.value,
-        seed=args.seed,
+        seed=0 if args.seed is None else args.seed,
         kind="auto" if args.kind is None else args.kind,
         optimizer=args.optimizer,
         breaks=args.breaks,
@@ -105,6 +105,7 @@ def _prove(args: argparse.Namespace) -> int:
 
     if not _is_chain(args.network):
         return _prove_graph(args)
+    _refuse_seed(args)
     if args.kind is not None:
         raise InvalidArgument(
             f"--kind={args.kind!r} applies to zoo models and graph files; a chain spec is "
@@ -125,6 +126,15 @@ def _prove(args: argparse.Namespace) -> int:
     return exit_code(proofs)
 
 
+def _refuse_seed(args: argparse.Namespace) -> None:
+    """A chain spec's random point is symbolic and its witnesses are fixed: no seed to set."""
+    if args.seed is not None:
+        raise InvalidArgument(
+            f"--seed={args.seed} applies to zoo models and graph files (their --init random); "
+            "a chain spec's random point is symbolic; drop --seed"
+        )
+
+
 def _derive(args: argparse.Namespace) -> int:
     from symcheck.prove.derive import derive
 
@@ -137,11 +147,7 @@ def _derive(args: argparse.Namespace) -> int:
             [derive_graph(args.network, init=args.init, value=args.value, seed=seed)], args.format
         )
         return 0
-    if args.seed is not None:
-        raise InvalidArgument(
-            f"--seed={args.seed} applies to zoo models and graph files (their --init random); "
-            "a chain spec's random point is symbolic; drop --seed"
-        )
+    _refuse_seed(args)
     _emit([derive(_network(args), init=args.init, value=args.value)], args.format)
     return 0
 
@@ -185,7 +191,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="zoo models and graph files: structural, computational, both or auto (default)",
     )
     p.add_argument(
-        "--seed", type=seed, default=0, help="zoo models and graph files: seed of --init random"
+        "--seed",
+        type=seed,
+        default=None,
+        help="zoo models and graph files: seed of --init random (default 0)",
     )
     p.set_defaults(func=_prove)
 

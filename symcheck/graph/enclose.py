@@ -14,6 +14,13 @@ interval arithmetic at :data:`symcheck.prove.zerotest.PRECISION_BITS` bits, so a
 returned value is a proof, not a float. ``erf`` (the gelu activation), which
 the zero test's intervals lack, is enclosed here by its series with a
 bounded tail (:func:`erf_enclosure`).
+
+With ``stand_in=True`` the abstract activation ``sigma`` is replaced, node by
+node, by the chain prover's witness activation
+:math:`\sigma(u) = (1 + u)^2/2` (:data:`symcheck.prove.witness.SIGMA_WITNESS`),
+so a graph with ``sigma`` can be evaluated at a witness. A difference found
+this way refutes a claim made *for every* :math:`\sigma` (one :math:`\sigma`
+is a counterexample), not a claim about one particular activation.
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from symcheck.errors import InvalidArgument
 from symcheck.graph.backend import SYMPY
 from symcheck.graph.ir import Graph
 from symcheck.graph.ops import get_op
+from symcheck.prove.witness import instantiate_abstract
 from symcheck.prove.zerotest import PRECISION_BITS, interval
 
 __all__ = ["Enclosures", "erf_enclosure"]
@@ -83,7 +92,10 @@ def erf_enclosure(arg: object) -> object:
 class Enclosures:
     """Opaque symbols and their interval enclosures (``env`` for ``certified_value``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, stand_in: bool = False) -> None:
+        if not isinstance(stand_in, bool):
+            raise InvalidArgument(f"stand_in={stand_in!r} must be True or False")
+        self.stand_in = stand_in
         self.env: dict[sp.Symbol, object] = {}
         self._names = count()
         # The SymPy backend, with signs decided by enclosures (max pooling, elu).
@@ -107,6 +119,8 @@ class Enclosures:
         out = np.empty(array.shape, dtype=object)
         for index, value in np.ndenumerate(array):
             value = sp.sympify(value)
+            if self.stand_in:
+                value = instantiate_abstract(value)
             if value.is_Rational or value in self.env:
                 out[index] = value
                 continue

@@ -41,17 +41,20 @@ from symcheck.graph.ops import get_op
 from symcheck.graph.points import Point
 from symcheck.graph.symmetry import Symmetries, UnitSpace, apply_permutation
 from symcheck.graph.ties import TieClasses, cycle
+from symcheck.model.activations import ACTIVATIONS
 from symcheck.model.optimizers import HYPER, SymbolicOptimizer
 from symcheck.prove.proof import PROVED, REFUTED, UNKNOWN, Residual
-from symcheck.prove.witness import rational_point
+from symcheck.prove.witness import rational_point, witness_sigma_latex
 from symcheck.prove.zerotest import NONZERO, ZERO, Uncertified, certified_value, zero_test
 
 __all__ = [
     "MAX_COMPUTATIONAL_PARAMETERS",
     "Claim",
     "Evidence",
+    "abstract_activations",
     "computational",
     "optimizer_equivariant",
+    "stand_in_note",
     "step_equivariant",
     "structural",
 ]
@@ -333,12 +336,34 @@ def _entries(
     return out
 
 
+def abstract_activations(graph: Graph) -> tuple[str, ...]:
+    """The abstract activations (``sigma``) of the graph's activation nodes, once each."""
+    names = (n.attr_dict.get("name") for n in graph.nodes if n.op == "activation")
+    return tuple(
+        dict.fromkeys(
+            str(name)
+            for name in names
+            if name in ACTIVATIONS and ACTIVATIONS[name].abstract  # type: ignore[index]
+        )
+    )
+
+
+def stand_in_note() -> str:
+    """What a witness with the sigma stand-in refutes (for the proof's assumptions)."""
+    return (
+        f"at a witness the abstract sigma is the stand-in ${witness_sigma_latex()}$: a "
+        "difference found there holds for that sigma, so it refutes a claim made for every "
+        "sigma (one sigma is a counterexample), not one about a particular activation"
+    )
+
+
 def _witness(
     graph: Graph, compute: Quantities, symbols: set, claims: Sequence[Claim], seeds: range
 ) -> tuple[dict | None, Residual | None]:
+    stand_in = bool(abstract_activations(graph))
     for seed in seeds:
         point = rational_point(symbols, seed)
-        enclosures = Enclosures()
+        enclosures = Enclosures(stand_in=stand_in)
         try:
             layouts = compute(point, enclosures)
         except (ValueError, ArithmeticError, TypeError):  # an uncertain branch or enclosure
@@ -349,6 +374,7 @@ def _witness(
             except (Uncertified, ArithmeticError, ValueError, TypeError):
                 continue
             witness = {s.name: str(v) for s, v in sorted(point.items(), key=lambda kv: kv[0].name)}
+            how = f"{how}; sigma stand-in" if stand_in else how
             return witness, Residual(label, str(number), NONZERO, f"witness ({how})")
     return None, None
 
@@ -379,6 +405,8 @@ def computational(
     """
     check_size(graph)
     compute, symbols, notes = _quantities(graph, point, optimizer)
+    if abstract_activations(graph):
+        notes = [*notes, stand_in_note()]
     facts: dict[str, Any] = {"assumptions": notes}
     witness, hit = _witness(graph, compute, symbols, claims, range(2))
     if hit is not None:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
-
 from symcheck.graph.ir import Graph
 from symcheck.graph.points import Point
 from symcheck.graph.symmetry import Symmetries
@@ -60,9 +58,9 @@ def lumped_blocks(
 ) -> dict[str, tuple[tuple[int, ...], ...]] | None:
     """Equitable blocks not inside one tie class, per hidden space; ``None`` if not covered."""
     layers = chain_layers(graph)
-    if layers is None or any(v.free_symbols for v in point.values):
+    table = None if layers is None else point.floats()
+    if layers is None or table is None:
         return None
-    table = np.array([float(v) for v in point.values], dtype=np.float64)
     params = [
         (table[point.codes[w]], None if b is None else table[point.codes[b]]) for w, b in layers
     ]

@@ -1,8 +1,10 @@
 r"""Exact init points of a graph: a table of distinct values and a code array per parameter.
 
 A :class:`Point` holds every parameter as an ``int64`` array of *codes* into
-``values``, a tuple of distinct exact SymPy values (rationals, symbols,
-expressions). Two entries are equal exactly when their codes are equal, so a
+a table of distinct exact values: SymPy values (rationals, symbols,
+expressions), or for random and given float parameters a float64 array of
+distinct numbers, each an exact binary rational, converted to SymPy only for
+the entries that exact work touches. Two entries are equal exactly when their codes are equal, so a
 permutation fixes the point exactly when it fixes the code arrays, which is
 checked bit for bit with NumPy (theory: docs/theory.md, T1: a tie is certified
 by a permutation ``g`` with :math:`g\theta_0 = \theta_0`).
@@ -18,7 +20,7 @@ The init patterns of :data:`INITS` (one recipe each):
   index: the fixed digits of every axis, and for every unit space which of the
   entry's coordinates in that space coincide);
 * ``random``: seeded standard normal float64 numbers (:mod:`symcheck.graph.sample`),
-  stored as their exact binary values.
+  kept as float64 (exact binary values; NumPy only, no SymPy per entry).
 
 :func:`given_point` interns parameters you give (float arrays by exact value,
 object arrays of SymPy expressions by structural equality).
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import sympy as sp
@@ -44,26 +47,66 @@ __all__ = ["INITS", "MAX_ENTRIES", "Point", "given_point", "init_point", "orbit_
 MAX_ENTRIES = 25_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Point:
-    """An exact parameter point: ``values[codes[name]]`` is parameter ``name``."""
+    """An exact parameter point: ``values[codes[name]]`` is parameter ``name``.
+
+    ``table`` holds the distinct values: a tuple of SymPy values, or a float64
+    array of distinct numbers (a *numeric* point: random or given floats).
+    A float64 number is an exact binary rational, so the numeric table is exact
+    too; it is converted to SymPy rationals only where exact work needs them
+    (:meth:`value`, :attr:`values`, :meth:`arrays`), while the tie search and
+    the structural proof read the codes alone.
+    """
 
     name: str
     description: str
-    values: tuple[sp.Expr, ...]
+    table: tuple[sp.Expr, ...] | np.ndarray
     codes: Mapping[str, np.ndarray]
+
+    @property
+    def numeric(self) -> bool:
+        """Is the table a float64 array (no conversion to SymPy done yet)?"""
+        return isinstance(self.table, np.ndarray)
+
+    def __len__(self) -> int:
+        """The number of distinct values."""
+        return len(self.table)
+
+    def value(self, code: int) -> sp.Expr:
+        """The exact value of one code (a float64 number as its exact binary rational)."""
+        if self.numeric:
+            return sp.Rational(float(self.table[code]))
+        return self.table[code]  # type: ignore[index]
+
+    @cached_property
+    def values(self) -> tuple[sp.Expr, ...]:
+        """Every distinct value, exact (converts the whole table once: small points only)."""
+        if self.numeric:
+            return tuple(sp.Rational(float(v)) for v in self.table)
+        return tuple(self.table)
+
+    def floats(self) -> np.ndarray | None:
+        """The table as float64 numbers, or ``None`` when a value has a free symbol."""
+        if self.numeric:
+            return self.table  # type: ignore[return-value]
+        if any(v.free_symbols for v in self.table):
+            return None
+        return np.array([float(v) for v in self.table], dtype=np.float64)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every parameter as an object array of SymPy values."""
-        table = np.empty(len(self.values), dtype=object)
+        table = np.empty(len(self.table), dtype=object)
         table[:] = self.values
         return {name: table[code] for name, code in self.codes.items()}
 
     @property
     def symbols(self) -> tuple[sp.Symbol, ...]:
         """The free symbols of the point, sorted by name."""
+        if self.numeric:
+            return ()
         found: set[sp.Symbol] = set()
-        for v in self.values:
+        for v in self.table:
             found |= v.free_symbols
         return tuple(sorted(found, key=lambda s: s.name))
 
@@ -149,7 +192,7 @@ def _random(graph: Graph, value: object, seed: int) -> Point:
     return Point(
         "random",
         f"seeded standard normal float64 numbers (seed {seed}), as exact binary values",
-        point.values,
+        point.table,
         point.codes,
     )
 
@@ -161,6 +204,25 @@ INITS: dict[str, Callable[[Graph, object, int], Point]] = {
     "tied": _tied,
     "random": _random,
 }
+
+
+def _numeric_point(
+    graph: Graph, arrays: Mapping[str, np.ndarray], name: str, description: str
+) -> Point:
+    """Codes into the sorted distinct float64 numbers of every parameter (NumPy only)."""
+    flats = [
+        np.ascontiguousarray(arrays[p.name], dtype=np.float64).reshape(-1) for p in graph.parameters
+    ]
+    every = np.concatenate(flats) if flats else np.zeros(0)
+    if not np.all(np.isfinite(every)):
+        raise InvalidArgument("a parameter holds inf or nan; give finite numbers")
+    every[every == 0] = 0.0  # -0.0 and 0.0 are one exact value
+    table, inverse = np.unique(every, return_inverse=True)
+    codes, start = {}, 0
+    for p, flat in zip(graph.parameters, flats):
+        codes[p.name] = inverse[start : start + flat.size].reshape(p.shape).astype(np.int64)
+        start += flat.size
+    return Point(name, description, table, codes)
 
 
 def _intern_float(array: np.ndarray, table: dict[sp.Expr, int]) -> np.ndarray:
@@ -180,7 +242,11 @@ def _intern_object(array: np.ndarray, table: dict[sp.Expr, int]) -> np.ndarray:
 
 
 def given_point(graph: Graph, params: Mapping[str, object], *, name: str = "given") -> Point:
-    """Intern the parameters you give: exact binary values of floats, SymPy values as they are."""
+    """Intern the parameters you give: exact binary values of floats, SymPy values as they are.
+
+    Real arrays alone give a numeric point (float64 table); any object array
+    makes every value a SymPy value.
+    """
     if not isinstance(params, Mapping):
         raise InvalidArgument(
             f"params must be a mapping name -> array, got {type(params).__name__}"
@@ -192,20 +258,27 @@ def given_point(graph: Graph, params: Mapping[str, object], *, name: str = "give
             f"params lacks {missing} and has unknown {extra}; give exactly the graph's parameters "
             f"{list(graph.parameter_names)}"
         )
-    table: dict[sp.Expr, int] = {}
-    codes = {}
+    arrays = {}
     for p in graph.parameters:
         array = np.asarray(params[p.name])
         if array.shape != p.shape:
             raise InvalidArgument(
                 f"params[{p.name!r}] has shape {array.shape}; the graph needs {p.shape}"
             )
-        intern = _intern_object if array.dtype == object else _intern_float
         if array.dtype.kind not in "biuf" and array.dtype != object:
             raise InvalidArgument(
                 f"params[{p.name!r}] has dtype {array.dtype}; give real numbers or SymPy values"
             )
-        codes[p.name] = intern(array, table)
+        arrays[p.name] = array
+    if all(a.dtype != object for a in arrays.values()):
+        return _numeric_point(graph, arrays, name, "the given parameters")
+    table: dict[sp.Expr, int] = {}
+    codes = {
+        p.name: (_intern_object if arrays[p.name].dtype == object else _intern_float)(
+            arrays[p.name], table
+        )
+        for p in graph.parameters
+    }
     values = tuple(sorted(table, key=table.__getitem__))
     return Point(name, "the given parameters", values, codes)
 

@@ -246,7 +246,7 @@ def prove_symmetry_breaks(model: Graph | str, *, seed: int = 0) -> Proof:
     Computational only (an exact witness per space); ``proved`` when every
     space with two units has one, else ``unknown``.
     """
-    from symcheck.graph.evidence import check_size
+    from symcheck.graph.evidence import abstract_activations, check_size, stand_in_note
     from symcheck.graph.evidence import computational as run
 
     graph, name = resolve_graph(model)
@@ -275,7 +275,10 @@ def prove_symmetry_breaks(model: Graph | str, *, seed: int = 0) -> Proof:
         ),
         verdict=verdict,
         network=name,
-        assumptions=("parameters: seeded standard normal float64 draws, as exact rationals",),
+        assumptions=(
+            "parameters: seeded standard normal float64 draws, as exact rationals",
+            *((stand_in_note(),) if abstract_activations(graph) else ()),
+        ),
         steps=(
             Step(
                 "Witness",

@@ -30,6 +30,9 @@ from symcheck.model.optimizers import SYMBOLIC_OPTIMIZERS
 
 TINY = "transformer:d_model=4,heads=2,seq=2,layers=1,d_ff=4,batch=1"
 ROPE_GQA = "transformer:d_model=8,heads=4,kv_heads=2,seq=2,layers=1,d_ff=4,batch=1,rope=1"
+# head_dim 4 > 2: the small instance keeps 2 query-key dims (fixed by rope) but 3 value dims
+ROPE_WIDE = "transformer:d_model=8,heads=2,seq=2,layers=1,d_ff=4,batch=1,rope=1"
+ROPE_WIDE_GQA = "transformer:d_model=16,heads=4,kv_heads=2,seq=2,layers=1,d_ff=4,batch=1,rope=1"
 
 
 @pytest.mark.parametrize("model", ["2-3-1", "resmlp:d_model=3,d_ff=4,blocks=1", TINY, ROPE_GQA])
@@ -56,6 +59,35 @@ def test_a_wrong_symmetry_rule_is_caught_op_by_op(monkeypatch: pytest.MonkeyPatc
     assert any(c.status == "nonzero" for c in bad)
     proof = prove_identical_updates(graph, init="zero", kind="structural")
     assert proof.verdict == "unknown"
+
+
+@pytest.mark.parametrize("init", ["zero", "constant"])
+@pytest.mark.parametrize("model", [ROPE_WIDE, ROPE_WIDE_GQA])
+def test_rope_with_head_dim_above_two_is_proved_structurally(model: str, init: str) -> None:
+    proof = prove_identical_updates(model, init=init, kind="structural")
+    assert proof.verdict == "proved", [r for r in proof.residuals if r.status != "zero"]
+    checks = certify_ops(*(lambda g: (g, infer_symmetries(g)))(resolve_graph(model)[0]))
+    vo = [c for c in checks if c.op == "sdpa" and c.space.endswith("vo_dim")]
+    assert vo and all(c.status == "zero" and "not checked" not in c.method for c in vo)
+
+
+def test_a_value_dim_mixing_attention_kernel_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    from symcheck.graph import evidence
+    from symcheck.graph.kernels import attention
+
+    right = attention.sdpa_forward
+
+    def rolls_value_dims(xp, q, k, v, **attrs):  # wrong: value dims are not equivariant
+        out, cache = right(xp, q, k, v, **attrs)
+        return np.roll(out, 1, axis=-1), cache
+
+    monkeypatch.setattr(attention, "sdpa_forward", rolls_value_dims)
+    monkeypatch.setattr(evidence, "_OP_CACHE", {})  # the process cache holds the right kernel
+    graph, _ = resolve_graph(ROPE_WIDE)
+    bad = [c for c in certify_ops(graph, infer_symmetries(graph), {}) if c.status != "zero"]
+    assert bad and {c.op for c in bad} == {"sdpa"}
+    assert any(c.status == "nonzero" for c in bad)
+    assert prove_identical_updates(graph, init="zero", kind="structural").verdict == "unknown"
 
 
 def test_the_tensor_action_on_parameters_is_apply_permutation() -> None:
@@ -216,3 +248,40 @@ def test_gelu_random_init_is_refuted_with_an_erf_enclosure() -> None:
     model = "mlp:inputs=2,hidden=2,layers=1,outputs=1,activation=gelu"
     proof = prove_identical_updates(model, init="random", kind="computational")
     assert proof.verdict == "refuted"
+
+
+SIGMA_MLP = "mlp:inputs=2,hidden=2,layers=1,outputs=1,activation=sigma,batch=1"
+
+
+def test_random_init_with_the_abstract_sigma_is_refuted_with_the_stand_in_stated() -> None:
+    proof = prove_identical_updates(SIGMA_MLP, init="random", kind="computational")
+    assert proof.verdict == "refuted", proof.residuals
+    hit = next(r for r in proof.residuals if r.status == "nonzero")
+    assert hit.method.startswith("witness") and "sigma stand-in" in hit.method
+    assert any("stand-in" in a and "for every sigma" in a for a in proof.assumptions)
+    breaks = prove_symmetry_breaks(SIGMA_MLP)
+    assert breaks.verdict == "proved" and any("stand-in" in a for a in breaks.assumptions)
+
+
+@pytest.mark.parametrize("init", ["zero", "constant"])
+def test_the_sigma_stand_in_never_refutes_a_true_tie(init: str) -> None:
+    proof = prove_identical_updates(SIGMA_MLP, init=init, kind="computational")
+    assert proof.verdict == "proved"
+    step = prove_preserved(SIGMA_MLP, init=init, optimizer="adam", kind="computational")
+    assert step.verdict == "proved"
+
+
+def test_without_the_stand_in_sigma_has_no_value_at_a_witness() -> None:
+    from symcheck.graph.enclose import Enclosures
+    from symcheck.prove.zerotest import Uncertified
+
+    graph, _ = resolve_graph(SIGMA_MLP)
+    params = {p.name: np.full(p.shape, sp.Rational(1, 3), dtype=object) for p in graph.parameters}
+    x = {"x": np.array([[sp.Rational(1, 2), sp.Rational(-1, 5)]], dtype=object)}
+    y = np.array([[sp.Rational(1, 7)]], dtype=object)
+    with pytest.raises(Uncertified, match="sigma has no interval form"):
+        Enclosures().loss_and_gradients(graph, params, x, y)
+    grads = Enclosures(stand_in=True).loss_and_gradients(graph, params, x, y)
+    assert all(not sp.sympify(v).has(sp.Function("sigma")) for g in grads.values() for v in g.flat)
+    with pytest.raises(InvalidArgument, match="stand_in='yes' must be True or False"):
+        Enclosures(stand_in="yes")  # type: ignore[arg-type]

@@ -91,14 +91,18 @@ def _embedding_make(rng: np.random.Generator, tiny: bool) -> list:
     return [ids, rng.standard_normal((vocab, dim))]
 
 
-def _sdpa_make(heads: int, kv_heads: int) -> Callable:
+def _sdpa_make(heads: int, kv_heads: int, extra_value_dims: int = 0) -> Callable:
+    """q, k, v; ``extra_value_dims`` makes v's last dim E exceed the query-key dim D."""
+
     def make(rng: np.random.Generator, tiny: bool) -> list:
         steps, keys, dim = (2, 2, 2) if tiny else (3, 4, 3)
         batch = 1 if tiny else 2
         h, h_kv = (
             (1, 1) if tiny and heads == kv_heads else (heads, kv_heads)
         )  # SymPy: keep it small
-        return _normal(rng, (batch, h, steps, dim), *[(batch, h_kv, keys, dim)] * 2)
+        k_shape = (batch, h_kv, keys, dim)
+        v_shape = (batch, h_kv, keys, dim + extra_value_dims)
+        return _normal(rng, (batch, h, steps, dim), k_shape, v_shape)
 
     return make
 
@@ -216,6 +220,14 @@ CASES = [
         _sdpa_make(2, 1),
         _sdpa_torch(False, Fraction(3, 4)),
         attrs={"scale": Fraction(3, 4)},
+    ),
+    Case(
+        "sdpa_value_dim",
+        attention,
+        "sdpa",
+        _sdpa_make(2, 1, extra_value_dims=1),
+        _sdpa_torch(True),
+        attrs={"causal": True},
     ),
     Case(
         "rope",
@@ -548,6 +560,13 @@ BAD_INPUTS = [
         [(1, 2, 2, 2), (1, 2, 2, 3), (1, 2, 2, 3)],
         {},
         "k has shape",
+    ),
+    (
+        "sdpa v positions",
+        attention.sdpa_forward,
+        [(1, 2, 2, 2), (1, 2, 3, 2), (1, 2, 2, 2)],
+        {},
+        "v has shape",
     ),
     (
         "sdpa no keys",

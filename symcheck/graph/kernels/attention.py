@@ -8,6 +8,7 @@ the plain form. Backward: :math:`\partial x = p\,(g - \sum_j g_j p_j)`.
 of :func:`torch.nn.functional.scaled_dot_product_attention`:
 :math:`S = s\,QK^\top` (default :math:`s = 1/\sqrt D`),
 :math:`P = \operatorname{softmax}(S)` over the key axis, :math:`O = PV`.
+The value dim :math:`E` may differ from the query-key dim :math:`D`.
 A causal mask drops keys :math:`j > i` (top-left aligned, as torch's
 ``is_causal``); masked weights are exactly 0. Grouped-query attention
 (Ainslie et al., 2023): with ``H`` query heads and ``H_kv`` key/value heads,
@@ -81,7 +82,8 @@ def _group(q: NDArray, k: NDArray, v: NDArray) -> int:
     batch, heads, _, dim = q.shape
     kv_heads, keys = k.shape[1], k.shape[2]
     check_shape("sdpa", "k", k, (batch, kv_heads, keys, dim), "q's batch and head dim D")
-    check_shape("sdpa", "v", v, k.shape, "the shape of k")
+    v_shape = (batch, kv_heads, keys, v.shape[3])
+    check_shape("sdpa", "v", v, v_shape, "k's batch, heads and key positions; any value dim")
     if keys == 0:
         raise InvalidArgument(
             f"sdpa: k has shape {k.shape}, no key positions; attention needs S >= 1 keys"
@@ -103,7 +105,11 @@ def sdpa_forward(
     causal: bool = False,
     scale: object = None,
 ) -> tuple[NDArray, tuple]:
-    """Attention of ``q`` (B, H, T, D) over ``k``, ``v`` (B, H_kv, S, D): (B, H, T, D)."""
+    """Attention of ``q`` (B, H, T, D) over ``k`` (B, H_kv, S, D), ``v`` (B, H_kv, S, E).
+
+    The output is (B, H, T, E); the value dim ``E`` may differ from the
+    query-key dim ``D`` (as in torch).
+    """
     group = _group(q, k, v)
     if scale is None:
         scale = xp.const(1) / xp.sqrt(xp.array(q.shape[-1]))[()]
