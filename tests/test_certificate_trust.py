@@ -20,8 +20,14 @@ from typing import Any
 import pytest
 
 from symcheck.errors import InvalidArgument
+from symcheck.limits import LIMITS
 from symcheck.model.network import Network
-from symcheck.prove.certificate import MAX_CERTIFICATE_BYTES, load_certificate, verify_certificate
+from symcheck.prove.certificate import (
+    MAX_CERTIFICATE_BYTES,
+    _nesting,
+    load_certificate,
+    verify_certificate,
+)
 from symcheck.prove.render import render
 from symcheck.prove.theorems import THEOREMS, prove_identical_updates, prove_preserved
 
@@ -252,3 +258,55 @@ def test_the_size_cap_is_inclusive(tmp_path: Path) -> None:
     over.write_bytes(b"{}" + b" " * (MAX_CERTIFICATE_BYTES - 1))
     with pytest.raises(InvalidArgument, match=str(MAX_CERTIFICATE_BYTES)):
         load_certificate(str(over))
+
+
+def _write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "cert.json"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_the_digit_limit_is_inclusive(tmp_path: Path) -> None:
+    """A number of exactly LIMITS.json_digits digits is read; one digit more is refused."""
+    at = "9" * LIMITS.json_digits
+    assert load_certificate(_write(tmp_path, f'{{"n": {at}, "f": -0.{at[1:]}}}'))["n"] == int(at)
+    with pytest.raises(InvalidArgument, match=f"{LIMITS.json_digits + 1} digits"):
+        load_certificate(_write(tmp_path, f'{{"n": {at}9}}'))
+
+
+def test_the_nesting_limit_is_inclusive_and_strings_do_not_count(tmp_path: Path) -> None:
+    depth = LIMITS.json_depth
+    inner = "[" * (depth - 1) + "]" * (depth - 1)
+    assert load_certificate(_write(tmp_path, f'{{"a": {inner}, "s": "{"[" * 500}"}}'))["a"]
+    deeper = "[" * depth + "]" * depth
+    with pytest.raises(InvalidArgument, match=f"nests {depth + 1} levels deep"):
+        load_certificate(_write(tmp_path, f'{{"a": {deeper}}}'))
+
+
+def test_nesting_of_a_scalar_document_is_zero() -> None:
+    assert _nesting(b"1") == 0 and _nesting(b'"[{"') == 0 and _nesting(b"{}") == 1
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_constants_are_malformed(tmp_path: Path, constant: str) -> None:
+    with pytest.raises(InvalidArgument, match=f"{constant} is not valid JSON"):
+        load_certificate(_write(tmp_path, f'{{"x": {constant}}}'))
+
+
+def test_a_proof_without_the_cross_check_is_certified_as_such() -> None:
+    """``cross_check: false`` is re-derived without the cross-check; ``true`` is malformed."""
+    proof = prove_identical_updates(NET, init="tied", cross_check=False)
+    record = json.loads(render([proof], "json"))
+    assert record["proofs"][0]["facts"]["recipe"]["cross_check"] is False
+    assert verify_certificate(record).proved
+    with_check = json.loads(render([prove_identical_updates(NET, init="tied")], "json"))
+    assert "cross_check" not in with_check["proofs"][0]["facts"]["recipe"]
+    assert verify_certificate(with_check).proved
+    # The same record claimed with the cross-check is a different record: refuted.
+    swapped = copy.deepcopy(with_check)
+    swapped["proofs"][0]["facts"]["recipe"]["cross_check"] = False
+    assert not verify_certificate(swapped).proved
+    lying = copy.deepcopy(record)
+    lying["proofs"][0]["facts"]["recipe"]["cross_check"] = True
+    with pytest.raises(InvalidArgument, match="cross_check"):
+        verify_certificate(lying)
