@@ -5,10 +5,16 @@
 reports, per unit space of the architecture (FFN neurons, heads, query-key
 and value-output dims, channels, experts, residual stream), the tie classes
 (certified), dead units, effective width, nearest pair and near duplicates.
-``render(report, fmt)`` gives the text or JSON form.
+``render(report, fmt)`` gives the text or JSON form. ``scheduler=`` runs the
+same audit on a Dask cluster (:mod:`symcheck.checkpoint.cluster`).
 """
 
-from symcheck.checkpoint.audit import DEFAULT_THRESHOLD, audit_checkpoint, load_config
+from symcheck.checkpoint.audit import (
+    CONNECT_TIMEOUT,
+    DEFAULT_THRESHOLD,
+    audit_checkpoint,
+    load_config,
+)
 from symcheck.checkpoint.families import KINDS, families
 from symcheck.checkpoint.report import (
     FORMATS,
@@ -20,6 +26,7 @@ from symcheck.checkpoint.report import (
 )
 
 __all__ = [
+    "CONNECT_TIMEOUT",
     "DEFAULT_THRESHOLD",
     "FORMATS",
     "KINDS",

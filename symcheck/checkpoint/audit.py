@@ -8,8 +8,10 @@
 3. Every space is scanned once (:mod:`symcheck.checkpoint.scan`), its tie
    classes verified and certified (:mod:`symcheck.checkpoint.ties`), its
    nearest pair and near duplicates measured
-   (:mod:`symcheck.checkpoint.distance`); spaces run in a thread pool of
-   ``jobs`` workers (NumPy releases the GIL in the heavy loops).
+   (:mod:`symcheck.checkpoint.distance`); spaces run phase by phase
+   (:mod:`symcheck.checkpoint.schedule`) in a thread pool of ``jobs``
+   workers (NumPy releases the GIL in the heavy loops), or on a Dask cluster
+   (``scheduler``, :mod:`symcheck.checkpoint.cluster`) with the same report.
 
 Soundness (docs/theory.md): a tie is called permanent only when the family
 is known, the config matches the tensors, no tensor outside the family could
@@ -23,7 +25,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,15 +33,29 @@ from symcheck.checkpoint.distance import distances
 from symcheck.checkpoint.families import Member, Space, coupled, family_for, resolve
 from symcheck.checkpoint.report import CheckpointReport, SpaceReport
 from symcheck.checkpoint.scan import NormCache, scan
+from symcheck.checkpoint.schedule import Norms, run_plan
 from symcheck.checkpoint.store import Store, _open_regular, open_store
 from symcheck.checkpoint.ties import certify, tie_classes
 from symcheck.errors import InvalidArgument, UnsafeFile
 from symcheck.weights import Limits
 
-__all__ = ["DEFAULT_THRESHOLD", "audit_checkpoint", "load_config"]
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from symcheck.checkpoint.cluster import Cluster
+
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "DEFAULT_THRESHOLD",
+    "analyse_space",
+    "audit_checkpoint",
+    "load_config",
+]
 
 #: Relative distance under which two units are reported as near duplicates.
 DEFAULT_THRESHOLD = 1e-2
+#: Seconds allowed to reach a Dask scheduler.
+CONNECT_TIMEOUT = 10.0
 _MAX_CONFIG = 1 << 20
 
 
@@ -78,6 +94,33 @@ def _observation_spaces(store: Store) -> list[Space]:
                 )
             )
     return spaces
+
+
+def analyse_space(
+    store: Store, space: Space, *, threshold: float, claims: bool, norms: Norms
+) -> tuple[SpaceReport, NormCache]:
+    """One unit of work: the report of ``space`` and the slice norms it publishes.
+
+    ``norms`` (those of the earlier phases) is only read.
+    """
+    own: NormCache = dict(norms)
+    report = _analyse(store, space, threshold, claims, own)
+    return report, {k: v for k, v in own.items() if k not in norms}
+
+
+class _Threads:
+    """The local runner: ``jobs`` threads on the store already open."""
+
+    def __init__(self, store: Store, pool: ThreadPoolExecutor, threshold: float, claims: bool):
+        self.store, self.pool, self.threshold, self.claims = store, pool, threshold, claims
+
+    def run(self, spaces: Sequence[Space], norms: Norms) -> list[tuple[SpaceReport, NormCache]]:
+        def one(space: Space) -> tuple[SpaceReport, NormCache]:
+            return analyse_space(
+                self.store, space, threshold=self.threshold, claims=self.claims, norms=norms
+            )
+
+        return list(self.pool.map(one, spaces))
 
 
 def _analyse(
@@ -125,19 +168,53 @@ def audit_checkpoint(
     threshold: float = DEFAULT_THRESHOLD,
     jobs: int | None = None,
     limits: Limits | None = None,
+    scheduler: str | Client | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> CheckpointReport:
     """Audit a checkpoint: file, directory, ``*.safetensors.index.json`` or list of files.
 
     ``config`` is a ``config.json`` path or mapping (default: ``config.json``
     beside the weights, when present). ``threshold`` is the relative distance
     for near duplicates; ``jobs`` the worker threads (default: all cores).
+    ``scheduler`` (a Dask scheduler address or a ``distributed.Client``) runs
+    the same units of work on a cluster whose workers see the same files at
+    the same paths; the report is identical to the local one. A scheduler not
+    reached within ``connect_timeout`` seconds is refused.
     """
     threshold = float(threshold)
     if not np.isfinite(threshold) or not 0 <= threshold < 1:
         raise InvalidArgument(f"threshold={threshold!r} must be in [0, 1) (e.g. 0.01)")
+    if scheduler is not None and jobs is not None:
+        raise InvalidArgument(
+            f"jobs={jobs!r} does not apply with a scheduler (its workers set the "
+            "parallelism); drop jobs"
+        )
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     if not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= 1024:
         raise InvalidArgument(f"jobs={jobs!r} must be an int in [1, 1024]")
+    cluster = None
+    if scheduler is not None:
+        from symcheck.checkpoint.cluster import Cluster
+
+        cluster = Cluster.connect(scheduler, timeout=connect_timeout)
+    try:
+        return _audit(
+            source, config=config, threshold=threshold, jobs=jobs, limits=limits, cluster=cluster
+        )
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _audit(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    config: str | os.PathLike[str] | Mapping[str, Any] | None,
+    threshold: float,
+    jobs: int,
+    limits: Limits | None,
+    cluster: Cluster | None,
+) -> CheckpointReport:
     with open_store(source, limits=limits) as store:
         cfg = _config(store, config)
         model_type = cfg.get("model_type") if cfg else None
@@ -163,18 +240,17 @@ def audit_checkpoint(
             )
         runnable = [s for s in spaces if s.members and s.width > 0 and not s.mismatch]
         unanalysed = tuple((s.id, s.unsound or "no members") for s in spaces if s not in runnable)
-        # The residual stream reads every tensor: it runs last, reusing the slice
-        # norms the other spaces computed (symcheck.checkpoint.scan.NormCache).
-        norms: NormCache = {}
-        done: dict[str, SpaceReport] = {}
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for phase in (False, True):
-                batch = [s for s in runnable if (s.kind == "stream") == phase]
-                for space, report in zip(
-                    batch, pool.map(lambda s: _analyse(store, s, threshold, claims, norms), batch)
-                ):
-                    done[space.id] = report
-        reports = [done[s.id] for s in runnable]
+        # Phases fixed in advance (symcheck.checkpoint.schedule): the residual
+        # stream, which reads every tensor, comes after the spaces whose slice
+        # norms it reuses, whatever the runner.
+        if cluster is not None:
+            reports = run_plan(
+                runnable,
+                cluster.runner(source, store, limits=limits, threshold=threshold, claims=claims),
+            )
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                reports = run_plan(runnable, _Threads(store, pool, threshold, claims))
         return CheckpointReport(
             source=_label(source),
             files=len(store.files),
