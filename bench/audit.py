@@ -8,7 +8,13 @@ afterwards, and times, side by side in one run:
 * audit: ``symcheck.audit.audit_file`` (safe load, ties, coarsest equitable
   partition, nearest pairs), the same work the command does;
 * for scale, the naive alternative (comparing every pair of neurons),
-  extrapolated from a sample of 64 neurons per layer on the zero file.
+  extrapolated from a sample of 64 neurons per layer on the zero file;
+* the peer: WeightWatcher (``weightwatcher.WeightWatcher(model=DIR).analyze()``,
+  spectral statistics per layer) on the same file, once, in a fresh child
+  process, next to the floor and the audit in fresh child processes too: wall
+  time and peak RSS of each child (``ru_maxrss`` from ``os.wait4``). Where
+  WeightWatcher does not import, the results say so (its error line); it is
+  not a dependency of symcheck (``pip install weightwatcher`` to compare).
 
 Two files are measured: random (Kaiming-style) weights, every layer full
 width, and zero weights, every layer collapsed (the verification path).
@@ -21,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +46,71 @@ import _record  # bench/ is the script's directory, hence on the path
 from symcheck.audit import audit_file
 
 TARGET = 3.0
+
+
+#: Each contender in a fresh interpreter, on ``sys.argv[1]`` (the directory
+#: holding ``model.safetensors``); prints one summary line.
+_CHILDREN = {
+    "floor": """
+import sys, numpy as np
+from safetensors.numpy import load_file
+print(float(sum(np.sum(t) for t in load_file(sys.argv[1] + "/model.safetensors").values())))
+""",
+    "symcheck": """
+import sys
+from symcheck.audit import audit_file
+print(audit_file(sys.argv[1] + "/model.safetensors").exit_code)
+""",
+    "weightwatcher": """
+import sys, logging
+logging.disable(logging.WARNING)
+import weightwatcher as ww
+details = ww.WeightWatcher(model=sys.argv[1]).analyze()
+warnings = details["warning"].value_counts().to_dict() if "warning" in details else {}
+print(f"{len(details)} layers analysed; warnings {warnings}")
+""",
+}
+
+
+def _child(name: str, folder: Path, timeout: float) -> dict[str, object]:
+    """Wall time, peak RSS and summary line of one contender in a fresh process, or its error."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILDREN[name], str(folder)], stdout=out, stderr=err, env=env
+        )
+        while True:  # os.wait4 gives the child's own rusage (ru_maxrss in KiB on Linux)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - start > timeout:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                return {"name": name, "error": f"did not finish within {timeout:g} s"}
+            time.sleep(0.02)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().strip(), err.read().strip()
+    stdout = stdout.splitlines()[-1] if stdout else ""  # the summary; a peer may print more
+    if proc.returncode != 0:
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        return {"name": name, "error": lines[-1] if lines else f"exit code {proc.returncode}"}
+    rss = usage.ru_maxrss * 1024
+    return {"name": name, "wall_s": wall, "peak_rss_bytes": rss, "output": stdout}
+
+
+def _describe(child: dict[str, object]) -> str:
+    if "error" in child:
+        return f"{child['name']} (fresh process): not run: {child['error']}"
+    rss = int(child["peak_rss_bytes"]) / 1e6  # type: ignore[call-overload]
+    return (
+        f"{child['name']} (fresh process): {child['wall_s']:.2f} s, peak RSS {rss:.0f} MB; "
+        f"{child['output']}"
+    )
 
 
 def _build(path: Path, widths: list[int], *, zero: bool) -> int:
@@ -101,6 +174,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=4096)
     parser.add_argument("--hidden", type=int, default=6, help="number of hidden layers")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--peer-timeout", type=float, default=1800.0, help="seconds allowed to each child process"
+    )
     args = parser.parse_args()
     context = _record.start()
     rows: list[dict[str, object]] = []
@@ -111,8 +187,10 @@ def main() -> None:
     print(f"{header}  target <= {TARGET}x")
     with tempfile.TemporaryDirectory() as folder:
         for zero in (False, True):
-            path = Path(folder) / ("zero" if zero else "random")
-            path = path.with_suffix(".safetensors")
+            # WeightWatcher reads a directory holding *model*.safetensors.
+            directory = Path(folder) / ("zero" if zero else "random")
+            directory.mkdir()
+            path = directory / "model.safetensors"
             count = _build(path, widths, zero=zero)
             _floor(path)  # warm the page cache for both contenders
             floor, audit = [], []
@@ -122,7 +200,11 @@ def main() -> None:
             f, a = statistics.median(floor), statistics.median(audit)
             name = "zero" if zero else "random"
             print(f"{name:8} {count:>12,} {f:>9.3f} {a:>9.3f} {a / f:>6.2f}x")
-            rows.append({"file": name, "parameters": count, "floor_s": f, "audit_s": a})
+            children = [_child(c, directory, args.peer_timeout) for c in _CHILDREN]
+            for c in children:
+                print("  " + _describe(c))
+            row = {"file": name, "parameters": count, "floor_s": f, "audit_s": a}
+            rows.append({**row, "children": children})
             if zero:  # identical rows: every comparison runs to the end
                 naive = _naive_estimate(path)
                 print(f"all-pairs comparison of neurons (extrapolated): {naive:.0f} s")

@@ -89,8 +89,7 @@ def _task(
                 "worker the same checkpoint at the same path (a shared file system)"
             )
         return [
-            analyse_space(store, s, threshold=threshold, claims=claims, norms=norms)
-            for s in spaces
+            analyse_space(store, s, threshold=threshold, claims=claims, norms=norms) for s in spaces
         ]
 
 
@@ -113,8 +112,7 @@ def _check_address(address: object, timeout: float) -> str:
     t = float(timeout)
     if not math.isfinite(t) or not 0 < t <= MAX_CONNECT_TIMEOUT:
         raise InvalidArgument(
-            f"connect_timeout={timeout!r} must be in (0, {MAX_CONNECT_TIMEOUT:g}] seconds "
-            "(e.g. 10)"
+            f"connect_timeout={timeout!r} must be in (0, {MAX_CONNECT_TIMEOUT:g}] seconds (e.g. 10)"
         )
     return address
 
