@@ -12,7 +12,7 @@ afterwards, and times, side by side in one run:
 * the peer: WeightWatcher (``weightwatcher.WeightWatcher(model=DIR).analyze()``,
   spectral statistics per layer) on the same file, once, in a fresh child
   process, next to the floor and the audit in fresh child processes too: wall
-  time and peak RSS of each child (``ru_maxrss`` from ``os.wait4``). Where
+  time and the child's own peak RSS (``bench/_child.py``). Where
   WeightWatcher does not import, the results say so (its error line); it is
   not a dependency of symcheck (``pip install weightwatcher`` to compare).
 
@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +40,7 @@ from safetensors.numpy import load_file, save_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _record  # bench/ is the script's directory, hence on the path
+from _child import measure
 
 from symcheck.audit import audit_file
 
@@ -73,34 +72,8 @@ print(f"{len(details)} layers analysed; warnings {warnings}")
 
 
 def _child(name: str, folder: Path, timeout: float) -> dict[str, object]:
-    """Wall time, peak RSS and summary line of one contender in a fresh process, or its error."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILDREN[name], str(folder)], stdout=out, stderr=err, env=env
-        )
-        while True:  # os.wait4 gives the child's own rusage (ru_maxrss in KiB on Linux)
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - start > timeout:
-                proc.kill()
-                os.wait4(proc.pid, 0)
-                proc.returncode = -9
-                return {"name": name, "error": f"did not finish within {timeout:g} s"}
-            time.sleep(0.02)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().strip(), err.read().strip()
-    stdout = stdout.splitlines()[-1] if stdout else ""  # the summary; a peer may print more
-    if proc.returncode != 0:
-        lines = [line for line in stderr.splitlines() if line.strip()]
-        return {"name": name, "error": lines[-1] if lines else f"exit code {proc.returncode}"}
-    rss = usage.ru_maxrss * 1024
-    return {"name": name, "wall_s": wall, "peak_rss_bytes": rss, "output": stdout}
+    """Wall time, own peak RSS and summary line of one contender, or its error line."""
+    return {"name": name, **measure(_CHILDREN[name], str(folder), timeout=timeout)}
 
 
 def _describe(child: dict[str, object]) -> str:
@@ -211,7 +184,9 @@ def main() -> None:
             path.unlink()
     spec = f"{widths[0]}x{args.hidden + 1}-{widths[-1]} float32 safetensors MLP"
     figures = {"model": spec, "repeat": args.repeat, "target_ratio": TARGET, "rows": rows}
-    _record.write("audit", context, {**figures, "all_pairs_extrapolated_s": naive})
+    peer = _record._version("weightwatcher")  # None: not installed (the rows say why)
+    figures |= {"all_pairs_extrapolated_s": naive, "weightwatcher_version": peer}
+    _record.write("audit", context, figures)
 
 
 if __name__ == "__main__":
