@@ -8,7 +8,7 @@ tasks per worker thread, contiguous in plan order; a task opens the
 checkpoint on its worker (the same paths: a shared file system), checks that
 it is the checkpoint the client opened, analyses its spaces and returns
 their reports and the slice norms they publish. The norms of earlier phases
-are scattered once per phase.
+they read (those of their own tensors) go with each task.
 
 The check is a fingerprint of the layout: every file's absolute path and
 size, every tensor's name, stored dtype, shape, file and byte range. A
@@ -150,16 +150,17 @@ class Cluster:
     @classmethod
     def connect(cls, scheduler: object, *, timeout: float) -> Cluster:
         """A client for ``scheduler`` (an address, or a ``distributed.Client`` to reuse)."""
-        if not isinstance(scheduler, str) and hasattr(scheduler, "submit"):
-            return cls(scheduler, str(getattr(scheduler, "scheduler", "client")), owned=False)
-        address = _check_address(scheduler, timeout)
         try:
             from distributed import Client
         except ImportError:
             raise InvalidArgument(
-                f"scheduler={address!r} needs dask.distributed, which is not installed; "
-                f"{_INSTALL}, or drop the scheduler to audit on this machine"
+                f"scheduler={str(scheduler)[:80]!r} needs dask.distributed, which is not "
+                f"installed; {_INSTALL}, or drop the scheduler to audit on this machine"
             ) from None
+        if isinstance(scheduler, Client):
+            address = getattr(getattr(scheduler, "scheduler", None), "address", None)
+            return cls(scheduler, str(address or "the client's scheduler"), owned=False)
+        address = _check_address(scheduler, timeout)
         _probe(address, float(timeout))
         try:
             client = Client(address, timeout=float(timeout), set_as_default=False)
@@ -209,23 +210,29 @@ class _Phases:
         try:
             threads = max(1, sum(client.nthreads().values()))
             tasks = min(len(spaces), TASKS_PER_THREAD * threads)
-            parts = np.array_split(np.arange(len(spaces)), tasks)
-            [shared] = client.scatter([dict(norms)], hash=False)
-            futures = [
-                client.submit(
-                    _task,
-                    self.source,
-                    self.limits,
-                    self.expected,
-                    [spaces[i] for i in part],
-                    self.threshold,
-                    self.claims,
-                    shared,
-                    pure=False,
+            for part in np.array_split(np.arange(len(spaces)), tasks):
+                if not part.size:
+                    continue
+                chunk = [spaces[i] for i in part]
+                # Only the norms of the chunk's own tensors travel, scattered (not
+                # inlined in the task: they can be large for the residual stream).
+                tensors = {t for s in chunk for t in s.tensors}
+                [mine] = client.scatter(
+                    [{k: v for k, v in norms.items() if k[0] in tensors}], hash=False
                 )
-                for part in parts
-                if part.size
-            ]
+                futures.append(
+                    client.submit(
+                        _task,
+                        self.source,
+                        self.limits,
+                        self.expected,
+                        chunk,
+                        self.threshold,
+                        self.claims,
+                        mine,
+                        pure=False,
+                    )
+                )
             batches = client.gather(futures)
         except SymcheckError:
             raise

@@ -129,6 +129,11 @@ def test_connect_timeout_without_scheduler_is_refused(checkpoint, capsys):
     assert len(err) == 1 and "--connect-timeout applies only with --scheduler" in err[0]
 
 
+def test_a_scheduler_that_is_neither_an_address_nor_a_client_is_refused(checkpoint):
+    with pytest.raises(InvalidArgument, match="is not an address"):
+        audit_checkpoint(checkpoint("llama"), scheduler=8786)
+
+
 def test_without_distributed_the_scheduler_is_refused_with_the_fix(checkpoint, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(InvalidArgument, match=r"pip install 'symcheck\[dask\]'"):
