@@ -120,7 +120,12 @@ class _Threads:
                 self.store, space, threshold=self.threshold, claims=self.claims, norms=norms
             )
 
-        return list(self.pool.map(one, spaces))
+        # Largest first (LPT), so that no thread idles long at the end of a phase;
+        # within a phase the order cannot change a report (schedule.py).
+        sizes = [sum(self.store.tensors[t].size for t in s.tensors) for s in spaces]
+        order = sorted(range(len(spaces)), key=lambda i: -sizes[i])
+        futures = {i: self.pool.submit(one, spaces[i]) for i in order}
+        return [futures[i].result() for i in range(len(spaces))]
 
 
 def _analyse(
