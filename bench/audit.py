@@ -78,7 +78,7 @@ def _child(name: str, folder: Path, timeout: float) -> dict[str, object]:
 
 def _describe(child: dict[str, object]) -> str:
     if "error" in child:
-        return f"{child['name']} (fresh process): not run: {child['error']}"
+        return f"{child['name']} (fresh process): no result: {child['error']}"
     rss = int(child["peak_rss_bytes"]) / 1e6  # type: ignore[call-overload]
     return (
         f"{child['name']} (fresh process): {child['wall_s']:.2f} s, peak RSS {rss:.0f} MB; "

@@ -240,7 +240,7 @@ def render_audit(record: Record) -> str:
 def _child(child: dict[str, Any]) -> str:
     """One contender run in a fresh process by bench/audit.py: time and peak RSS, or why not."""
     if "error" in child:
-        return f"not run: {child['error']}"
+        return f"no result: {child['error']}"
     return f"{_s(child['wall_s'])}, {child['peak_rss_bytes'] / 1e6:,.0f} MB"
 
 
