@@ -8,7 +8,13 @@ afterwards, and times, side by side in one run:
 * audit: ``symcheck.audit.audit_file`` (safe load, ties, coarsest equitable
   partition, nearest pairs), the same work the command does;
 * for scale, the naive alternative (comparing every pair of neurons),
-  extrapolated from a sample of 64 neurons per layer on the zero file.
+  extrapolated from a sample of 64 neurons per layer on the zero file;
+* the peer: WeightWatcher (``weightwatcher.WeightWatcher(model=DIR).analyze()``,
+  spectral statistics per layer) on the same file, once, in a fresh child
+  process, next to the floor and the audit in fresh child processes too: wall
+  time and the child's own peak RSS (``bench/_child.py``). Where
+  WeightWatcher does not import, the results say so (its error line); it is
+  not a dependency of symcheck (``pip install weightwatcher`` to compare).
 
 Two files are measured: random (Kaiming-style) weights, every layer full
 width, and zero weights, every layer collapsed (the verification path).
@@ -34,10 +40,50 @@ from safetensors.numpy import load_file, save_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _record  # bench/ is the script's directory, hence on the path
+from _child import measure
 
 from symcheck.audit import audit_file
 
 TARGET = 3.0
+
+
+#: Each contender in a fresh interpreter, on ``sys.argv[1]`` (the directory
+#: holding ``model.safetensors``); prints one summary line.
+_CHILDREN = {
+    "floor": """
+import sys, numpy as np
+from safetensors.numpy import load_file
+print(float(sum(np.sum(t) for t in load_file(sys.argv[1] + "/model.safetensors").values())))
+""",
+    "symcheck": """
+import sys
+from symcheck.audit import audit_file
+print(audit_file(sys.argv[1] + "/model.safetensors").exit_code)
+""",
+    "weightwatcher": """
+import sys, logging
+logging.disable(logging.WARNING)
+import weightwatcher as ww
+details = ww.WeightWatcher(model=sys.argv[1]).analyze()
+warnings = details["warning"].value_counts().to_dict() if "warning" in details else {}
+print(f"{len(details)} layers analysed; warnings {warnings}")
+""",
+}
+
+
+def _child(name: str, folder: Path, timeout: float) -> dict[str, object]:
+    """Wall time, own peak RSS and summary line of one contender, or its error line."""
+    return {"name": name, **measure(_CHILDREN[name], str(folder), timeout=timeout)}
+
+
+def _describe(child: dict[str, object]) -> str:
+    if "error" in child:
+        return f"{child['name']} (fresh process): no result: {child['error']}"
+    rss = int(child["peak_rss_bytes"]) / 1e6  # type: ignore[call-overload]
+    return (
+        f"{child['name']} (fresh process): {child['wall_s']:.2f} s, peak RSS {rss:.0f} MB; "
+        f"{child['output']}"
+    )
 
 
 def _build(path: Path, widths: list[int], *, zero: bool) -> int:
@@ -101,6 +147,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=4096)
     parser.add_argument("--hidden", type=int, default=6, help="number of hidden layers")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--peer-timeout", type=float, default=1800.0, help="seconds allowed to each child process"
+    )
     args = parser.parse_args()
     context = _record.start()
     rows: list[dict[str, object]] = []
@@ -111,8 +160,10 @@ def main() -> None:
     print(f"{header}  target <= {TARGET}x")
     with tempfile.TemporaryDirectory() as folder:
         for zero in (False, True):
-            path = Path(folder) / ("zero" if zero else "random")
-            path = path.with_suffix(".safetensors")
+            # WeightWatcher reads a directory holding *model*.safetensors.
+            directory = Path(folder) / ("zero" if zero else "random")
+            directory.mkdir()
+            path = directory / "model.safetensors"
             count = _build(path, widths, zero=zero)
             _floor(path)  # warm the page cache for both contenders
             floor, audit = [], []
@@ -122,14 +173,20 @@ def main() -> None:
             f, a = statistics.median(floor), statistics.median(audit)
             name = "zero" if zero else "random"
             print(f"{name:8} {count:>12,} {f:>9.3f} {a:>9.3f} {a / f:>6.2f}x")
-            rows.append({"file": name, "parameters": count, "floor_s": f, "audit_s": a})
+            children = [_child(c, directory, args.peer_timeout) for c in _CHILDREN]
+            for c in children:
+                print("  " + _describe(c))
+            row = {"file": name, "parameters": count, "floor_s": f, "audit_s": a}
+            rows.append({**row, "children": children})
             if zero:  # identical rows: every comparison runs to the end
                 naive = _naive_estimate(path)
                 print(f"all-pairs comparison of neurons (extrapolated): {naive:.0f} s")
             path.unlink()
     spec = f"{widths[0]}x{args.hidden + 1}-{widths[-1]} float32 safetensors MLP"
     figures = {"model": spec, "repeat": args.repeat, "target_ratio": TARGET, "rows": rows}
-    _record.write("audit", context, {**figures, "all_pairs_extrapolated_s": naive})
+    peer = _record._version("weightwatcher")  # None: not installed (the rows say why)
+    figures |= {"all_pairs_extrapolated_s": naive, "weightwatcher_version": peer}
+    _record.write("audit", context, figures)
 
 
 if __name__ == "__main__":

@@ -258,6 +258,15 @@ def render_audit(record: Record) -> str:
         f"within {figures['target_ratio']:g}× of the floor. Comparing every pair of "
         f"neurons instead (extrapolated, zero weights): {naive:,.0f} s."
     )
+    fresh = [
+        [r["file"], *(_child(c) for c in r["children"])]
+        for r in figures["rows"]
+        if r.get("children")
+    ]
+    if fresh:
+        names = [c["name"] for c in figures["rows"][0]["children"]]
+        text += "\n\nOnce each, in a fresh process (wall time with imports, peak RSS):\n\n"
+        text += _table(["weights", *names], fresh)
     return f"{table}\n\n{text}\n\n{provenance(record)}"
 
 
@@ -282,6 +291,13 @@ def render_audit_checkpoint(record: Record) -> str:
         f"{rss} (target < {f['rss_target_bytes'] / 1e6:,.0f} MB)."
     )
     return f"{table}\n\n{text}\n\n{provenance(record)}"
+
+
+def _child(child: dict[str, Any]) -> str:
+    """One contender run in a fresh process by bench/audit.py: time and peak RSS, or why not."""
+    if "error" in child:
+        return f"no result: {child['error']}"
+    return f"{_s(child['wall_s'])}, {child['peak_rss_bytes'] / 1e6:,.0f} MB"
 
 
 def render_summary(results: dict[str, Record]) -> str:
@@ -325,6 +341,18 @@ def render_summary(results: dict[str, Record]) -> str:
                     rec["machine"]["date"],
                 ]
             )
+            peer = {c["name"]: c for c in r.get("children", ())}
+            if {"floor", "symcheck", "weightwatcher"} <= set(peer):
+                rows.append(
+                    [
+                        f"same, {r['file']} weights, each once in a fresh process (time with "
+                        "imports, peak RSS): the peer, WeightWatcher `analyze()`",
+                        f"load + sum: {_child(peer['floor'])}",
+                        f"audit: {_child(peer['symcheck'])}",
+                        f"WeightWatcher: {_child(peer['weightwatcher'])}",
+                        rec["machine"]["date"],
+                    ]
+                )
     if "prove_graph" in results:
         rec = results["prove_graph"]
         fig = rec["figures"]

@@ -7,9 +7,16 @@ and value-output dims, channels, experts, residual stream), the tie classes
 (certified), dead units, effective width, nearest pair and near duplicates.
 ``render(report, fmt)`` gives the text or JSON form. ``diff(a, b)`` compares
 two checkpoints up to a permutation of units (:mod:`symcheck.checkpoint.compare`).
+``scheduler=`` runs the same audit on a Dask cluster
+(:mod:`symcheck.checkpoint.cluster`).
 """
 
-from symcheck.checkpoint.audit import DEFAULT_THRESHOLD, audit_checkpoint, load_config
+from symcheck.checkpoint.audit import (
+    CONNECT_TIMEOUT,
+    DEFAULT_THRESHOLD,
+    audit_checkpoint,
+    load_config,
+)
 from symcheck.checkpoint.compare import DiffReport, diff
 from symcheck.checkpoint.families import KINDS, families
 from symcheck.checkpoint.report import (
@@ -22,6 +29,7 @@ from symcheck.checkpoint.report import (
 )
 
 __all__ = [
+    "CONNECT_TIMEOUT",
     "DEFAULT_THRESHOLD",
     "FORMATS",
     "KINDS",

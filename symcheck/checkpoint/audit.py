@@ -8,10 +8,12 @@
 3. Every space is scanned once (:mod:`symcheck.checkpoint.scan`), its tie
    classes verified and certified (:mod:`symcheck.checkpoint.ties`), its
    nearest pair and near duplicates measured
-   (:mod:`symcheck.checkpoint.distance`); every member of every space is a
-   task of a thread pool of ``jobs`` workers (NumPy releases the GIL in the
-   heavy loops), scheduled so that the results do not depend on ``jobs``
-   (:mod:`symcheck.checkpoint.schedule`).
+   (:mod:`symcheck.checkpoint.distance`). The spaces run phase by phase
+   (:mod:`symcheck.checkpoint.schedule`): on this machine every member of
+   every space is a task of a thread pool of ``jobs`` workers (NumPy releases
+   the GIL in the heavy loops); on a Dask cluster (``scheduler``,
+   :mod:`symcheck.checkpoint.cluster`) each task analyses whole spaces. The
+   report is the same for any ``jobs`` and on a cluster.
 
 Soundness (docs/theory.md): a tie is called permanent only when the family
 is known, the config matches the tensors, no tensor outside the family could
@@ -24,7 +26,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,16 +35,29 @@ from symcheck.audit.weights import Limits
 from symcheck.checkpoint.distance import distances
 from symcheck.checkpoint.families import Member, Space, coupled, family_for, resolve
 from symcheck.checkpoint.report import CheckpointReport, SpaceReport
-from symcheck.checkpoint.scan import Scan
-from symcheck.checkpoint.schedule import run
+from symcheck.checkpoint.scan import NormCache, Scan, scan
+from symcheck.checkpoint.schedule import Norms, Threads, run_plan
 from symcheck.checkpoint.store import Store, _open_regular, open_store
 from symcheck.checkpoint.ties import certify, tie_classes
 from symcheck.errors import InvalidArgument, UnsafeFile
 
-__all__ = ["DEFAULT_THRESHOLD", "audit_checkpoint", "load_config"]
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from symcheck.checkpoint.cluster import Cluster
+
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "DEFAULT_THRESHOLD",
+    "analyse_space",
+    "audit_checkpoint",
+    "load_config",
+]
 
 #: Relative distance under which two units are reported as near duplicates.
 DEFAULT_THRESHOLD = 1e-2
+#: Seconds allowed to reach a Dask scheduler.
+CONNECT_TIMEOUT = 10.0
 _MAX_CONFIG = 1 << 20
 
 
@@ -80,6 +96,18 @@ def _observation_spaces(store: Store) -> list[Space]:
                 )
             )
     return spaces
+
+
+def analyse_space(
+    store: Store, space: Space, *, threshold: float, claims: bool, norms: Norms
+) -> tuple[SpaceReport, NormCache]:
+    """One space in one piece (a cluster's unit of work): its report and the norms it publishes.
+
+    ``norms`` (those of the earlier phases) is only read.
+    """
+    own: NormCache = dict(norms)
+    report = _analyse(store, space, scan(store, space, norms=own), threshold, claims)
+    return report, {k: v for k, v in own.items() if k not in norms}
 
 
 def _analyse(store: Store, space: Space, s: Scan, threshold: float, claims: bool) -> SpaceReport:
@@ -124,19 +152,53 @@ def audit_checkpoint(
     threshold: float = DEFAULT_THRESHOLD,
     jobs: int | None = None,
     limits: Limits | None = None,
+    scheduler: str | Client | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> CheckpointReport:
     """Audit a checkpoint: file, directory, ``*.safetensors.index.json`` or list of files.
 
     ``config`` is a ``config.json`` path or mapping (default: ``config.json``
     beside the weights, when present). ``threshold`` is the relative distance
     for near duplicates; ``jobs`` the worker threads (default: all cores).
+    ``scheduler`` (a Dask scheduler address or a ``distributed.Client``) runs
+    the same units of work on a cluster whose workers see the same files at
+    the same paths; the report is identical to the local one. A scheduler not
+    reached within ``connect_timeout`` seconds is refused.
     """
     threshold = float(threshold)
     if not np.isfinite(threshold) or not 0 <= threshold < 1:
         raise InvalidArgument(f"threshold={threshold!r} must be in [0, 1) (e.g. 0.01)")
+    if scheduler is not None and jobs is not None:
+        raise InvalidArgument(
+            f"jobs={jobs!r} does not apply with a scheduler (its workers set the "
+            "parallelism); drop jobs"
+        )
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     if not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= 1024:
         raise InvalidArgument(f"jobs={jobs!r} must be an int in [1, 1024]")
+    cluster = None
+    if scheduler is not None:
+        from symcheck.checkpoint.cluster import Cluster
+
+        cluster = Cluster.connect(scheduler, timeout=connect_timeout)
+    try:
+        return _audit(
+            source, config=config, threshold=threshold, jobs=jobs, limits=limits, cluster=cluster
+        )
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _audit(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    config: str | os.PathLike[str] | Mapping[str, Any] | None,
+    threshold: float,
+    jobs: int,
+    limits: Limits | None,
+    cluster: Cluster | None,
+) -> CheckpointReport:
     with open_store(source, limits=limits) as store:
         cfg = _config(store, config)
         model_type = cfg.get("model_type") if cfg else None
@@ -163,14 +225,20 @@ def audit_checkpoint(
         runnable = [s for s in spaces if s.members and s.width > 0 and not s.mismatch]
         unanalysed = tuple((s.id, s.unsound or "no members") for s in spaces if s not in runnable)
         # The residual stream reads every tensor: it comes last, reusing the slice
-        # norms the other spaces computed (symcheck.checkpoint.scan.NormCache).
+        # norms the other spaces computed (symcheck.checkpoint.scan.NormCache), in
+        # phases fixed in advance (symcheck.checkpoint.schedule), whatever the runner.
         ordered = sorted(runnable, key=lambda s: s.kind == "stream")
-        done = run(
-            store,
-            ordered,
-            lambda space, s: _analyse(store, space, s, threshold, claims),
-            jobs=jobs,
-        )
+        if cluster is not None:
+            done = run_plan(
+                ordered,
+                cluster.runner(source, store, limits=limits, threshold=threshold, claims=claims),
+            )
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                runner = Threads(
+                    store, pool, lambda space, s: _analyse(store, space, s, threshold, claims)
+                )
+                done = run_plan(ordered, runner)
         by_id = {r.id: r for r in done}
         reports = [by_id[s.id] for s in runnable]
         return CheckpointReport(

@@ -1,95 +1,174 @@
-"""Running an audit's scans on a thread pool, with results that do not depend on ``jobs``.
+r"""The order in which an audit's unit spaces run: the same on threads and on a cluster.
 
-Every member of every unit space is one task
-(:func:`symcheck.checkpoint.scan.scan_member`); a space's finishing step
-(:func:`symcheck.checkpoint.scan.fold`, then tie classes and distances) is
-another task that waits for its members. Members of one space therefore run
-in parallel, and so do the members of the residual stream, which reads every
-tensor.
+A wide space reads the slice norms that an earlier space of the same tensor
+published (:data:`symcheck.checkpoint.scan.NormCache`): it then skips decoding
+and sketches a sample of the positions. Whether a space finds those norms must
+not depend on timing, the number of threads or a cluster, or the report would
+(its nearest pair is an upper bound found through the sketch). So the plan is
+cut into **phases** before anything runs:
 
-A member reads the slice norms of its tensor (:data:`~symcheck.checkpoint.scan.NormCache`)
-only from the first member, in audit order, that publishes them: that
-choice is made before anything runs (:func:`plan`), exactly as a serial run
-would make it, and the member waits for that task. So the same members take
-the fast path with the same norms, and every float sum is added in the same
-order, for any ``jobs`` and any timing. Tasks are queued in audit order and
-every wait is on an earlier task, which a worker has already taken: no
-deadlock.
+.. math::
+
+    \mathrm{phase}(s) = 1 + \max\{\mathrm{phase}(t) : t \text{ before } s
+    \text{ in the plan}, t \text{ and } s \text{ share a tensor}\}
+    \quad (0 \text{ when there is none}).
+
+Spaces of one phase share no tensor, so they can run in any order on any
+worker. Each starts from the norms of the earlier phases (read-only) and
+returns those it publishes; they are merged in plan order (the first publisher
+of a ``(tensor, axis)`` wins). That is what one thread running the plan in
+order computes, because only spaces sharing a tensor exchange norms and those
+run in plan order.
+
+A :class:`Runner` runs one phase. On this machine (:class:`Threads`) every
+member of every space of the phase is one task of a thread pool
+(:func:`symcheck.checkpoint.scan.scan_member`) and a space's finishing step
+(:func:`symcheck.checkpoint.scan.fold`, then ``finish``) another that waits
+for its members, so the members of one space (the residual stream reads every
+tensor) run in parallel. A member reads the norms of the earlier phases, or
+those of an earlier member of its own space that decodes the same tensor whole
+(the choice a serial :func:`symcheck.checkpoint.scan.scan` makes, fixed before
+the phase runs); it then waits for that member. Every wait is on a task
+queued earlier, which a worker has already taken: no deadlock. On a Dask
+cluster the runner is :mod:`symcheck.checkpoint.cluster`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Protocol
+
+import numpy as np
 
 from symcheck.checkpoint.families import Space
-from symcheck.checkpoint.scan import MemberScan, Scan, fold, publishes, scan_member, uses_norms
+from symcheck.checkpoint.report import SpaceReport
+from symcheck.checkpoint.scan import (
+    MemberScan,
+    NormCache,
+    Scan,
+    fold,
+    publishes,
+    scan_member,
+    uses_norms,
+)
 from symcheck.checkpoint.store import Store
 
-__all__ = ["plan", "run"]
+__all__ = ["Norms", "Runner", "Threads", "phases", "run_plan", "sources"]
 
-R = TypeVar("R")
-#: A member of a space: ``(space index, member index)`` in audit order.
-Slot = tuple[int, int]
+#: Slice norms by ``(tensor, axis)`` (:data:`symcheck.checkpoint.scan.NormCache`).
+Norms = Mapping[tuple[str, int], np.ndarray]
+#: The finishing step of a space: its report from its folded scan.
+Finish = Callable[[Space, Scan], SpaceReport]
 
 
-def plan(store: Store, spaces: Sequence[Space]) -> dict[Slot, Slot]:
-    """Each member that reads known slice norms -> the member that publishes them.
+class Runner(Protocol):
+    """Runs one phase: every space with the norms of the earlier phases."""
 
-    The publisher of a tensor's norms is its first member, in audit order, that
-    decodes the whole tensor (:func:`~symcheck.checkpoint.scan.publishes`); a
-    later member of a wide space reads them instead of decoding.
+    def run(
+        self, spaces: Sequence[Space], norms: Norms
+    ) -> list[tuple[SpaceReport, dict[tuple[str, int], np.ndarray]]]:
+        """``(report, published norms)`` per space, in the order given."""
+        ...
+
+
+def phases(spaces: Sequence[Space]) -> list[list[int]]:
+    """Indices of ``spaces`` by phase (see the module docstring), each in plan order."""
+    last: dict[str, int] = {}
+    out: list[list[int]] = []
+    for index, space in enumerate(spaces):
+        phase = 1 + max((last.get(t, -1) for t in space.tensors), default=-1)
+        for t in space.tensors:
+            last[t] = phase
+        if phase == len(out):
+            out.append([])
+        out[phase].append(index)
+    return out
+
+
+def run_plan(spaces: Sequence[Space], runner: Runner) -> list[SpaceReport]:
+    """Run every space phase by phase; the reports in plan order."""
+    norms: dict[tuple[str, int], np.ndarray] = {}
+    reports: dict[int, SpaceReport] = {}
+    for phase in phases(spaces):
+        results = runner.run([spaces[i] for i in phase], dict(norms))
+        for index, (report, published) in zip(phase, results, strict=True):
+            reports[index] = report
+            for key, value in published.items():
+                norms.setdefault(key, value)
+    return [reports[i] for i in range(len(spaces))]
+
+
+def sources(store: Store, space: Space, norms: Norms) -> list[int | None]:
+    """Per member of ``space``: the earlier member whose published norms it reads, if any.
+
+    ``None`` when the member decodes, or reads ``norms`` (the earlier phases).
+    The publisher is the first member that decodes its tensor whole
+    (:func:`~symcheck.checkpoint.scan.publishes`), as in a serial scan.
     """
-    producer: dict[str, Slot] = {}
-    sources: dict[Slot, Slot] = {}
-    for i, space in enumerate(spaces):
-        for m, member in enumerate(space.members):
-            name = member.tensors[0]
-            if name in producer and uses_norms(store, space, m):
-                sources[(i, m)] = producer[name]
-            elif name not in producer and publishes(store, member):
-                producer[name] = (i, m)
-    return sources
+    producer: dict[str, int] = {}
+    out: list[int | None] = []
+    for m, member in enumerate(space.members):
+        name = member.tensors[0]
+        source = None
+        if uses_norms(store, space, m) and (name, member.axis) not in norms:
+            source = producer.get(name)
+        if source is None and name not in producer and (name, member.axis) not in norms:
+            if publishes(store, member):
+                producer[name] = m
+        out.append(source)
+    return out
 
 
-def run(
-    store: Store,
-    spaces: Sequence[Space],
-    finish: Callable[[Space, Scan], R],
-    *,
-    jobs: int,
-) -> list[R]:
-    """``finish(space, scan)`` of every space, in order, scanned on ``jobs`` threads."""
-    sources = plan(store, spaces)
-    members: dict[Slot, Future[MemberScan]] = {}
-    finished: list[Future[R]] = []
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for i, space in enumerate(spaces):
-            distinct = threading.Event()
-            for m in range(len(space.members)):
-                source = sources.get((i, m))
-                known = members[source] if source is not None else None
-                members[(i, m)] = pool.submit(_member, store, space, m, known, distinct)
-            parts = [members[(i, m)] for m in range(len(space.members))]
-            finished.append(pool.submit(_finish, space, parts, finish))
-        return [f.result() for f in finished]
+class Threads:
+    """The local :class:`Runner`: members of a phase's spaces as tasks of ``pool``."""
+
+    def __init__(self, store: Store, pool: ThreadPoolExecutor, finish: Finish) -> None:
+        self.store, self.pool, self.finish = store, pool, finish
+
+    def run(self, spaces: Sequence[Space], norms: Norms) -> list[tuple[SpaceReport, NormCache]]:
+        # Largest first (LPT), so that no thread idles long at the end of a phase;
+        # within a phase the order cannot change a report (the module docstring).
+        sizes = [sum(self.store.tensors[t].size for t in s.tensors) for s in spaces]
+        order = sorted(range(len(spaces)), key=lambda i: -sizes[i])
+        done = {i: self._submit(spaces[i], norms) for i in order}
+        return [done[i].result() for i in range(len(spaces))]
+
+    def _submit(self, space: Space, norms: Norms) -> Future[tuple[SpaceReport, NormCache]]:
+        distinct = threading.Event()
+        parts: list[Future[MemberScan]] = []
+        for m, source in enumerate(sources(self.store, space, norms)):
+            member = space.members[m]
+            known = None
+            if source is None and uses_norms(self.store, space, m):
+                known = norms.get((member.tensors[0], member.axis))
+            after = parts[source] if source is not None else None
+            parts.append(self.pool.submit(_member, self.store, space, m, known, after, distinct))
+        return self.pool.submit(_finish, space, parts, norms, self.finish)
 
 
 def _member(
     store: Store,
     space: Space,
     index: int,
+    known: np.ndarray | None,
     source: Future[MemberScan] | None,
     distinct: threading.Event,
 ) -> MemberScan:
-    member = space.members[index]
-    known = None
     if source is not None:
+        member = space.members[index]
         known = source.result().published[(member.tensors[0], member.axis)]
     return scan_member(store, space, index, known=known, distinct=distinct)
 
 
-def _finish(space: Space, parts: list[Future[MemberScan]], finish: Callable[[Space, Scan], R]) -> R:
-    return finish(space, fold(space, [p.result() for p in parts]))
+def _finish(
+    space: Space, parts: list[Future[MemberScan]], norms: Norms, finish: Finish
+) -> tuple[SpaceReport, NormCache]:
+    scans = [p.result() for p in parts]
+    published: NormCache = {}
+    for part in scans:  # in member order: the first publisher wins, as in a serial scan
+        for key, value in part.published.items():
+            if key not in norms:
+                published.setdefault(key, value)
+    return finish(space, fold(space, scans)), published

@@ -46,6 +46,16 @@ def _tolerance(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 3600] seconds, e.g. 10")
+    return value
+
+
 def _is_checkpoint(args: argparse.Namespace) -> bool:
     if len(args.file) > 1 or args.config is not None:
         return True
@@ -57,7 +67,13 @@ def _is_checkpoint(args: argparse.Namespace) -> bool:
 
 def _refuse_mixed(args: argparse.Namespace, checkpoint: bool) -> None:
     file_only = {"--layers": args.layers, "--arch": args.arch, "--tolerance": args.tolerance}
-    ckpt_only = {"--config": args.config, "--threshold": args.threshold, "--jobs": args.jobs}
+    ckpt_only = {
+        "--config": args.config,
+        "--threshold": args.threshold,
+        "--jobs": args.jobs,
+        "--scheduler": args.scheduler,
+        "--connect-timeout": args.connect_timeout,
+    }
     wrong = file_only if checkpoint else ckpt_only
     given = [name for name, value in wrong.items() if value is not None]
     if given:
@@ -67,6 +83,13 @@ def _refuse_mixed(args: argparse.Namespace, checkpoint: bool) -> None:
             else ("a single weight file without config.json")
         )
         raise InvalidArgument(f"{', '.join(given)} does not apply to {what}; drop {given[0]}")
+    if checkpoint and args.scheduler is None and args.connect_timeout is not None:
+        raise InvalidArgument("--connect-timeout applies only with --scheduler; drop it")
+    if args.scheduler is not None and args.jobs is not None:
+        raise InvalidArgument(
+            "--jobs does not apply with --scheduler (the cluster's workers set the "
+            "parallelism); drop --jobs"
+        )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -77,12 +100,24 @@ def _run(args: argparse.Namespace) -> int:
     checkpoint = _is_checkpoint(args)
     _refuse_mixed(args, checkpoint)
     if checkpoint:
-        from symcheck.checkpoint import DEFAULT_THRESHOLD, audit_checkpoint, render
+        from symcheck.checkpoint import (
+            CONNECT_TIMEOUT,
+            DEFAULT_THRESHOLD,
+            audit_checkpoint,
+            render,
+        )
 
         sources = args.file[0] if len(args.file) == 1 else args.file
         threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+        timeout = CONNECT_TIMEOUT if args.connect_timeout is None else args.connect_timeout
         ckpt = audit_checkpoint(
-            sources, config=args.config, threshold=threshold, jobs=args.jobs, limits=limits
+            sources,
+            config=args.config,
+            threshold=threshold,
+            jobs=args.jobs,
+            limits=limits,
+            scheduler=args.scheduler,
+            connect_timeout=timeout,
         )
         sys.stdout.write(render(ckpt, args.format))
         return ckpt.exit_code
@@ -143,6 +178,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int_in(1, 1024),
         default=None,
         help="checkpoints: worker threads (default: all cores)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="checkpoints: run the audit on this Dask scheduler (e.g. tcp://HOST:8786; needs "
+        "symcheck[dask], workers reading the same files at the same paths); same report",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="with --scheduler: give up reaching the scheduler after SECONDS (default 10)",
     )
     parser.add_argument(
         "--layers",

@@ -247,6 +247,28 @@ def checkpoint(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+def shard(folder: Path, tensors: dict[str, np.ndarray], config: dict, parts: int = 3) -> Path:
+    """Write the Hugging Face sharded layout (``parts`` shards, an index, config.json)."""
+    folder.mkdir()
+    names = sorted(tensors)
+    weight_map = {}
+    for k in range(parts):
+        name = f"model-{k + 1:05d}-of-{parts:05d}.safetensors"
+        chunk = {n: np.ascontiguousarray(tensors[n]) for n in names[k::parts]}
+        save_file(chunk, str(folder / name))
+        weight_map |= dict.fromkeys(chunk, name)
+    index = folder / "model.safetensors.index.json"
+    index.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    (folder / "config.json").write_text(json.dumps(config))
+    return index
+
+
+@pytest.fixture
+def sharded() -> Callable[..., Path]:
+    """``sharded(folder, tensors, config, parts=3)`` -> the index of a sharded checkpoint."""
+    return shard
+
+
 @pytest.fixture
 def configs() -> dict[str, dict]:
     return CONFIGS

@@ -1,37 +1,114 @@
-"""The audit's thread pool: the same members read shared norms, and the JSON, for any ``jobs``."""
+"""Phases and the thread pool: the report is a function of the checkpoint, not of timing.
+
+The JSON is the same for any ``jobs``, with slow publishers, in any order inside a
+phase, and on a Dask cluster (tests/checkpoint/test_checkpoint_cluster.py).
+"""
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from safetensors.numpy import save_file
 
 from symcheck.checkpoint import audit_checkpoint, render, schedule
-from symcheck.checkpoint.audit import _observation_spaces
-from symcheck.checkpoint.families import family_for, resolve
+from symcheck.checkpoint.audit import _analyse, _observation_spaces, analyse_space
+from symcheck.checkpoint.families import Member, Space, family_for, resolve
+from symcheck.checkpoint.schedule import Threads, phases, run_plan, sources
 from symcheck.checkpoint.store import open_store
 
 
-def test_plan_reads_each_tensors_norms_from_its_first_full_decode(wide, checkpoint, tensors):
+def _space(i: int, tensors: tuple[str, ...]) -> Space:
+    members = tuple(Member((t,), 0, 0, 1, 1, "in") for t in tensors)
+    return Space(f"s{i}", "rows", f"s{i}", 4, members)
+
+
+def test_spaces_sharing_a_tensor_run_in_later_phases():
+    spaces = [
+        _space(0, ("a",)),
+        _space(1, ("a",)),
+        _space(2, ("b",)),
+        _space(3, ("b", "c")),
+        _space(4, ("a", "b", "c")),
+    ]
+    assert phases(spaces) == [[0, 2], [1, 3], [4]]
+
+
+@given(st.lists(st.sets(st.sampled_from("abcde"), min_size=1, max_size=3), max_size=12))
+def test_phases_order_every_pair_that_shares_a_tensor(tensor_sets):
+    spaces = [_space(i, tuple(sorted(t))) for i, t in enumerate(tensor_sets)]
+    plan = phases(spaces)
+    where = {i: p for p, members in enumerate(plan) for i in members}
+    assert sorted(where) == list(range(len(spaces)))  # every space exactly once
+    assert all(members == sorted(members) for members in plan)
+    for i, s in enumerate(spaces):
+        for j in range(i + 1, len(spaces)):
+            if set(s.tensors) & set(spaces[j].tensors):
+                assert where[i] < where[j]
+
+
+def test_the_stream_reads_the_norms_of_the_spaces_before_it(wide, checkpoint, tensors):
     folder = checkpoint("llama", tensors("llama", config=wide), wide)
     with open_store(folder) as store:
         shapes = {n: r.shape for n, r in store.tensors.items()}
         spaces, _, _ = resolve(family_for("llama"), wide, shapes)
         spaces = sorted(spaces, key=lambda s: s.kind == "stream")
-        sources = schedule.plan(store, spaces)
-    index = {s.id: i for i, s in enumerate(spaces)}
-    stream = index["stream"]
-
-    def slot(space_id, tensor):
-        i = index[space_id]
-        return i, next(m for m, x in enumerate(spaces[i].members) if x.tensors[0] == tensor)
-
+        plan = phases(spaces)
+        published: dict = {}
+        for phase in plan[:-1]:
+            for i in phase:
+                published.update(
+                    analyse_space(store, spaces[i], threshold=0.01, claims=True, norms=published)[1]
+                )
+    assert plan[-1] == [len(spaces) - 1] and spaces[-1].kind == "stream"
     gate = "model.layers.1.mlp.gate_proj.weight"
-    assert sources[slot("stream", gate)] == slot("layer1.ffn", gate)
+    assert (gate, 0) in published and (gate, 1) in published  # the FFN (80) decodes whole
     o_proj = "model.layers.0.self_attn.o_proj.weight"
-    assert slot("stream", o_proj) not in sources  # no space decodes o_proj whole before
-    assert all(src < dst for dst, src in sources.items())  # always an earlier task
-    assert {dst[0] for dst in sources} == {stream}  # the FFN (80) and value dims (24) decode
+    assert not any(k[0] == o_proj for k in published)  # no space decodes o_proj whole before
+
+
+def _tied(tmp_path):
+    # One space with two members on one tensor (as a tied embedding in a stream):
+    # the second reads the norms the first publishes, inside the phase.
+    rng = np.random.default_rng(1)
+    t = rng.standard_normal((100, 100)).astype(np.float32)
+    t[7] = t[3]
+    t[:, 7] = t[:, 3]  # unit 7 (row and column 7) equals unit 3
+    path = tmp_path / "tied.safetensors"
+    save_file({"t": t}, str(path))
+    members = (
+        Member(("t",), 0, 0, 1, 1, "in", tiled=True),
+        Member(("t",), 1, 0, 1, 1, "out", tiled=True),
+    )
+    return path, Space("both", "rows", "t rows and columns", 100, members)
+
+
+def test_a_member_reads_the_norms_of_an_earlier_member_of_its_space(tmp_path, monkeypatch):
+    path, space = _tied(tmp_path)
+    real, fast = schedule.scan_member, []
+
+    def spy(store, space, index, **kw):
+        fast.append((index, kw["known"] is not None))
+        return real(store, space, index, **kw)
+
+    monkeypatch.setattr(schedule, "scan_member", spy)
+    with open_store([path]) as store:
+        assert sources(store, space, {}) == [None, 0]
+        known = {("t", 0): np.ones(100), ("t", 1): np.ones(100)}
+        assert sources(store, space, known) == [None, None]  # the earlier phases' norms
+        serial = analyse_space(store, space, threshold=0.01, claims=False, norms={})
+        for jobs in (1, 3):
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                runner = Threads(store, pool, lambda sp, s: _analyse(store, sp, s, 0.01, False))
+                [(report, published)] = runner.run([space], {})
+            assert report.to_dict() == serial[0].to_dict()
+            assert published.keys() == serial[1].keys() == {("t", 0), ("t", 1)}
+    assert sorted(fast) == [(0, False), (0, False), (1, True), (1, True)]
+    assert serial[0].nearest == (3, 7) and serial[0].distance == 0.0
 
 
 @pytest.mark.parametrize("jobs", [2, 4])
@@ -41,7 +118,6 @@ def test_the_json_is_the_same_for_any_jobs_even_when_publishers_are_slow(
     # Without a config every matrix gives a rows and a columns space: the columns
     # space reads the norms its rows space publishes.
     folder = checkpoint("llama", tensors("llama", config=wide), wide, with_config=False)
-    serial = render(audit_checkpoint(folder, jobs=1), "json")
     real = schedule.scan_member
     fast: set[tuple[str, int]] = set()
 
@@ -53,9 +129,56 @@ def test_the_json_is_the_same_for_any_jobs_even_when_publishers_are_slow(
         return real(store, space, index, **kw)
 
     monkeypatch.setattr(schedule, "scan_member", slow_publisher)
+    serial = render(audit_checkpoint(folder, jobs=1), "json")
+    planned, fast = set(fast), set()
     assert render(audit_checkpoint(folder, jobs=jobs), "json") == serial
-    with open_store(folder) as store:
-        spaces = _observation_spaces(store)
-        planned = {(spaces[i].id, m) for i, m in schedule.plan(store, spaces)}
     assert planned and fast == planned
     assert all(i.endswith(":columns") for i, _ in planned)
+
+
+class _Backwards:
+    """A runner that analyses each phase last space first (as a loaded pool might)."""
+
+    def __init__(self, store):
+        self.store, self.calls = store, []
+
+    def run(self, spaces, norms):
+        self.calls.append(len(spaces))
+        done = [
+            analyse_space(self.store, s, threshold=0.01, claims=False, norms=norms)
+            for s in reversed(spaces)
+        ]
+        return done[::-1]
+
+
+def _wide_observations(tmp_path):
+    rng = np.random.default_rng(0)
+    t = {f"l{i}.weight": rng.standard_normal((150, 200)).astype(np.float32) for i in range(3)}
+    path = tmp_path / "wide.safetensors"
+    save_file(t, str(path))
+    return path
+
+
+def test_the_order_inside_a_phase_does_not_change_the_report(tmp_path):
+    # Rows and columns of one wide tensor: the columns reuse the rows' slice norms
+    # and sketch a sample; before phases, threads raced for them and the nearest
+    # pair (an upper bound) changed from run to run.
+    path = _wide_observations(tmp_path)
+    with open_store([path]) as store:
+        spaces = _observation_spaces(store)
+        # The reference: one thread, the plan in order, every norm visible at once.
+        norms, sequential = {}, []
+        for space in spaces:
+            report, published = analyse_space(
+                store, space, threshold=0.01, claims=False, norms=norms
+            )
+            sequential.append(report.to_dict())
+            for key, value in published.items():
+                norms.setdefault(key, value)
+        runner = _Backwards(store)
+        backwards = [r.to_dict() for r in run_plan(spaces, runner)]
+    assert runner.calls == [3, 3]
+    assert backwards == sequential
+    for jobs in (1, 2, 4):
+        report = audit_checkpoint([path], jobs=jobs)
+        assert [s.to_dict() for s in report.spaces] == sequential

@@ -24,31 +24,16 @@ def _tie_ffn(t, a=3, b=5, layer=1):
     return t
 
 
-def _shard(folder: Path, tensors: dict, config: dict, parts: int = 3) -> Path:
-    folder.mkdir()
-    names = sorted(tensors)
-    weight_map = {}
-    for k in range(parts):
-        shard = f"model-{k + 1:05d}-of-{parts:05d}.safetensors"
-        chunk = {n: np.ascontiguousarray(tensors[n]) for n in names[k::parts]}
-        save_file(chunk, str(folder / shard))
-        weight_map |= dict.fromkeys(chunk, shard)
-    index = folder / "model.safetensors.index.json"
-    index.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
-    (folder / "config.json").write_text(json.dumps(config))
-    return index
-
-
 def _spaces(report):
     return [s.to_dict() for s in report.spaces]
 
 
 def test_sharded_index_directory_and_file_list_agree_with_one_file(
-    tmp_path, checkpoint, tensors, configs
+    tmp_path, checkpoint, tensors, configs, sharded
 ):
     t = _tie_ffn(tensors("llama"))
     single = audit_checkpoint(checkpoint("llama", t), jobs=1)
-    index = _shard(tmp_path / "sharded", t, configs["llama"])
+    index = sharded(tmp_path / "sharded", t, configs["llama"])
     by_index = audit_checkpoint(index, jobs=2)
     by_dir = audit_checkpoint(index.parent, jobs=1)
     shards = sorted(str(p) for p in index.parent.glob("*.safetensors"))
