@@ -38,7 +38,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -55,12 +55,30 @@ from symcheck.checkpoint.scan import (
 )
 from symcheck.checkpoint.store import Store
 
-__all__ = ["Norms", "Runner", "Threads", "phases", "run_plan", "sources"]
+__all__ = ["Norms", "Runner", "Threads", "phases", "pool_map", "run_plan", "sources"]
 
 #: Slice norms by ``(tensor, axis)`` (:data:`symcheck.checkpoint.scan.NormCache`).
 Norms = Mapping[tuple[str, int], np.ndarray]
 #: The finishing step of a space: its report from its folded scan.
 Finish = Callable[[Space, Scan], SpaceReport]
+_Item = TypeVar("_Item")
+
+
+def pool_map(
+    pool: ThreadPoolExecutor, fn: Callable[[_Item], Any], items: Sequence[_Item]
+) -> list[Any]:
+    """``[fn(x) for x in items]`` on ``pool``, callable from one of its own workers.
+
+    Every item is queued; the caller then takes the results in order and runs
+    itself each item no worker has started yet (a cancelled future), so it
+    never waits on a task still queued behind it: no deadlock, whatever the
+    pool is doing. ``fn`` must not wait on other tasks.
+    """
+    futures = [pool.submit(fn, item) for item in items]
+    out = []
+    for future, item in zip(futures, items, strict=True):
+        out.append(fn(item) if future.cancel() else future.result())
+    return out
 
 
 class Runner(Protocol):

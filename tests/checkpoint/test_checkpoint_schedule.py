@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from safetensors.numpy import save_file
 
-from symcheck.checkpoint import audit_checkpoint, render, schedule
+from symcheck.checkpoint import audit_checkpoint, distance, render, schedule
 from symcheck.checkpoint.audit import _analyse, _observation_spaces, analyse_space
 from symcheck.checkpoint.families import Member, Space, family_for, resolve
-from symcheck.checkpoint.schedule import Threads, phases, run_plan, sources
+from symcheck.checkpoint.schedule import Threads, phases, pool_map, run_plan, sources
 from symcheck.checkpoint.store import open_store
 
 
@@ -182,3 +182,37 @@ def test_the_order_inside_a_phase_does_not_change_the_report(tmp_path):
     for jobs in (1, 2, 4):
         report = audit_checkpoint([path], jobs=jobs)
         assert [s.to_dict() for s in report.spaces] == sequential
+
+
+def test_pool_map_from_inside_its_own_one_worker_pool_runs_every_item_once_in_order():
+    # The only worker runs the caller, so every item is run inline: a plain
+    # submit-and-wait would block forever here.
+    runs: list[int] = []
+
+    def square(x: int) -> int:
+        runs.append(x)
+        return x * x
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        outer = pool.submit(pool_map, pool, square, list(range(20)))
+        assert outer.result(timeout=30) == [x * x for x in range(20)]
+    assert sorted(runs) == list(range(20))
+
+
+def test_exact_distances_read_through_a_pool_are_the_same_bits(tmp_path):
+    # Three members, read by two workers in any order: the per-window sums are
+    # added in member order, so the float64 results do not change.
+    path = _wide_observations(tmp_path)
+    members = tuple(Member((f"l{i}.weight",), 0, 0, 1, 1, "in", tiled=True) for i in range(3))
+    space = Space("all", "rows", "rows of l0-l2", 150, members)
+    pairs = [(0, 1), (3, 7), (10, 149), (5, 6)]
+    with open_store([path]) as store:
+        serial = distance._measure(store, space, pairs)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pooled = distance._measure(
+                store, space, pairs, lambda fn, items: pool_map(pool, fn, items)
+            )
+        one = distance._measure(store, Space("l0", "rows", "l0", 150, members[:1]), pairs)
+    for a, b in zip(serial, pooled, strict=True):
+        assert np.array_equal(a.view(np.uint64), b.view(np.uint64))
+    assert not np.array_equal(serial[0], one[0])  # every member counts
