@@ -163,7 +163,21 @@ class Threads:
                 known = norms.get((member.tensors[0], member.axis))
             after = parts[source] if source is not None else None
             parts.append(self.pool.submit(_member, self.store, space, m, known, after, distinct))
-        return self.pool.submit(_finish, space, parts, norms, self.finish)
+        # The finishing step is queued only once every member is done, so that no
+        # worker sits blocked on a space's members while others are queued.
+        result: Future[tuple[SpaceReport, NormCache]] = Future()
+        pending, lock = [len(parts)], threading.Lock()
+
+        def ready(_: Future[MemberScan]) -> None:
+            with lock:
+                pending[0] -= 1
+                if pending[0]:
+                    return
+            self.pool.submit(_settle, result, _finish, space, parts, norms, self.finish)
+
+        for part in parts:
+            part.add_done_callback(ready)
+        return result
 
 
 def _member(
@@ -178,6 +192,14 @@ def _member(
         member = space.members[index]
         known = source.result().published[(member.tensors[0], member.axis)]
     return scan_member(store, space, index, known=known, distinct=distinct)
+
+
+def _settle(result: Future[Any], fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn(*args)`` and put its outcome (value or exception) into ``result``."""
+    try:
+        result.set_result(fn(*args))
+    except BaseException as exc:  # re-raised by result.result() in the caller
+        result.set_exception(exc)
 
 
 def _finish(

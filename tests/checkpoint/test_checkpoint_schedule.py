@@ -216,3 +216,22 @@ def test_exact_distances_read_through_a_pool_are_the_same_bits(tmp_path):
     for a, b in zip(serial, pooled, strict=True):
         assert np.array_equal(a.view(np.uint64), b.view(np.uint64))
     assert not np.array_equal(serial[0], one[0])  # every member counts
+
+
+def test_a_failing_member_fails_its_space_instead_of_hanging(tmp_path, monkeypatch):
+    # The finishing step is queued when the last member is done, failed or not.
+    path, space = _tied(tmp_path)
+    real = schedule.scan_member
+
+    def broken(store, space, index, **kw):
+        if index == 1:
+            raise RuntimeError("member 1 is broken")
+        return real(store, space, index, **kw)
+
+    monkeypatch.setattr(schedule, "scan_member", broken)
+    with open_store([path]) as store, ThreadPoolExecutor(max_workers=2) as pool:
+        runner = Threads(store, pool, lambda sp, s: _analyse(store, sp, s, 0.01, False))
+        with ThreadPoolExecutor(max_workers=1) as outside:
+            run = outside.submit(runner.run, [space], {})
+            with pytest.raises(RuntimeError, match="member 1 is broken"):
+                run.result(timeout=30)
