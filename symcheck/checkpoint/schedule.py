@@ -163,20 +163,27 @@ class Threads:
                 known = norms.get((member.tensors[0], member.axis))
             after = parts[source] if source is not None else None
             parts.append(self.pool.submit(_member, self.store, space, m, known, after, distinct))
-        # The finishing step is queued only once every member is done, so that no
-        # worker sits blocked on a space's members while others are queued.
+        # The finishing step runs in the worker that completes the last member (at
+        # once, as a serial scan would, so that the members' shares are folded and
+        # freed early), never in a worker waiting for members to finish; when the
+        # members are all done before this thread is, it is queued.
         result: Future[tuple[SpaceReport, NormCache]] = Future()
-        pending, lock = [len(parts)], threading.Lock()
+        pending, lock = [len(parts) + 1], threading.Lock()
 
-        def ready(_: Future[MemberScan]) -> None:
+        def ready(_: Future[MemberScan] | None = None, *, queue: bool = False) -> None:
             with lock:
                 pending[0] -= 1
                 if pending[0]:
                     return
-            self.pool.submit(_settle, result, _finish, space, parts, norms, self.finish)
+            step = (result, _finish, space, parts, norms, self.finish)
+            if queue:
+                self.pool.submit(_settle, *step)
+            else:
+                _settle(*step)
 
         for part in parts:
             part.add_done_callback(ready)
+        ready(queue=True)
         return result
 
 
