@@ -256,7 +256,7 @@ def _audit(
                     pool,
                     lambda space, s: _analyse(store, space, s, threshold, claims, mapper),
                 )
-                done = run_plan(ordered, runner)
+                done = runner.run_all(ordered)
         by_id = {r.id: r for r in done}
         reports = [by_id[s.id] for s in runnable]
         return CheckpointReport(

@@ -20,7 +20,10 @@ of a ``(tensor, axis)`` wins). That is what one thread running the plan in
 order computes, because only spaces sharing a tensor exchange norms and those
 run in plan order.
 
-A :class:`Runner` runs one phase. On this machine (:class:`Threads`) every
+On this machine the phases are not barriers (:meth:`Threads.run_all`): a
+space starts as soon as the earlier spaces sharing a tensor with it are done,
+with the norms they published, which are all the norms of its tensors the
+plan gives it. A :class:`Runner` runs one phase. On this machine (:class:`Threads`) every
 member of every space of the phase is one task of a thread pool
 (:func:`symcheck.checkpoint.scan.scan_member`) and a space's finishing step
 (:func:`symcheck.checkpoint.scan.fold`, then ``finish``) another that waits
@@ -152,6 +155,68 @@ class Threads:
         order = sorted(range(len(spaces)), key=lambda i: -sizes[i])
         done = {i: self._submit(spaces[i], norms) for i in order}
         return [done[i].result() for i in range(len(spaces))]
+
+    def run_all(self, spaces: Sequence[Space]) -> list[SpaceReport]:
+        """The reports of :func:`run_plan`, without waiting at the end of each phase.
+
+        A space starts once every earlier space sharing a tensor with it is
+        done, with the norms those published, merged in plan order. Norms of a
+        tensor are only published by spaces holding it, which all come before
+        in plan order and in phase, so each space reads exactly the norms of
+        its tensors that :func:`run_plan` gives it: the same reports.
+        """
+        sharers: list[list[int]] = []  # per space: the earlier spaces sharing a tensor
+        holders: dict[str, list[int]] = {}
+        for index, space in enumerate(spaces):
+            sharers.append(sorted({j for t in space.tensors for j in holders.get(t, [])}))
+            for t in space.tensors:
+                holders.setdefault(t, []).append(index)
+        later: list[list[int]] = [[] for _ in spaces]
+        for index, before in enumerate(sharers):
+            for j in before:
+                later[j].append(index)
+        waiting = [len(before) for before in sharers]
+        outcome: list[tuple[SpaceReport, NormCache] | None] = [None] * len(spaces)
+        finished: Future[None] = Future()
+        lock = threading.Lock()
+        left = [len(spaces)]
+
+        def start(index: int) -> None:
+            norms: NormCache = {}
+            for j in sharers[index]:  # plan order: the first publisher wins
+                for key, value in outcome[j][1].items():  # type: ignore[index]
+                    norms.setdefault(key, value)
+            self._submit(spaces[index], norms).add_done_callback(
+                lambda f, index=index: done(index, f)
+            )
+
+        def done(index: int, future: Future[tuple[SpaceReport, NormCache]]) -> None:
+            if future.exception() is not None:
+                if not finished.done():
+                    finished.set_exception(future.exception())
+                return
+            ready = []
+            with lock:
+                outcome[index] = future.result()
+                for k in later[index]:
+                    waiting[k] -= 1
+                    if not waiting[k]:
+                        ready.append(k)
+                left[0] -= 1
+                last = not left[0]
+            for k in ready:
+                start(k)
+            if last:
+                finished.set_result(None)
+
+        first = [i for i, n in enumerate(waiting) if not n]
+        sizes = {i: sum(self.store.tensors[t].size for t in spaces[i].tensors) for i in first}
+        if not spaces:
+            return []
+        for index in sorted(first, key=lambda i: -sizes[i]):  # largest first (LPT)
+            start(index)
+        finished.result()
+        return [out[0] for out in outcome]  # type: ignore[index]
 
     def _submit(self, space: Space, norms: Norms) -> Future[tuple[SpaceReport, NormCache]]:
         distinct = threading.Event()

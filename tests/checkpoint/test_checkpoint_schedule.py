@@ -235,3 +235,37 @@ def test_a_failing_member_fails_its_space_instead_of_hanging(tmp_path, monkeypat
             run = outside.submit(runner.run, [space], {})
             with pytest.raises(RuntimeError, match="member 1 is broken"):
                 run.result(timeout=30)
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_run_all_without_phase_barriers_gives_the_reports_of_run_plan(
+    wide, checkpoint, tensors, jobs
+):
+    # A space starts when the earlier spaces sharing its tensors are done (not
+    # the whole phase): it must read the same norms, hence give the same report.
+    folder = checkpoint("llama", tensors("llama", config=wide), wide, with_config=False)
+    with open_store(folder) as store:
+        spaces = _observation_spaces(store)
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            runner = Threads(store, pool, lambda sp, s: _analyse(store, sp, s, 0.01, False))
+            flowing = [r.to_dict() for r in runner.run_all(spaces)]
+        planned = [r.to_dict() for r in run_plan(spaces, _Backwards(store))]
+    assert len(phases(spaces)) > 1 and flowing == planned
+
+
+def test_run_all_fails_when_a_space_fails(tmp_path, monkeypatch):
+    path = _wide_observations(tmp_path)
+    real = schedule.scan_member
+
+    def broken(store, space, index, **kw):
+        if space.id.startswith("l1.weight"):
+            raise RuntimeError("l1 is broken")
+        return real(store, space, index, **kw)
+
+    monkeypatch.setattr(schedule, "scan_member", broken)
+    with open_store([path]) as store, ThreadPoolExecutor(max_workers=2) as pool:
+        runner = Threads(store, pool, lambda sp, s: _analyse(store, sp, s, 0.01, False))
+        with ThreadPoolExecutor(max_workers=1) as outside:
+            run = outside.submit(runner.run_all, _observation_spaces(store))
+            with pytest.raises(RuntimeError, match="l1 is broken"):
+                run.result(timeout=30)
