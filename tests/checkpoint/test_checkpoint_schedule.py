@@ -218,23 +218,39 @@ def test_exact_distances_read_through_a_pool_are_the_same_bits(tmp_path):
     assert not np.array_equal(serial[0], one[0])  # every member counts
 
 
-def test_a_failing_member_fails_its_space_instead_of_hanging(tmp_path, monkeypatch):
-    # The finishing step is queued when the last member is done, failed or not.
-    path, space = _tied(tmp_path)
+def _fails_without_hanging(monkeypatch, path, broken_when, call) -> None:
+    """``call(runner, store)`` raises the error of the broken members within 30 s."""
     real = schedule.scan_member
 
     def broken(store, space, index, **kw):
-        if index == 1:
-            raise RuntimeError("member 1 is broken")
+        if broken_when(space, index):
+            raise RuntimeError("this member is broken")
         return real(store, space, index, **kw)
 
     monkeypatch.setattr(schedule, "scan_member", broken)
     with open_store([path]) as store, ThreadPoolExecutor(max_workers=2) as pool:
         runner = Threads(store, pool, lambda sp, s: _analyse(store, sp, s, 0.01, False))
         with ThreadPoolExecutor(max_workers=1) as outside:
-            run = outside.submit(runner.run, [space], {})
-            with pytest.raises(RuntimeError, match="member 1 is broken"):
+            run = outside.submit(call, runner, store)
+            with pytest.raises(RuntimeError, match="this member is broken"):
                 run.result(timeout=30)
+
+
+def test_a_failing_member_fails_its_space_instead_of_hanging(tmp_path, monkeypatch):
+    # The finishing step is queued when the last member is done, failed or not.
+    path, space = _tied(tmp_path)
+    _fails_without_hanging(
+        monkeypatch, path, lambda sp, index: index == 1, lambda r, _: r.run([space], {})
+    )
+
+
+def test_run_all_fails_when_a_space_fails(tmp_path, monkeypatch):
+    _fails_without_hanging(
+        monkeypatch,
+        _wide_observations(tmp_path),
+        lambda sp, _: sp.id.startswith("l1.weight"),
+        lambda r, store: r.run_all(_observation_spaces(store)),
+    )
 
 
 @pytest.mark.parametrize("jobs", [1, 3])
@@ -251,21 +267,3 @@ def test_run_all_without_phase_barriers_gives_the_reports_of_run_plan(
             flowing = [r.to_dict() for r in runner.run_all(spaces)]
         planned = [r.to_dict() for r in run_plan(spaces, _Backwards(store))]
     assert len(phases(spaces)) > 1 and flowing == planned
-
-
-def test_run_all_fails_when_a_space_fails(tmp_path, monkeypatch):
-    path = _wide_observations(tmp_path)
-    real = schedule.scan_member
-
-    def broken(store, space, index, **kw):
-        if space.id.startswith("l1.weight"):
-            raise RuntimeError("l1 is broken")
-        return real(store, space, index, **kw)
-
-    monkeypatch.setattr(schedule, "scan_member", broken)
-    with open_store([path]) as store, ThreadPoolExecutor(max_workers=2) as pool:
-        runner = Threads(store, pool, lambda sp, s: _analyse(store, sp, s, 0.01, False))
-        with ThreadPoolExecutor(max_workers=1) as outside:
-            run = outside.submit(runner.run_all, _observation_spaces(store))
-            with pytest.raises(RuntimeError, match="l1 is broken"):
-                run.result(timeout=30)
