@@ -25,18 +25,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symcheck.audit.weights import Limits
-from symcheck.checkpoint.distance import distances
+from symcheck.checkpoint.distance import Mapper, distances
 from symcheck.checkpoint.families import Member, Space, coupled, family_for, resolve
 from symcheck.checkpoint.report import CheckpointReport, SpaceReport
 from symcheck.checkpoint.scan import NormCache, Scan, scan
-from symcheck.checkpoint.schedule import Norms, Threads, run_plan
+from symcheck.checkpoint.schedule import Norms, Threads, pool_map, run_plan
 from symcheck.checkpoint.store import Store, _open_regular, open_store
 from symcheck.checkpoint.ties import certify, tie_classes
 from symcheck.errors import InvalidArgument, UnsafeFile
@@ -110,10 +110,21 @@ def analyse_space(
     return report, {k: v for k, v in own.items() if k not in norms}
 
 
-def _analyse(store: Store, space: Space, s: Scan, threshold: float, claims: bool) -> SpaceReport:
+def _analyse(
+    store: Store,
+    space: Space,
+    s: Scan,
+    threshold: float,
+    claims: bool,
+    mapper: Mapper | None = None,
+) -> SpaceReport:
+    """The report of ``space`` from its scan; ``mapper`` reads members for the distances."""
     classes = tie_classes(store, space, s.keys) if s.hashed_all else []
     certified = certify(store, space, classes) if classes else False
-    d = distances(store, space, s, threshold=threshold)
+    if mapper is None:
+        d = distances(store, space, s, threshold=threshold)
+    else:
+        d = distances(store, space, s, threshold=threshold, mapper=mapper)
     permanent = bool(classes) and claims and space.unsound is None and certified and not s.nonfinite
     reason = None
     if classes and not permanent:
@@ -235,10 +246,17 @@ def _audit(
             )
         else:
             with ThreadPoolExecutor(max_workers=jobs) as pool:
+                # The last space (the residual stream) reads every tensor again for
+                # its exact distances: its members are read by the whole pool too.
+                def mapper(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+                    return pool_map(pool, fn, items)
+
                 runner = Threads(
-                    store, pool, lambda space, s: _analyse(store, space, s, threshold, claims)
+                    store,
+                    pool,
+                    lambda space, s: _analyse(store, space, s, threshold, claims, mapper),
                 )
-                done = run_plan(ordered, runner)
+                done = runner.run_all(ordered)
         by_id = {r.id: r for r in done}
         reports = [by_id[s.id] for s in runnable]
         return CheckpointReport(

@@ -39,17 +39,19 @@ where :math:`v_u` concatenates the unit's entries in every tensor of the space.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from symcheck.checkpoint.dtypes import decode
-from symcheck.checkpoint.families import Space
+from symcheck.checkpoint.families import Member, Space
 from symcheck.checkpoint.scan import SKETCH_DIM, Scan
 from symcheck.checkpoint.store import Store
 from symcheck.checkpoint.windows import windows
 
-__all__ = ["MISS_BOUND", "Distances", "distances"]
+__all__ = ["MISS_BOUND", "Distances", "Mapper", "distances"]
 
 NDArray = np.ndarray
 
@@ -79,8 +81,24 @@ class Distances:
     complete: bool
 
 
-def _measure(store: Store, space: Space, pairs: list[tuple[int, int]]) -> tuple[NDArray, NDArray]:
-    """Exact (float64, values decoded exactly) squared distances of ``pairs`` and norms."""
+#: Applies a function to every item, results in item order: ``map`` or a pool's
+#: (:func:`symcheck.checkpoint.schedule.pool_map`).
+Mapper = Callable[[Callable[[Member], list[tuple[NDArray, NDArray]]], Sequence[Member]], list]
+
+
+def _serial(fn: Callable[[Member], Any], items: Sequence[Member]) -> list:
+    return [fn(item) for item in items]
+
+
+def _measure(
+    store: Store, space: Space, pairs: list[tuple[int, int]], mapper: Mapper = _serial
+) -> tuple[NDArray, NDArray]:
+    """Exact (float64, values decoded exactly) squared distances of ``pairs`` and norms.
+
+    The members are read independently (through ``mapper``, possibly in
+    parallel); their per-window sums are then added in member and window
+    order, so the float64 results are the same however they ran.
+    """
     norm = np.zeros(space.width)
     if not pairs:
         return np.zeros(0), norm
@@ -89,14 +107,25 @@ def _measure(store: Store, space: Space, pairs: list[tuple[int, int]]) -> tuple[
     a = np.array([where[i] for i, _ in pairs])
     b = np.array([where[j] for _, j in pairs])
     out = np.zeros(len(pairs))
-    for member in space.members:
-        for window in windows(store, member, units):
-            bits = window.bits.T if window.units_last else window.bits
-            values = decode(bits, window.dtype, wide=True)
-            diff = values[a] - values[b]
-            out += np.einsum("ij,ij->i", diff, diff)
-            norm[units] += np.einsum("ij,ij->i", values, values)
+    parts = mapper(lambda member: _member_sums(store, member, units, a, b), space.members)
+    for sums in parts:
+        for d2, n2 in sums:
+            out += d2
+            norm[units] += n2
     return out, np.sqrt(norm)
+
+
+def _member_sums(
+    store: Store, member: Member, units: NDArray, a: NDArray, b: NDArray
+) -> list[tuple[NDArray, NDArray]]:
+    """Per window of ``member``: squared distances of the pairs ``(a, b)`` and squared norms."""
+    sums = []
+    for window in windows(store, member, units):
+        bits = window.bits.T if window.units_last else window.bits
+        values = decode(bits, window.dtype, wide=True)
+        diff = values[a] - values[b]
+        sums.append((np.einsum("ij,ij->i", diff, diff), np.einsum("ij,ij->i", values, values)))
+    return sums
 
 
 def _relative(d2: NDArray, pairs: list[tuple[int, int]], norm: NDArray) -> NDArray:
@@ -105,7 +134,10 @@ def _relative(d2: NDArray, pairs: list[tuple[int, int]], norm: NDArray) -> NDArr
         return np.where(den > 0, np.sqrt(d2) / np.where(den > 0, den, 1.0), 0.0)
 
 
-def distances(store: Store, space: Space, s: Scan, *, threshold: float) -> Distances:
+def distances(
+    store: Store, space: Space, s: Scan, *, threshold: float, mapper: Mapper = _serial
+) -> Distances:
+    """Nearest pair and near duplicates (module docstring); ``mapper`` reads the members."""
     n = space.width
     if n < 2 or s.nonfinite:
         return Distances(None, None, n < 2, (), n < 2)
@@ -117,7 +149,7 @@ def distances(store: Store, space: Space, s: Scan, *, threshold: float) -> Dista
         exact = False
     pairs = pairs[:MAX_MEASURED]
     todo = [p for p in pairs if p not in known]
-    measured, norm = _measure(store, space, todo)
+    measured, norm = _measure(store, space, todo, mapper)
     if s.gram is not None:
         norm = np.sqrt(s.norm2)
     known.update(zip(todo, measured.tolist()))

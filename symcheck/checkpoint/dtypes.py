@@ -58,9 +58,9 @@ def _bf16(bits: NDArray) -> NDArray:
 _F16_RESCALE = np.float32(2.0**112)
 #: Keeps the sign (bit 31), exponent and mantissa (bits 13-27) of ``int16 << 13``.
 _F16_FIELDS = np.uint32(0x8FFF_E000).view(np.int32)
-#: ``_f16_placed`` bits of 65504, the largest finite float16, before rescaling:
-#: larger magnitudes are infinities and NaNs.
-_F16_LARGEST_PLACED = 0x0F7F_E000
+#: Magnitude bits of 65504, the largest finite float16: larger ones are
+#: infinities and NaNs.
+_F16_LARGEST_FINITE = 0x7BFF
 
 
 def _f16_placed(bits: NDArray) -> tuple[NDArray, bool]:
@@ -69,16 +69,18 @@ def _f16_placed(bits: NDArray) -> tuple[NDArray, bool]:
     The pattern, sign-extended and shifted left by 13, has the float16 sign
     in bit 31 and its exponent and mantissa in bits 13-27; as a float32 that
     is ``x * 2^-112`` exactly, normal or subnormal alike (IEEE 754), and the
-    product by ``2^112`` is exact. Inf and NaN patterns are flagged (two
-    integer maxima: positive ones as int32, negative ones as uint32).
+    product by ``2^112`` is exact. Inf and NaN patterns (magnitude bits above
+    ``0x7BFF``) are flagged on the 16-bit patterns themselves, by two integer
+    maxima: positive ones as int16 (above ``0x7BFF``), negative ones as uint16
+    (above ``0xFBFF``).
     """
+    special = bits.size > 0 and (
+        int(bits.view(np.int16).max()) > _F16_LARGEST_FINITE
+        or int(bits.max()) > (1 << 15) + _F16_LARGEST_FINITE
+    )
     placed = bits.view(np.int16).astype(np.int32)
     np.left_shift(placed, 13, out=placed)
     np.bitwise_and(placed, _F16_FIELDS, out=placed)
-    special = placed.size > 0 and (
-        int(placed.max()) > _F16_LARGEST_PLACED
-        or int(placed.view(np.uint32).max()) > (1 << 31) + _F16_LARGEST_PLACED
-    )
     out = placed.view(np.float32)
     np.multiply(out, _F16_RESCALE, out=out)  # exact: a power of two
     return out, special

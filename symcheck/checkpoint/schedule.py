@@ -20,7 +20,10 @@ of a ``(tensor, axis)`` wins). That is what one thread running the plan in
 order computes, because only spaces sharing a tensor exchange norms and those
 run in plan order.
 
-A :class:`Runner` runs one phase. On this machine (:class:`Threads`) every
+On this machine the phases are not barriers (:meth:`Threads.run_all`): a
+space starts as soon as the earlier spaces sharing a tensor with it are done,
+with the norms they published, which are all the norms of its tensors the
+plan gives it. A :class:`Runner` runs one phase. On this machine (:class:`Threads`) every
 member of every space of the phase is one task of a thread pool
 (:func:`symcheck.checkpoint.scan.scan_member`) and a space's finishing step
 (:func:`symcheck.checkpoint.scan.fold`, then ``finish``) another that waits
@@ -38,7 +41,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -55,12 +58,30 @@ from symcheck.checkpoint.scan import (
 )
 from symcheck.checkpoint.store import Store
 
-__all__ = ["Norms", "Runner", "Threads", "phases", "run_plan", "sources"]
+__all__ = ["Norms", "Runner", "Threads", "phases", "pool_map", "run_plan", "sources"]
 
 #: Slice norms by ``(tensor, axis)`` (:data:`symcheck.checkpoint.scan.NormCache`).
 Norms = Mapping[tuple[str, int], np.ndarray]
 #: The finishing step of a space: its report from its folded scan.
 Finish = Callable[[Space, Scan], SpaceReport]
+_Item = TypeVar("_Item")
+
+
+def pool_map(
+    pool: ThreadPoolExecutor, fn: Callable[[_Item], Any], items: Sequence[_Item]
+) -> list[Any]:
+    """``[fn(x) for x in items]`` on ``pool``, callable from one of its own workers.
+
+    Every item is queued; the caller then takes the results in order and runs
+    itself each item no worker has started yet (a cancelled future), so it
+    never waits on a task still queued behind it: no deadlock, whatever the
+    pool is doing. ``fn`` must not wait on other tasks.
+    """
+    futures = [pool.submit(fn, item) for item in items]
+    out = []
+    for future, item in zip(futures, items, strict=True):
+        out.append(fn(item) if future.cancel() else future.result())
+    return out
 
 
 class Runner(Protocol):
@@ -135,6 +156,68 @@ class Threads:
         done = {i: self._submit(spaces[i], norms) for i in order}
         return [done[i].result() for i in range(len(spaces))]
 
+    def run_all(self, spaces: Sequence[Space]) -> list[SpaceReport]:
+        """The reports of :func:`run_plan`, without waiting at the end of each phase.
+
+        A space starts once every earlier space sharing a tensor with it is
+        done, with the norms those published, merged in plan order. Norms of a
+        tensor are only published by spaces holding it, which all come before
+        in plan order and in phase, so each space reads exactly the norms of
+        its tensors that :func:`run_plan` gives it: the same reports.
+        """
+        sharers: list[list[int]] = []  # per space: the earlier spaces sharing a tensor
+        holders: dict[str, list[int]] = {}
+        for index, space in enumerate(spaces):
+            sharers.append(sorted({j for t in space.tensors for j in holders.get(t, [])}))
+            for t in space.tensors:
+                holders.setdefault(t, []).append(index)
+        later: list[list[int]] = [[] for _ in spaces]
+        for index, before in enumerate(sharers):
+            for j in before:
+                later[j].append(index)
+        waiting = [len(before) for before in sharers]
+        outcome: list[tuple[SpaceReport, NormCache] | None] = [None] * len(spaces)
+        finished: Future[None] = Future()
+        lock = threading.Lock()
+        left = [len(spaces)]
+
+        def start(index: int) -> None:
+            norms: NormCache = {}
+            for j in sharers[index]:  # plan order: the first publisher wins
+                for key, value in outcome[j][1].items():  # type: ignore[index]
+                    norms.setdefault(key, value)
+            self._submit(spaces[index], norms).add_done_callback(
+                lambda f, index=index: done(index, f)
+            )
+
+        def done(index: int, future: Future[tuple[SpaceReport, NormCache]]) -> None:
+            if future.exception() is not None:
+                if not finished.done():
+                    finished.set_exception(future.exception())
+                return
+            ready = []
+            with lock:
+                outcome[index] = future.result()
+                for k in later[index]:
+                    waiting[k] -= 1
+                    if not waiting[k]:
+                        ready.append(k)
+                left[0] -= 1
+                last = not left[0]
+            for k in ready:
+                start(k)
+            if last:
+                finished.set_result(None)
+
+        first = [i for i, n in enumerate(waiting) if not n]
+        sizes = {i: sum(self.store.tensors[t].size for t in spaces[i].tensors) for i in first}
+        if not spaces:
+            return []
+        for index in sorted(first, key=lambda i: -sizes[i]):  # largest first (LPT)
+            start(index)
+        finished.result()
+        return [out[0] for out in outcome]  # type: ignore[index]
+
     def _submit(self, space: Space, norms: Norms) -> Future[tuple[SpaceReport, NormCache]]:
         distinct = threading.Event()
         parts: list[Future[MemberScan]] = []
@@ -145,7 +228,28 @@ class Threads:
                 known = norms.get((member.tensors[0], member.axis))
             after = parts[source] if source is not None else None
             parts.append(self.pool.submit(_member, self.store, space, m, known, after, distinct))
-        return self.pool.submit(_finish, space, parts, norms, self.finish)
+        # The finishing step runs in the worker that completes the last member (at
+        # once, as a serial scan would, so that the members' shares are folded and
+        # freed early), never in a worker waiting for members to finish; when the
+        # members are all done before this thread is, it is queued.
+        result: Future[tuple[SpaceReport, NormCache]] = Future()
+        pending, lock = [len(parts) + 1], threading.Lock()
+
+        def ready(_: Future[MemberScan] | None = None, *, queue: bool = False) -> None:
+            with lock:
+                pending[0] -= 1
+                if pending[0]:
+                    return
+            step = (result, _finish, space, parts, norms, self.finish)
+            if queue:
+                self.pool.submit(_settle, *step)
+            else:
+                _settle(*step)
+
+        for part in parts:
+            part.add_done_callback(ready)
+        ready(queue=True)
+        return result
 
 
 def _member(
@@ -160,6 +264,14 @@ def _member(
         member = space.members[index]
         known = source.result().published[(member.tensors[0], member.axis)]
     return scan_member(store, space, index, known=known, distinct=distinct)
+
+
+def _settle(result: Future[Any], fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn(*args)`` and put its outcome (value or exception) into ``result``."""
+    try:
+        result.set_result(fn(*args))
+    except BaseException as exc:  # re-raised by result.result() in the caller
+        result.set_exception(exc)
 
 
 def _finish(

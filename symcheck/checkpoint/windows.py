@@ -74,7 +74,9 @@ def windows(store: Store, member: Member, units: NDArray) -> Iterator[Window]:
         if tensor.ndim == 2 and member.axis == 1:
             rows = max(1, WINDOW // max(1, tensor.shape[1]))
             for start in range(0, tensor.shape[0], rows):
-                part = tensor[start : start + rows, select]
+                part = tensor[start : start + rows]
+                # take along the axis gathers faster than fancy indexing, same array
+                part = part[:, select] if isinstance(select, slice) else part.take(select, axis=1)
                 if member.block > 1:  # (w, n*block) -> (w*block, n), position order kept fixed
                     part = part.reshape(part.shape[0], n, member.block)
                     part = part.transpose(0, 2, 1).reshape(-1, n)

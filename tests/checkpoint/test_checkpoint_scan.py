@@ -130,6 +130,21 @@ def test_fast_float16_decode_is_numpys_cast_bit_for_bit_on_every_code():
     assert np.isnan(decode(codes, DTYPES["F16"])).sum() == np.isnan(expect).sum() == 2046
 
 
+def test_float16_decode_finds_each_inf_or_nan_code_alone_among_finite_values():
+    # The Inf/NaN check runs on the 16-bit patterns: one special code anywhere,
+    # of either sign, must be decoded as NumPy's cast decodes it.
+    flat = _all_float16_codes().ravel()
+    specials = flat[(flat & 0x7C00) == 0x7C00]
+    assert specials.size == 2048
+    bits = np.array([0x3C00, 0xFBFF, 0x7BFF, 0x8000], dtype=np.uint16)  # finite extremes
+    for code in specials:
+        for k in range(bits.size):
+            probe = bits.copy()
+            probe[k] = code
+            got = decode(probe, DTYPES["F16"]).view(np.uint32)
+            assert np.array_equal(got, probe.view(np.float16).astype(np.float32).view(np.uint32))
+
+
 def test_float16_decode_falls_back_when_subnormals_are_flushed(monkeypatch):
     from symcheck.checkpoint import dtypes
 

@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from safetensors.numpy import save_file
 
-from symcheck.checkpoint import audit_checkpoint, render, schedule
+from symcheck.checkpoint import audit_checkpoint, distance, render, schedule
 from symcheck.checkpoint.audit import _analyse, _observation_spaces, analyse_space
 from symcheck.checkpoint.families import Member, Space, family_for, resolve
-from symcheck.checkpoint.schedule import Threads, phases, run_plan, sources
+from symcheck.checkpoint.schedule import Threads, phases, pool_map, run_plan, sources
 from symcheck.checkpoint.store import open_store
 
 
@@ -182,3 +182,88 @@ def test_the_order_inside_a_phase_does_not_change_the_report(tmp_path):
     for jobs in (1, 2, 4):
         report = audit_checkpoint([path], jobs=jobs)
         assert [s.to_dict() for s in report.spaces] == sequential
+
+
+def test_pool_map_from_inside_its_own_one_worker_pool_runs_every_item_once_in_order():
+    # The only worker runs the caller, so every item is run inline: a plain
+    # submit-and-wait would block forever here.
+    runs: list[int] = []
+
+    def square(x: int) -> int:
+        runs.append(x)
+        return x * x
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        outer = pool.submit(pool_map, pool, square, list(range(20)))
+        assert outer.result(timeout=30) == [x * x for x in range(20)]
+    assert sorted(runs) == list(range(20))
+
+
+def test_exact_distances_read_through_a_pool_are_the_same_bits(tmp_path):
+    # Three members, read by two workers in any order: the per-window sums are
+    # added in member order, so the float64 results do not change.
+    path = _wide_observations(tmp_path)
+    members = tuple(Member((f"l{i}.weight",), 0, 0, 1, 1, "in", tiled=True) for i in range(3))
+    space = Space("all", "rows", "rows of l0-l2", 150, members)
+    pairs = [(0, 1), (3, 7), (10, 149), (5, 6)]
+    with open_store([path]) as store:
+        serial = distance._measure(store, space, pairs)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pooled = distance._measure(
+                store, space, pairs, lambda fn, items: pool_map(pool, fn, items)
+            )
+        one = distance._measure(store, Space("l0", "rows", "l0", 150, members[:1]), pairs)
+    for a, b in zip(serial, pooled, strict=True):
+        assert np.array_equal(a.view(np.uint64), b.view(np.uint64))
+    assert not np.array_equal(serial[0], one[0])  # every member counts
+
+
+def _fails_without_hanging(monkeypatch, path, broken_when, call) -> None:
+    """``call(runner, store)`` raises the error of the broken members within 30 s."""
+    real = schedule.scan_member
+
+    def broken(store, space, index, **kw):
+        if broken_when(space, index):
+            raise RuntimeError("this member is broken")
+        return real(store, space, index, **kw)
+
+    monkeypatch.setattr(schedule, "scan_member", broken)
+    with open_store([path]) as store, ThreadPoolExecutor(max_workers=2) as pool:
+        runner = Threads(store, pool, lambda sp, s: _analyse(store, sp, s, 0.01, False))
+        with ThreadPoolExecutor(max_workers=1) as outside:
+            run = outside.submit(call, runner, store)
+            with pytest.raises(RuntimeError, match="this member is broken"):
+                run.result(timeout=30)
+
+
+def test_a_failing_member_fails_its_space_instead_of_hanging(tmp_path, monkeypatch):
+    # The finishing step is queued when the last member is done, failed or not.
+    path, space = _tied(tmp_path)
+    _fails_without_hanging(
+        monkeypatch, path, lambda sp, index: index == 1, lambda r, _: r.run([space], {})
+    )
+
+
+def test_run_all_fails_when_a_space_fails(tmp_path, monkeypatch):
+    _fails_without_hanging(
+        monkeypatch,
+        _wide_observations(tmp_path),
+        lambda sp, _: sp.id.startswith("l1.weight"),
+        lambda r, store: r.run_all(_observation_spaces(store)),
+    )
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_run_all_without_phase_barriers_gives_the_reports_of_run_plan(
+    wide, checkpoint, tensors, jobs
+):
+    # A space starts when the earlier spaces sharing its tensors are done (not
+    # the whole phase): it must read the same norms, hence give the same report.
+    folder = checkpoint("llama", tensors("llama", config=wide), wide, with_config=False)
+    with open_store(folder) as store:
+        spaces = _observation_spaces(store)
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            runner = Threads(store, pool, lambda sp, s: _analyse(store, sp, s, 0.01, False))
+            flowing = [r.to_dict() for r in runner.run_all(spaces)]
+        planned = [r.to_dict() for r in run_plan(spaces, _Backwards(store))]
+    assert len(phases(spaces)) > 1 and flowing == planned
