@@ -11,13 +11,15 @@ two checkpoints up to a permutation of units (:mod:`symcheck.checkpoint.compare`
 (:mod:`symcheck.checkpoint.cluster`).
 """
 
+import importlib
+from typing import Any
+
 from symcheck.checkpoint.audit import (
     CONNECT_TIMEOUT,
     DEFAULT_THRESHOLD,
     audit_checkpoint,
     load_config,
 )
-from symcheck.checkpoint.compare import DiffReport, diff
 from symcheck.checkpoint.families import KINDS, families
 from symcheck.checkpoint.report import (
     FORMATS,
@@ -27,6 +29,20 @@ from symcheck.checkpoint.report import (
     SpaceReport,
     render,
 )
+
+#: Imported on first use (PEP 562): ``diff`` brings SciPy, which an audit never needs.
+_LAZY = {"DiffReport": "symcheck.checkpoint.compare", "diff": "symcheck.checkpoint.compare"}
+
+
+def __getattr__(name: str) -> Any:
+    """``diff`` and ``DiffReport`` from :mod:`symcheck.checkpoint.compare`, on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CONNECT_TIMEOUT",

@@ -48,18 +48,28 @@ DEFAULT_TIMEOUT = 120.0
 #: errno values of a write that failed because the output medium is full.
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
+#: Every subcommand and the module that registers it; ``--help`` lists the
+#: modules in this order. A command line naming one of them imports only its
+#: module (``symcheck audit`` does not load SymPy); a test checks the table
+#: against what each module registers.
+_COMMANDS: dict[str, str] = {
+    "prove": "symcheck.cli.proofs",
+    "derive": "symcheck.cli.proofs",
+    "example": "symcheck.cli.proofs",
+    "check": "symcheck.cli.proofs",
+    "plot": "symcheck.cli.numeric",
+    "scale": "symcheck.cli.scale",
+    "derive-init": "symcheck.cli.scale",
+    "audit": "symcheck.cli.audit",
+    "diff": "symcheck.cli.diff",
+    "lumping": "symcheck.cli.lumping",
+    "symmetries": "symcheck.cli.graph",
+    "prove-graph": "symcheck.cli.graph_proofs",
+    "ties": "symcheck.cli.graph_proofs",
+    "torch-survival": "symcheck.cli.torch",
+}
 # Modules that contribute subcommands, in the order --help lists them.
-_COMMAND_MODULES: tuple[str, ...] = (
-    "symcheck.cli.proofs",
-    "symcheck.cli.numeric",
-    "symcheck.cli.scale",
-    "symcheck.cli.audit",
-    "symcheck.cli.diff",
-    "symcheck.cli.lumping",
-    "symcheck.cli.graph",
-    "symcheck.cli.graph_proofs",
-    "symcheck.cli.torch",
-)
+_COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(_COMMANDS.values()))
 
 
 class OutOfTime(BaseException):
@@ -98,18 +108,21 @@ def _leaves(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser
             yield from _leaves(child)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every registered subcommand.
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand.
 
-    Every command also takes ``--timeout SECONDS`` (default
-    :data:`DEFAULT_TIMEOUT`, 0 for none).
+    With ``command`` (a subcommand's name), only the module registering it is
+    imported, and the parser knows only that module's subcommands. Every
+    command also takes ``--timeout SECONDS`` (default :data:`DEFAULT_TIMEOUT`,
+    0 for none).
     """
     parser = _Parser(
         prog="symcheck",
         description="Prove, confirm and measure symmetry breaking in network initialisation.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in _COMMAND_MODULES:
+    modules = (_COMMANDS[command],) if command in _COMMANDS else _COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(sub)
     for leaf in _leaves(parser):
         if leaf is not parser:
@@ -199,8 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     after pointing stdout at the null device, as the CPython documentation
     on SIGPIPE recommends; a full disk is one line and exit code 2.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        return _run(build_parser(), argv)
+        return _run(build_parser(argv[0] if argv else None), argv)
     except BrokenPipeError:
         _discard_stdout()
         return EXIT_BROKEN_PIPE
