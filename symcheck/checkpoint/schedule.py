@@ -21,8 +21,8 @@ order computes, because only spaces sharing a tensor exchange norms and those
 run in plan order.
 
 On this machine the phases are not barriers (:meth:`Threads.run_all`): a
-space starts as soon as the earlier spaces sharing a tensor with it are done,
-with the norms they published, which are all the norms of its tensors the
+member of a space starts as soon as the earlier spaces sharing its tensor are
+done, with the norms they published, which are all the norms of its tensor the
 plan gives it. A :class:`Runner` runs one phase. On this machine (:class:`Threads`) every
 member of every space of the phase is one task of a thread pool
 (:func:`symcheck.checkpoint.scan.scan_member`) and a space's finishing step
@@ -38,6 +38,7 @@ cluster the runner is :mod:`symcheck.checkpoint.cluster`.
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -72,16 +73,20 @@ def pool_map(
 ) -> list[Any]:
     """``[fn(x) for x in items]`` on ``pool``, callable from one of its own workers.
 
-    Every item is queued; the caller then takes the results in order and runs
-    itself each item no worker has started yet (a cancelled future), so it
-    never waits on a task still queued behind it: no deadlock, whatever the
-    pool is doing. ``fn`` must not wait on other tasks.
+    Every item is queued; the workers take them from the front while the
+    caller runs itself, from the back, each item no worker has started yet
+    (a cancelled future), so the two meet in the middle and the caller never
+    waits on a task still queued behind it: no deadlock, whatever the pool is
+    doing. (Taking them from the front too, the caller would win every race
+    for the GIL and run nearly all of them itself.) ``fn`` must not wait on
+    other tasks.
     """
     futures = [pool.submit(fn, item) for item in items]
-    out = []
-    for future, item in zip(futures, items, strict=True):
-        out.append(fn(item) if future.cancel() else future.result())
-    return out
+    mine: dict[int, Any] = {}
+    for k in reversed(range(len(items))):
+        if futures[k].cancel():
+            mine[k] = fn(items[k])
+    return [mine[k] if k in mine else futures[k].result() for k in range(len(items))]
 
 
 class Runner(Protocol):
@@ -147,48 +152,66 @@ class Threads:
 
     def __init__(self, store: Store, pool: ThreadPoolExecutor, finish: Finish) -> None:
         self.store, self.pool, self.finish = store, pool, finish
+        self.order = _Order(pool)
 
     def run(self, spaces: Sequence[Space], norms: Norms) -> list[tuple[SpaceReport, NormCache]]:
         # Largest first (LPT), so that no thread idles long at the end of a phase;
         # within a phase the order cannot change a report (the module docstring).
         sizes = [sum(self.store.tensors[t].size for t in s.tensors) for s in spaces]
         order = sorted(range(len(spaces)), key=lambda i: -sizes[i])
-        done = {i: self._submit(spaces[i], norms) for i in order}
+        done = {}
+        batch = self.order.batch()
+        for i in order:
+            run = _SpaceRun(self, spaces[i], groups=1)
+            run.start(range(len(spaces[i].members)), norms, batch)
+            done[i] = run.result
         return [done[i].result() for i in range(len(spaces))]
 
     def run_all(self, spaces: Sequence[Space]) -> list[SpaceReport]:
         """The reports of :func:`run_plan`, without waiting at the end of each phase.
 
-        A space starts once every earlier space sharing a tensor with it is
-        done, with the norms those published, merged in plan order. Norms of a
-        tensor are only published by spaces holding it, which all come before
-        in plan order and in phase, so each space reads exactly the norms of
-        its tensors that :func:`run_plan` gives it: the same reports.
+        A member of a space starts once every earlier space sharing a tensor
+        with that member is done, with the norms those published, merged in
+        plan order (members of one tensor start together). Norms of a tensor
+        are only published by spaces holding it, which all come before in
+        plan order and in phase, so each member reads exactly the norms of its
+        tensor that :func:`run_plan` gives it, and the finishing step sees the
+        same set of known norms: the same reports. So the residual stream's
+        members on tensors no other space reads (embeddings) start at once.
         """
-        sharers: list[list[int]] = []  # per space: the earlier spaces sharing a tensor
+        if not spaces:
+            return []
         holders: dict[str, list[int]] = {}
+        tasks: list[tuple[int, tuple[int, ...], list[int]]] = []  # (space, after, members)
+        groups = []
         for index, space in enumerate(spaces):
-            sharers.append(sorted({j for t in space.tensors for j in holders.get(t, [])}))
+            by: dict[tuple[int, ...], list[int]] = {}
+            for m, member in enumerate(space.members):
+                after = tuple(sorted({j for t in member.tensors for j in holders.get(t, ())}))
+                by.setdefault(after, []).append(m)
+            if not by:  # no members: the finishing step still runs, after the sharers
+                by[tuple(sorted({j for t in space.tensors for j in holders.get(t, ())}))] = []
+            tasks += [(index, after, members) for after, members in by.items()]
+            groups.append(len(by))
             for t in space.tensors:
                 holders.setdefault(t, []).append(index)
         later: list[list[int]] = [[] for _ in spaces]
-        for index, before in enumerate(sharers):
-            for j in before:
-                later[j].append(index)
-        waiting = [len(before) for before in sharers]
+        for k, (_, after, _) in enumerate(tasks):
+            for j in after:
+                later[j].append(k)
+        waiting = [len(after) for _, after, _ in tasks]
         outcome: list[tuple[SpaceReport, NormCache] | None] = [None] * len(spaces)
         finished: Future[None] = Future()
         lock = threading.Lock()
         left = [len(spaces)]
 
-        def start(index: int) -> None:
+        def start(k: int, batch: int) -> None:
+            index, after, members = tasks[k]
             norms: NormCache = {}
-            for j in sharers[index]:  # plan order: the first publisher wins
+            for j in after:  # plan order: the first publisher wins
                 for key, value in outcome[j][1].items():  # type: ignore[index]
                     norms.setdefault(key, value)
-            self._submit(spaces[index], norms).add_done_callback(
-                lambda f, index=index: done(index, f)
-            )
+            runs[index].start(members, norms, batch)
 
         def done(index: int, future: Future[tuple[SpaceReport, NormCache]]) -> None:
             if future.exception() is not None:
@@ -204,52 +227,126 @@ class Threads:
                         ready.append(k)
                 left[0] -= 1
                 last = not left[0]
-            for k in ready:
-                start(k)
+            if ready:
+                batch = self.order.batch()  # run next, while their tensors are mapped
+                for k in ready:
+                    start(k, batch)
             if last:
                 finished.set_result(None)
 
-        first = [i for i, n in enumerate(waiting) if not n]
-        sizes = {i: sum(self.store.tensors[t].size for t in spaces[i].tensors) for i in first}
-        if not spaces:
-            return []
-        for index in sorted(first, key=lambda i: -sizes[i]):  # largest first (LPT)
-            start(index)
+        runs = [_SpaceRun(self, space, groups=groups[i]) for i, space in enumerate(spaces)]
+        for index, run in enumerate(runs):
+            run.result.add_done_callback(lambda f, index=index: done(index, f))
+
+        def size(k: int) -> int:
+            index, _, members = tasks[k]
+            space = spaces[index]
+            return sum(
+                self.store.tensors[t].size for m in members for t in space.members[m].tensors
+            )
+
+        batch = self.order.batch()
+        for k in sorted((k for k, n in enumerate(waiting) if not n), key=lambda k: -size(k)):
+            start(k, batch)  # largest first (LPT)
         finished.result()
         return [out[0] for out in outcome]  # type: ignore[index]
 
-    def _submit(self, space: Space, norms: Norms) -> Future[tuple[SpaceReport, NormCache]]:
-        distinct = threading.Event()
-        parts: list[Future[MemberScan]] = []
-        for m, source in enumerate(sources(self.store, space, norms)):
-            member = space.members[m]
+
+class _SpaceRun:
+    """One space's members, submitted group by group, and its finishing step.
+
+    The finishing step (:func:`symcheck.checkpoint.scan.fold`, then
+    ``finish``) runs in the worker that completes the last member (at once, as
+    a serial scan would, so that the members' shares are folded and freed
+    early), never in a worker waiting for members to finish; when the members
+    are all done before the last group is submitted, it is queued.
+    """
+
+    def __init__(self, runner: Threads, space: Space, *, groups: int) -> None:
+        self.runner, self.space = runner, space
+        self.parts: list[Future[MemberScan] | None] = [None] * len(space.members)
+        self.norms: NormCache = {}  # every norm known to some group: the finishing step's
+        self.result: Future[tuple[SpaceReport, NormCache]] = Future()
+        self.distinct = threading.Event()
+        self.pending = len(space.members) + groups
+        self.lock = threading.Lock()
+
+    def start(self, members: Sequence[int], norms: Norms, batch: int) -> None:
+        """Queue ``members`` (ascending) in ``batch``; ``norms``: those of their tensors."""
+        store, space = self.runner.store, self.space
+        with self.lock:
+            for key, value in norms.items():
+                self.norms.setdefault(key, value)
+        plan = sources(store, space, norms)  # exact for the members of these tensors
+        for m in members:
+            source, member = plan[m], space.members[m]
             known = None
-            if source is None and uses_norms(self.store, space, m):
+            if source is None and uses_norms(store, space, m):
                 known = norms.get((member.tensors[0], member.axis))
-            after = parts[source] if source is not None else None
-            parts.append(self.pool.submit(_member, self.store, space, m, known, after, distinct))
-        # The finishing step runs in the worker that completes the last member (at
-        # once, as a serial scan would, so that the members' shares are folded and
-        # freed early), never in a worker waiting for members to finish; when the
-        # members are all done before this thread is, it is queued.
-        result: Future[tuple[SpaceReport, NormCache]] = Future()
-        pending, lock = [len(parts) + 1], threading.Lock()
+            after = self.parts[source] if source is not None else None
+            if source is not None and after is None:  # would decode instead: another report
+                raise RuntimeError(f"{space.id}: member {m} started before its source {source}")
+            part = self.runner.order.submit(
+                batch, _member, store, space, m, known, after, self.distinct
+            )
+            self.parts[m] = part
+            part.add_done_callback(self._ready)
+        self._ready(batch=batch)
 
-        def ready(_: Future[MemberScan] | None = None, *, queue: bool = False) -> None:
-            with lock:
-                pending[0] -= 1
-                if pending[0]:
-                    return
-            step = (result, _finish, space, parts, norms, self.finish)
-            if queue:
-                self.pool.submit(_settle, *step)
-            else:
-                _settle(*step)
+    def _ready(self, _: Future[MemberScan] | None = None, *, batch: int | None = None) -> None:
+        with self.lock:
+            self.pending -= 1
+            if self.pending:
+                return
+        step = (_finish, self.space, self.parts, self.norms, self.runner.finish)
+        if batch is not None:  # queued: this thread is not a worker that just finished
+            self.runner.order.submit(batch, *step, result=self.result)
+        else:
+            _settle(self.result, *step)
 
-        for part in parts:
-            part.add_done_callback(ready)
-        ready(queue=True)
-        return result
+
+class _Order:
+    """Which queued task a free worker of ``pool`` runs next.
+
+    Tasks come in batches; the newest batch runs first (depth first: the
+    spaces that have just become ready read the tensors the space before
+    them has just read, still mapped, :data:`symcheck.checkpoint.store.MAP_CACHE_BYTES`),
+    and a batch runs in the order it was submitted, so a member queued after
+    its source member (same batch) never runs before it. Every task puts one
+    token into the pool; a token runs whichever task comes first then.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool
+        self.heap: list[tuple[int, int, Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
+        self.lock = threading.Lock()
+        self.batches = self.count = 0
+
+    def batch(self) -> int:
+        """A new batch, which runs before every earlier one."""
+        with self.lock:
+            self.batches += 1
+            return self.batches
+
+    def submit(
+        self,
+        batch: int,
+        fn: Callable[..., Any],
+        *args: Any,
+        result: Future[Any] | None = None,
+    ) -> Future[Any]:
+        """Queue ``fn(*args)`` in ``batch``; its future (``result`` when given)."""
+        future: Future[Any] = Future() if result is None else result
+        with self.lock:
+            self.count += 1
+            heapq.heappush(self.heap, (-batch, self.count, future, fn, args))
+        self.pool.submit(self._next)
+        return future
+
+    def _next(self) -> None:
+        with self.lock:
+            _, _, future, fn, args = heapq.heappop(self.heap)
+        _settle(future, fn, *args)
 
 
 def _member(

@@ -13,8 +13,9 @@ dtype whitelist, overflow-free shapes in Python integers, no overlaps), and
 every file is checked to be a regular file (``O_NOFOLLOW``, ``fstat``)
 before anything is read; its descriptor stays open, so the file audited is
 the file checked. Data is mapped with ``mmap`` one tensor at a time and
-unmapped afterwards, so memory stays near the largest tensor, never the
-file size. ``.pt``/``.pth``/``.bin``/``.npz`` files go through
+unmapped once :data:`MAP_CACHE_BYTES` of idle mappings are kept, so memory
+stays near the largest tensors in use plus that constant, never the file
+size. ``.pt``/``.pth``/``.bin``/``.npz`` files go through
 :func:`symcheck.audit.weights.load_weights` (PyTorch only with
 ``weights_only=True``); a training checkpoint ``{model, optimizer, epoch}``
 contributes the state dict under ``model`` (or ``state_dict``,
@@ -28,6 +29,8 @@ import math
 import mmap
 import os
 import stat
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,18 +69,55 @@ class TensorRef:
         return math.prod(self.shape)
 
 
+#: Bytes of tensor mappings kept after use (least recently used first out): a
+#: tensor read again soon (every head space of a layer reads its attention
+#: projections) is then not faulted in again. Mapped pages count in the RSS.
+MAP_CACHE_BYTES = 128 << 20
+
+
+class _Mapping:
+    """One tensor's ``mmap`` and how many readers hold it."""
+
+    __slots__ = ("array", "mapped", "readers")
+
+    def __init__(self, mapped: mmap.mmap, array: NDArray) -> None:
+        self.mapped, self.array, self.readers = mapped, array, 0
+
+    def close(self) -> None:
+        self.array = None
+        try:
+            self.mapped.close()
+        except BufferError:  # a caller still holds a view: unmapped when it is freed
+            pass
+
+
 @dataclass
 class Store:
-    """Every tensor of a checkpoint by name, plus the directory holding it."""
+    """Every tensor of a checkpoint by name, plus the directory holding it.
+
+    Tensor data is mapped on demand (:meth:`bits`); mappings no reader holds
+    stay until :data:`MAP_CACHE_BYTES` (``cache_bytes``) of them are kept,
+    so memory stays near the largest tensors in use plus that constant.
+    Thread-safe.
+    """
 
     tensors: dict[str, TensorRef]
     files: tuple[str, ...]
     directory: str | None
     container: str = "state dict"
     skipped: tuple[str, ...] = ()
+    cache_bytes: int = MAP_CACHE_BYTES
     _fds: list[int] = field(default_factory=list, repr=False)
+    _maps: OrderedDict[str, _Mapping] = field(default_factory=OrderedDict, repr=False)
+    _mapped_bytes: int = field(default=0, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def close(self) -> None:
+        with self._lock:
+            for entry in self._maps.values():
+                entry.close()
+            self._maps.clear()
+            self._mapped_bytes = 0
         for fd in self._fds:
             os.close(fd)
         self._fds.clear()
@@ -90,7 +130,7 @@ class Store:
 
     @contextmanager
     def bits(self, name: str) -> Iterator[NDArray]:
-        """The tensor's bit patterns (read-only, shaped), mapped for the block only."""
+        """The tensor's bit patterns (read-only, shaped), mapped at least for the block."""
         ref = self.tensors[name]
         if ref.array is not None:
             yield ref.array
@@ -98,27 +138,48 @@ class Store:
         if ref.nbytes == 0:
             yield np.zeros(ref.shape, dtype=ref.dtype.bits)
             return
-        page = mmap.ALLOCATIONGRANULARITY
-        base = ref.start - ref.start % page
-        mapped = mmap.mmap(
-            ref.fd, ref.start + ref.nbytes - base, access=mmap.ACCESS_READ, offset=base
-        )
-        if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
-            mapped.madvise(mmap.MADV_SEQUENTIAL)
-        array = np.frombuffer(
-            mapped,
-            dtype=np.dtype(ref.dtype.bits).newbyteorder("<"),
-            count=ref.size,
-            offset=ref.start - base,
-        ).reshape(ref.shape)
+        with self._lock:
+            entry = self._maps.get(name)
+            if entry is None:
+                entry = self._maps[name] = _map(ref)
+                self._mapped_bytes += ref.nbytes
+            else:
+                self._maps.move_to_end(name)
+            entry.readers += 1
         try:
-            yield array
+            yield entry.array
         finally:
-            del array
-            try:
-                mapped.close()
-            except BufferError:  # a caller still holds a view: unmapped when it is freed
-                pass
+            with self._lock:
+                entry.readers -= 1
+                self._evict()
+
+    def _evict(self) -> None:
+        """Unmap idle tensors, least recently used first, down to ``cache_bytes``."""
+        for name in list(self._maps):
+            if self._mapped_bytes <= self.cache_bytes:
+                return
+            entry = self._maps[name]
+            if not entry.readers:
+                del self._maps[name]
+                self._mapped_bytes -= self.tensors[name].nbytes
+                entry.close()
+
+
+def _map(ref: TensorRef) -> _Mapping:
+    """Map the pages holding ``ref``'s bytes; the array views exactly those bytes."""
+    page = mmap.ALLOCATIONGRANULARITY
+    base = ref.start - ref.start % page
+    mapped = mmap.mmap(ref.fd, ref.start + ref.nbytes - base, access=mmap.ACCESS_READ, offset=base)
+    if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
+        mapped.madvise(mmap.MADV_SEQUENTIAL)
+    array = np.frombuffer(
+        mapped,
+        dtype=np.dtype(ref.dtype.bits).newbyteorder("<"),
+        count=ref.size,
+        offset=ref.start - base,
+    ).reshape(ref.shape)
+    array.flags.writeable = False
+    return _Mapping(mapped, array)
 
 
 # --------------------------------------------------------------------------- opening files

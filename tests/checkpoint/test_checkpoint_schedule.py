@@ -6,6 +6,7 @@ phase, and on a Dask cluster (tests/checkpoint/test_checkpoint_cluster.py).
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -267,3 +268,76 @@ def test_run_all_without_phase_barriers_gives_the_reports_of_run_plan(
             flowing = [r.to_dict() for r in runner.run_all(spaces)]
         planned = [r.to_dict() for r in run_plan(spaces, _Backwards(store))]
     assert len(phases(spaces)) > 1 and flowing == planned
+
+
+def test_pool_map_caller_runs_unstarted_items_from_the_back():
+    # The worker is busy: the caller runs every item itself, last first (so that,
+    # with free workers taking items from the front, the two share the work),
+    # and the results still come in item order.
+    runs: list[int] = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        gate = threading.Event()
+        pool.submit(gate.wait, 30)
+        try:
+            out = pool_map(pool, lambda x: runs.append(x) or -x, list(range(6)))
+        finally:
+            gate.set()
+    assert out == [0, -1, -2, -3, -4, -5]
+    assert runs == [5, 4, 3, 2, 1, 0]
+
+
+def test_pool_map_shares_the_items_with_a_free_worker():
+    # A free worker and the caller each run some items (the caller alone would
+    # be correct but serial): each item sleeps, so both get a share.
+    threads: list[int] = []
+
+    def slow(x: int) -> int:
+        threads.append(threading.get_ident())
+        time.sleep(0.01)
+        return x
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool_map(pool, slow, list(range(20))) == list(range(20))
+    assert len(set(threads)) == 2 and len(threads) == 20
+
+
+def test_order_runs_the_newest_batch_first_and_a_batch_in_order():
+    runs: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        gate = threading.Event()
+        pool.submit(gate.wait, 30)  # hold the worker while everything is queued
+        order = schedule._Order(pool)
+        old, new = order.batch(), order.batch()
+        futures = [order.submit(old, runs.append, f"old{i}") for i in range(3)]
+        futures += [order.submit(new, runs.append, f"new{i}") for i in range(3)]
+        gate.set()
+        for future in futures:
+            future.result(timeout=30)
+    assert runs == ["new0", "new1", "new2", "old0", "old1", "old2"]
+
+
+def test_a_member_starts_before_unrelated_earlier_spaces_finish(tmp_path, monkeypatch):
+    # Space "a" reads t1; space "b" reads t1 and t2. b's member on t2 shares no
+    # tensor with a, so it starts while a is still running (a waits for it).
+    rng = np.random.default_rng(3)
+    path = tmp_path / "two.safetensors"
+    save_file({n: rng.standard_normal((20, 30)).astype(np.float32) for n in ("t1", "t2")}, str(path))
+    rows = lambda t: Member((t,), 0, 0, 1, 1, "in", tiled=True)  # noqa: E731
+    a = Space("a", "rows", "a", 20, (rows("t1"),))
+    b = Space("b", "rows", "b", 20, (rows("t1"), rows("t2")))
+    real, started = schedule.scan_member, threading.Event()
+    waited: list[bool] = []
+
+    def spy(store, space, index, **kw):
+        if space.id == "a":
+            waited.append(started.wait(10))
+        if space.id == "b" and index == 1:
+            started.set()
+        return real(store, space, index, **kw)
+
+    monkeypatch.setattr(schedule, "scan_member", spy)
+    with open_store([path]) as store, ThreadPoolExecutor(max_workers=2) as pool:
+        runner = Threads(store, pool, lambda sp, s: _analyse(store, sp, s, 0.01, False))
+        flowing = [r.to_dict() for r in runner.run_all([a, b])]
+        planned = [r.to_dict() for r in run_plan([a, b], _Backwards(store))]
+    assert waited == [True] and flowing == planned

@@ -249,3 +249,46 @@ def test_the_store_and_load_weights_refuse_a_header_with_the_same_message(tmp_pa
     with pytest.raises(UnsafeFile) as loaded:
         load_weights(path)
     assert str(streamed.value) == str(loaded.value)
+
+
+def _three_tensors(tmp_path):
+    rng = np.random.default_rng(5)
+    arrays = {f"t{i}": rng.standard_normal((64, 64)).astype(np.float32) for i in range(3)}
+    path = tmp_path / "three.safetensors"
+    save_file(arrays, str(path))
+    return path, arrays
+
+
+def test_the_store_keeps_idle_mappings_up_to_its_budget(tmp_path):
+    # Each tensor is 16 KiB; a budget of 40 KiB keeps two idle mappings: a tensor
+    # read again is the same mapping, the least recently used one is unmapped.
+    path, arrays = _three_tensors(tmp_path)
+    with open_store([path]) as store:
+        store.cache_bytes = 40 << 10
+        for name in ("t0", "t1", "t0", "t2"):
+            with store.bits(name) as bits:
+                assert np.array_equal(bits.view(np.float32), arrays[name])
+                assert not bits.flags.writeable
+        assert list(store._maps) == ["t0", "t2"]  # t1 was the least recently used
+        with store.bits("t0") as again:
+            assert again is store._maps["t0"].array  # mapped once, read twice
+        store.cache_bytes = 0
+        with store.bits("t1"):
+            pass
+        assert not store._maps and store._mapped_bytes == 0  # no budget: unmapped after use
+    assert not store._maps and not store._fds
+
+
+def test_a_mapping_in_use_is_never_unmapped(tmp_path):
+    # A reader holds t0 while others go past a zero budget: t0 stays mapped and
+    # readable until its reader is done, then it goes too.
+    path, arrays = _three_tensors(tmp_path)
+    with open_store([path]) as store:
+        store.cache_bytes = 0
+        with store.bits("t0") as held:
+            for name in ("t1", "t2", "t1"):
+                with store.bits(name):
+                    pass
+            assert list(store._maps) == ["t0"]
+            assert np.array_equal(held.view(np.float32), arrays["t0"])
+        assert not store._maps
