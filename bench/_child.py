@@ -4,8 +4,8 @@ Linux carries the high-water RSS of a process across ``exec``: a child forked
 from a bench that holds a 400 MB model reports at least 400 MB in
 ``ru_maxrss`` whatever it does itself. So the snippet runs as the child of a
 small launcher interpreter (forked after the launcher's own ``exec``), which
-times it, reads ``ru_maxrss`` of its children (``RUSAGE_CHILDREN``) and
-prints both as its last line.
+times it, reads ``ru_maxrss`` and the CPU time (user + system, every thread)
+of its children (``RUSAGE_CHILDREN``) and prints them as its last line.
 """
 
 from __future__ import annotations
@@ -23,13 +23,17 @@ import resource, subprocess, sys, time
 start = time.perf_counter()
 code = subprocess.run([sys.executable, "-c", *sys.argv[1:]]).returncode
 wall = time.perf_counter() - start
-kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(f"CHILD-MEASURE {code} {wall!r} {kib * 1024}", flush=True)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = usage.ru_utime + usage.ru_stime
+print(f"CHILD-MEASURE {code} {wall!r} {usage.ru_maxrss * 1024} {cpu!r}", flush=True)
 """
 
 
 def measure(code: str, *args: str, timeout: float) -> dict[str, Any]:
-    """``{"wall_s", "peak_rss_bytes", "output"}`` (last line of stdout) or ``{"error"}``."""
+    """``{"wall_s", "cpu_s", "peak_rss_bytes", "output"}`` or ``{"error"}``.
+
+    ``output`` is the last line the snippet prints.
+    """
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(
@@ -51,8 +55,13 @@ def measure(code: str, *args: str, timeout: float) -> dict[str, Any]:
         stderr = [line for line in err.read().splitlines() if line.strip()]
     if not lines or not lines[-1].startswith("CHILD-MEASURE "):
         return {"error": stderr[-1] if stderr else f"launcher exit code {proc.returncode}"}
-    status, wall, rss = lines[-1].split()[1:]
+    status, wall, rss, cpu = lines[-1].split()[1:]
     if int(status) != 0:
         return {"error": stderr[-1] if stderr else f"exit code {status}"}
     output = lines[-2] if len(lines) > 1 else ""
-    return {"wall_s": float(wall), "peak_rss_bytes": int(rss), "output": output}
+    return {
+        "wall_s": float(wall),
+        "cpu_s": float(cpu),
+        "peak_rss_bytes": int(rss),
+        "output": output,
+    }

@@ -8,16 +8,19 @@ in one run, each in a fresh child process:
 
 * audit: ``symcheck.checkpoint.audit_checkpoint`` on the index (every unit
   space: FFN neurons, KV groups, query heads per group, value-output dims,
-  residual stream), wall time and peak RSS (``ru_maxrss`` of the child,
-  which the child reports itself; the largest over the runs);
+  residual stream), wall time and peak RSS (the child's own, measured by
+  ``bench/_child.py``; the largest over the runs);
+* the same audit through the command line, ``symcheck audit INDEX --format
+  json --jobs N`` (as ``symcheck.cli.main``; the JSON goes to a file);
 * floor: read every tensor with ``safetensors.safe_open`` and sum it in
   float32 (wall time).
 
-The two alternate (floor, audit, floor, audit, ...) ``--repeats`` times
-(default 5) after one unmeasured warm-up pair, and the medians are reported,
-so that a change of load on a shared machine hits both alike. CPU seconds of
-both children are printed too: the wall times depend on the load, the CPU
-times much less.
+The three alternate (floor, audit, command line, floor, ...) ``--repeats``
+times (default 5) after one unmeasured warm-up round, and the medians are
+reported, so that a change of load on a shared machine hits all alike. CPU
+seconds of the children are printed too: the wall times depend on the load,
+the CPU times much less. Every wall time includes starting the interpreter
+and the imports.
 
 Targets: peak RSS < 1 GB, audit time <= 2x the floor. The files are freshly
 written, so both read from the page cache. Run from the repository root:
@@ -30,27 +33,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 import _record  # bench/ is the script's directory, hence on the path
 import numpy as np
+from _child import measure
 from safetensors.numpy import save_file
 
 RSS_TARGET = 1 << 30
 TIME_TARGET = 2.0
 
 _AUDIT = """
-import resource, sys
+import sys
 from symcheck.checkpoint import audit_checkpoint
 report = audit_checkpoint(sys.argv[1], jobs=int(sys.argv[2]))
 print(len(report.spaces), sum(s.verdict != "full" for s in report.spaces))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # KiB on Linux
+"""
+
+_CLI = """
+import sys
+from symcheck.cli import main
+code = main(["audit", sys.argv[1], "--format", "json", "--jobs", sys.argv[2]])
+print("exit", code)
+sys.exit(code not in (0, 1))  # 1: ties or dead units found, a result too
 """
 
 _FLOOR = """
@@ -129,23 +137,13 @@ def build(folder: Path, config: dict, shards: int = 4) -> tuple[Path, int]:
     return index, nbytes
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _child(code: str, *args: str) -> tuple[float, float, str]:
-    """Wall time, CPU time (all threads) and output of a fresh interpreter."""
-    cpu = _cpu()
-    start = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-    )
-    return time.perf_counter() - start, _cpu() - cpu, out.stdout.strip()
+def _child(code: str, *args: str, timeout: float = 1800.0) -> dict[str, Any]:
+    """Wall time, CPU time (all threads), own peak RSS and last output line of a fresh
+    interpreter (``bench/_child.py``); a failed child stops the bench."""
+    out = measure(code, *args, timeout=timeout)
+    if "error" in out:
+        raise SystemExit(f"bench child failed: {out['error']}")
+    return out
 
 
 def main() -> None:
@@ -155,31 +153,46 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=5, help="measured floor/audit pairs")
     args = parser.parse_args()
-    floors: list[tuple[float, float]] = []
-    audits: list[tuple[float, float]] = []
-    rss = 0
+    runs: dict[str, list[dict[str, Any]]] = {"floor": [], "audit": [], "cli": []}
     with tempfile.TemporaryDirectory(prefix="symcheck-bench-") as tmp:
         index, nbytes = build(Path(tmp), _config(args.scale))
-        for repeat in range(args.repeats + 1):  # the first pair warms up, unmeasured
-            floor_time, floor_cpu, _ = _child(_FLOOR, str(index))
-            audit_time, audit_cpu, out = _child(_AUDIT, str(index), str(args.jobs))
-            summary, rss_line = out.splitlines()
-            rss = max(rss, int(rss_line))
+        for repeat in range(args.repeats + 1):  # the first round warms up, unmeasured
+            round_ = {
+                "floor": _child(_FLOOR, str(index)),
+                "audit": _child(_AUDIT, str(index), str(args.jobs)),
+                "cli": _child(_CLI, str(index), str(args.jobs)),
+            }
             if repeat:
-                floors.append((floor_time, floor_cpu))
-                audits.append((audit_time, audit_cpu))
-    floor_time, floor_cpu = (statistics.median(x) for x in zip(*floors))
-    audit_time, audit_cpu = (statistics.median(x) for x in zip(*audits))
-    ratio = statistics.median(a / f for (a, _), (f, _) in zip(audits, floors))
+                for name, out in round_.items():
+                    runs[name].append(out)
+    summary = runs["audit"][-1]["output"]
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[name])
+
+    def ratios(name: str) -> list[float]:
+        return [a["wall_s"] / f["wall_s"] for a, f in zip(runs[name], runs["floor"])]
+
+    floor_time, floor_cpu = median("floor", "wall_s"), median("floor", "cpu_s")
+    audit_time, audit_cpu = median("audit", "wall_s"), median("audit", "cpu_s")
+    cli_time = median("cli", "wall_s")
+    ratio, cli_ratio = statistics.median(ratios("audit")), statistics.median(ratios("cli"))
+    rss = max(r["peak_rss_bytes"] for r in runs["audit"])
+    cli_rss = max(r["peak_rss_bytes"] for r in runs["cli"])
     rows = [
         ("checkpoint", f"{nbytes / 1e9:.2f} GB float16, 4 shards + index"),
         ("unit spaces (non-full)", summary),
         ("floor: read + sum (s, median)", f"{floor_time:.2f}"),
         ("audit (s, median)", f"{audit_time:.2f}"),
         ("audit / floor (median of pairs)", f"{ratio:.2f}  (target <= {TIME_TARGET})"),
-        ("ratios of the pairs", " ".join(f"{a / f:.2f}" for (a, _), (f, _) in zip(audits, floors))),
+        ("ratios of the pairs", " ".join(f"{r:.2f}" for r in ratios("audit"))),
+        ("symcheck audit CLI (s, median)", f"{cli_time:.2f}"),
+        ("CLI / floor (median of pairs)", f"{cli_ratio:.2f}"),
         ("CPU s: floor, audit (all threads)", f"{floor_cpu:.2f}, {audit_cpu:.2f}"),
-        ("audit peak RSS (MB)", f"{rss / 1e6:.0f}  (target < {RSS_TARGET / 1e6:.0f})"),
+        (
+            "peak RSS (MB): audit, CLI",
+            f"{rss / 1e6:.0f}, {cli_rss / 1e6:.0f}  (target < {RSS_TARGET / 1e6:.0f})",
+        ),
         ("jobs", str(args.jobs)),
         ("load average", " ".join(f"{x:.1f}" for x in os.getloadavg())),
     ]
@@ -192,6 +205,10 @@ def main() -> None:
         "audit_s": audit_time,
         "ratio": ratio,
         "audit_peak_rss_bytes": rss,
+        "cli_s": cli_time,
+        "cli_ratio": cli_ratio,
+        "cli_peak_rss_bytes": cli_rss,
+        "ratios": ratios("audit"),
         "floor_cpu_s": floor_cpu,
         "audit_cpu_s": audit_cpu,
         "repeats": args.repeats,

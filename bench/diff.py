@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -112,9 +111,10 @@ def main() -> None:
         b.mkdir()
         index_a, nbytes = build(a, config)
         index_b = build_permuted(a, b, config)
-        diff_time, diff_cpu, summary = _child(_DIFF, str(index_a), str(index_b))
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
-        floor_time, floor_cpu, _ = _child(_FLOOR, str(index_a), str(index_b))
+        diff = _child(_DIFF, str(index_a), str(index_b))
+        floor = _child(_FLOOR, str(index_a), str(index_b))
+    diff_time, diff_cpu, summary = diff["wall_s"], diff["cpu_s"], diff["output"]
+    floor_time, floor_cpu, rss = floor["wall_s"], floor["cpu_s"], diff["peak_rss_bytes"]
     verdict, sweeps, before, after = summary.split()
     rows = [
         ("checkpoints", f"2 x {nbytes / 1e9:.2f} GB float16, {config['num_hidden_layers']} layers"),
