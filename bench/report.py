@@ -406,6 +406,22 @@ def render_summary(results: dict[str, Record]) -> str:
                 rec["machine"]["date"],
             ]
         )
+    if "diff" in results:
+        rec = results["diff"]
+        fig = rec["figures"]
+        rows.append(
+            [
+                f"`bench/diff.py`: `symcheck.checkpoint.diff` of two "
+                f"{fig['checkpoint_bytes'] / 1e9:.2f} GB float16 Llama-style checkpoints "
+                f"({fig['layers']} layer), B a permuted copy of A",
+                f"read + sum A and B: {_s(fig['floor_s'])}",
+                f"diff: {_s(fig['diff_s'])}, peak RSS {fig['diff_peak_rss_bytes'] / 1e6:,.0f} MB",
+                f"{fig['diff_s'] / fig['floor_s']:.1f}× the floor (no `jobs`: serial but for "
+                "BLAS), no target; "
+                f"verdict `{fig['verdict']}` after {fig['sweeps']} sweeps",
+                rec["machine"]["date"],
+            ]
+        )
     if "numeric" in results:
         rec = results["numeric"]
         rs = rec["figures"]["rows"]
