@@ -130,3 +130,32 @@ def test_the_gap_is_needed_and_per_query_head_dims_are_not_a_symmetry(monkeypatc
     monkeypatch.setattr(symmetry, "_between", lambda uf, ahead, outer: 1)
     broken = infer_symmetries(graph).space("b0.attn.qk_dim")
     assert invariance_gap(graph, params, inputs, broken, [1, 0, 2, 3]) > 1e-6
+
+
+def _nested_heads():
+    """Attention whose four heads are written as 2 x 2 (two nested head axes) in q and k:
+    the query-key dims sit right inside the inner head axis, which sits inside the outer."""
+    b = GraphBuilder()
+    x = b.input("x", (2, 3, 4))  # batch, sequence, model
+    q = b.node("linear", [x], ["q.weight"], shapes=[(12, 4)])
+    k = b.node("linear", [x], ["k.weight"], shapes=[(12, 4)])
+    v = b.node("linear", [x], ["v.weight"], shapes=[(4, 4)])
+    q = b.node("reshape", [q], shape=[2, 3, 2, 2, 3])
+    k = b.node("reshape", [k], shape=[2, 3, 2, 2, 3])
+    s = b.node("softmax", [b.node("einsum", [q, k], equation="bsgex,btgex->bgest")], axis=-1)
+    s = b.node("einsum", [s], equation="bgest->bst")
+    y = b.node("einsum", [s, v], equation="bst,btd->bsd")
+    return b.build(b.node("linear", [y], ["o.weight"], shapes=[(4, 4)]), loss="mse")
+
+
+def test_dims_inside_nested_heads_permute_per_inner_head():
+    # One class right before the dims in every axis (the inner head axis), another
+    # further out: the dims are independent per inner head, not merely shared.
+    graph = _nested_heads()
+    found = infer_symmetries(graph)
+    inner, dims = found.space("q.weight.axis0'"), found.space("q.weight.axis0''")
+    assert (inner.group, inner.size) == ("symmetric", 2)
+    assert (dims.group, dims.size, dims.independent_per) == ("restricted", 6, inner.name)
+    params, inputs = _point(graph)
+    perm = [1, 2, 0, 3, 5, 4]  # inner head 0 rotates its dims, inner head 1 swaps two
+    assert invariance_gap(graph, params, inputs, dims, perm) <= RELATIVE_TOLERANCE
