@@ -20,6 +20,8 @@ FORMATS = ("text", "json")
 #: Verdicts, most severe first; a space gets the first that applies.
 VERDICTS = ("collapsed", "tied", "dead", "near-duplicate", "full", "unknown")
 _SHOWN = 20
+#: Spaces without a finding whose nearest pairs the text form lists, closest first.
+_CLOSEST = 3
 
 PERMANENT = (
     "permanent under every elementwise optimiser (SGD, momentum, Adam, AdamW, ...): "
@@ -179,6 +181,16 @@ def _text(r: CheckpointReport) -> str:
             out.append("    " + s.reason)
     if len(flagged) > _SHOWN:
         out.append(f"  ... {len(flagged) - _SHOWN} more (use --format json)")
+    closest = sorted(
+        (s for s in r.spaces if s.verdict == "full" and s.distance is not None),
+        key=lambda s: (s.distance, s.id),
+    )[:_CLOSEST]
+    if closest:
+        out.append("closest units of the full spaces (relative distance, 0 = identical):")
+        for s in closest:
+            bound = "" if s.exact else " (upper bound)"
+            i, j = s.nearest  # type: ignore[misc]
+            out.append(f"  {s.label}: units {i},{j} at {s.distance:.3g}{bound}")
     if r.unanalysed:
         out.append(
             f"{len(r.unanalysed)} unit space(s) not analysed, first {r.unanalysed[0][0]}: "

@@ -321,8 +321,11 @@ def test_a_member_starts_before_unrelated_earlier_spaces_finish(tmp_path, monkey
     # tensor with a, so it starts while a is still running (a waits for it).
     rng = np.random.default_rng(3)
     path = tmp_path / "two.safetensors"
-    save_file({n: rng.standard_normal((20, 30)).astype(np.float32) for n in ("t1", "t2")}, str(path))
-    rows = lambda t: Member((t,), 0, 0, 1, 1, "in", tiled=True)  # noqa: E731
+    save_file({n: rng.standard_normal((20, 30)).astype(np.float32) for n in ("t1", "t2")}, path)
+
+    def rows(t: str) -> Member:
+        return Member((t,), 0, 0, 1, 1, "in", tiled=True)
+
     a = Space("a", "rows", "a", 20, (rows("t1"),))
     b = Space("b", "rows", "b", 20, (rows("t1"), rows("t2")))
     real, started = schedule.scan_member, threading.Event()
