@@ -256,7 +256,11 @@ def _audit(
                     pool,
                     lambda space, s: _analyse(store, space, s, threshold, claims, mapper),
                 )
-                done = runner.run_all(ordered)
+                try:
+                    done = runner.run_all(ordered)
+                except BaseException:  # --timeout, Ctrl-C, a failure: only running tasks end
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
         by_id = {r.id: r for r in done}
         reports = [by_id[s.id] for s in runnable]
         return CheckpointReport(

@@ -165,7 +165,11 @@ class Threads:
             run = _SpaceRun(self, spaces[i], groups=1)
             run.start(range(len(spaces[i].members)), norms, batch)
             done[i] = run.result
-        return [done[i].result() for i in range(len(spaces))]
+        try:
+            return [done[i].result() for i in range(len(spaces))]
+        except BaseException:
+            self.order.close()
+            raise
 
     def run_all(self, spaces: Sequence[Space]) -> list[SpaceReport]:
         """The reports of :func:`run_plan`, without waiting at the end of each phase.
@@ -248,7 +252,11 @@ class Threads:
         batch = self.order.batch()
         for k in sorted((k for k, n in enumerate(waiting) if not n), key=lambda k: -size(k)):
             start(k, batch)  # largest first (LPT)
-        finished.result()
+        try:
+            finished.result()
+        except BaseException:  # a failed space, or the caller gives up (timeout, Ctrl-C)
+            self.order.close()
+            raise
         return [out[0] for out in outcome]  # type: ignore[index]
 
 
@@ -321,6 +329,19 @@ class _Order:
         self.heap: list[tuple[int, int, Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
         self.lock = threading.Lock()
         self.batches = self.count = 0
+        self.closed = False
+
+    def close(self) -> None:
+        """Run nothing more: queued tasks are dropped and later ones not queued.
+
+        For a caller that gives up (``--timeout``, Ctrl-C, a failed space):
+        the tasks running finish, the rest never start, and no callback
+        submits to a pool that is shutting down. Their futures stay pending;
+        nobody waits for them any more.
+        """
+        with self.lock:
+            self.closed = True
+            self.heap.clear()
 
     def batch(self) -> int:
         """A new batch, which runs before every earlier one."""
@@ -338,13 +359,17 @@ class _Order:
         """Queue ``fn(*args)`` in ``batch``; its future (``result`` when given)."""
         future: Future[Any] = Future() if result is None else result
         with self.lock:
+            if self.closed:
+                return future
             self.count += 1
             heapq.heappush(self.heap, (-batch, self.count, future, fn, args))
-        self.pool.submit(self._next)
+            self.pool.submit(self._next)  # under the lock: never after close()
         return future
 
     def _next(self) -> None:
         with self.lock:
+            if not self.heap:  # dropped by close()
+                return
             _, _, future, fn, args = heapq.heappop(self.heap)
         _settle(future, fn, *args)
 

@@ -58,3 +58,36 @@ def test_checkpoint_options_are_refused_for_one_plain_weight_file(tmp_path, caps
     assert main(["audit", str(path), "--jobs", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--jobs does not apply to a single weight file" in err[0]
+
+
+def test_a_timeout_mid_audit_is_one_line_and_stops_the_workers(
+    checkpoint, monkeypatch, capsys, caplog
+):
+    # Every member takes 50 ms, so the audit outlasts --timeout 0.3. The answer is one
+    # line and exit 2; the queued members never start (before, the pool ran them all
+    # before the command returned) and no callback submits to the pool after its
+    # shutdown (that logged tracebacks).
+    import threading
+    import time
+
+    from symcheck.checkpoint import schedule
+
+    real, calls, returned = schedule.scan_member, [], threading.Event()
+
+    def slow(*args, **kw):
+        calls.append(returned.is_set())
+        time.sleep(0.05)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(schedule, "scan_member", slow)
+    folder = checkpoint("llama")
+    assert main(["audit", str(folder), "--jobs", "2", "--timeout", "0"]) == 0
+    total, calls[:] = len(calls), []
+    capsys.readouterr()
+    assert main(["audit", str(folder), "--jobs", "2", "--timeout", "0.3"]) == 2
+    returned.set()
+    time.sleep(0.3)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "did not finish within --timeout 0.3 s" in err[0]
+    assert total >= 30 and 0 < len(calls) < total / 2 and not any(calls)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
