@@ -4,10 +4,13 @@ architecture-aware audit and keeps single weight files on the dense-chain audit.
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
 
+from symcheck.checkpoint import schedule
 from symcheck.cli import main
 
 
@@ -67,11 +70,6 @@ def test_a_timeout_mid_audit_is_one_line_and_stops_the_workers(
     # line and exit 2; the queued members never start (before, the pool ran them all
     # before the command returned) and no callback submits to the pool after its
     # shutdown (that logged tracebacks).
-    import threading
-    import time
-
-    from symcheck.checkpoint import schedule
-
     real, calls, returned = schedule.scan_member, [], threading.Event()
 
     def slow(*args, **kw):
